@@ -1,0 +1,184 @@
+//! The adapter contract: what every carrier supplies, and nothing the gateway does.
+//!
+//! An adapter is sans-IO. It checks webhook signatures, turns bytes into [`ParseOutcome`]s,
+//! describes the HTTP requests a poll needs (and the OAuth token request when the carrier wants
+//! one) and says how to acknowledge a webhook. The gateway performs the I/O, rate-limits it,
+//! retries it and stores the result. Webhook-only, poll-only and both kinds of carrier fit: the
+//! capabilities say which methods the gateway may call.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::ParseOutcome;
+
+/// Which halves of the contract an adapter implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub webhook: bool,
+    pub poll: bool,
+    /// How many tracking numbers one poll request may carry.
+    pub poll_batch_size: usize,
+}
+
+/// Marker: the signature of this inbound webhook has not been checked.
+#[derive(Debug)]
+pub struct Unverified;
+/// Marker: the adapter checked the signature (or the offline tooling explicitly skipped it).
+#[derive(Debug)]
+pub struct Verified;
+
+/// A webhook as received: headers (lower-case names) and the exact body bytes.
+///
+/// Only an `Inbound<Verified>` can be parsed, so forgetting the signature check is a type error.
+#[derive(Debug)]
+pub struct Inbound<State> {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    state: PhantomData<State>,
+}
+
+impl<S> Inbound<S> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+}
+
+impl Inbound<Unverified> {
+    pub fn new(headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Inbound { headers, body, state: PhantomData }
+    }
+
+    /// Called by an adapter once its signature check passed.
+    pub fn into_verified(self) -> Inbound<Verified> {
+        Inbound { headers: self.headers, body: self.body, state: PhantomData }
+    }
+
+    /// For replaying a body that was verified when it arrived (`trackgate reprocess`) or for
+    /// offline tooling that deliberately does not check signatures. Never call it on live traffic.
+    pub fn assume_verified(self) -> Inbound<Verified> {
+        self.into_verified()
+    }
+}
+
+/// Why a webhook signature was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("missing signature: {0}")]
+    Missing(&'static str),
+    #[error("malformed signature: {0}")]
+    Malformed(String),
+    #[error("signature does not match the body")]
+    Mismatch,
+    #[error("this carrier instance has no webhook secret configured")]
+    NotConfigured,
+    #[error("this carrier does not send webhooks")]
+    NotSupported,
+}
+
+/// The payload's envelope could not be read at all (per-item trouble is a [`crate::Problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unreadable body: {0}")]
+    Body(String),
+    #[error("carrier answered with an error: {0}")]
+    CarrierError(String),
+    #[error("this carrier does not support {0}")]
+    NotSupported(&'static str),
+}
+
+/// An HTTP request for the gateway to send on the adapter's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+/// A bearer token the gateway caches for an OAuth carrier until shortly before it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: Duration,
+}
+
+/// The exact response a carrier expects after delivering a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAck {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// One carrier's implementation of the contract. Methods outside its capabilities keep the
+/// defaults, which refuse.
+pub trait CarrierAdapter: Send + Sync + std::fmt::Debug {
+    /// The adapter kind, as written in config (`kind = "kuaidi100"`).
+    fn kind(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Check the signature; only a verified webhook can be parsed.
+    fn verify_webhook(
+        &self,
+        inbound: Inbound<Unverified>,
+    ) -> Result<Inbound<Verified>, SignatureError> {
+        let _ = inbound;
+        Err(SignatureError::NotSupported)
+    }
+
+    fn parse_webhook(&self, inbound: &Inbound<Verified>) -> Result<ParseOutcome, ParseError> {
+        let _ = inbound;
+        Err(ParseError::NotSupported("webhooks"))
+    }
+
+    /// The acknowledgement for a webhook that is safely stored (`stored = true`), or for one the
+    /// gateway could not store and wants the carrier to send again.
+    fn webhook_ack(&self, stored: bool) -> WebhookAck {
+        WebhookAck {
+            status: if stored { 200 } else { 503 },
+            content_type: "application/json",
+            body: format!("{{\"ok\":{stored}}}"),
+        }
+    }
+
+    /// The token request for OAuth carriers; `None` when the carrier needs no token.
+    fn token_request(&self) -> Option<HttpRequest> {
+        None
+    }
+
+    fn parse_token_response(&self, body: &[u8]) -> Result<AccessToken, ParseError> {
+        let _ = body;
+        Err(ParseError::NotSupported("oauth"))
+    }
+
+    /// The request that polls these tracking numbers (at most `poll_batch_size` of them).
+    fn build_poll_request(
+        &self,
+        tracking_numbers: &[String],
+        token: Option<&AccessToken>,
+    ) -> Result<HttpRequest, ParseError> {
+        let _ = (tracking_numbers, token);
+        Err(ParseError::NotSupported("polling"))
+    }
+
+    fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        let _ = body;
+        Err(ParseError::NotSupported("polling"))
+    }
+}

@@ -1,0 +1,25 @@
+//! trackgate's carrier crate: everything that knows about carriers and nothing that knows about
+//! the gateway.
+//!
+//! It is sans-IO on purpose: adapters parse bytes, verify signatures, describe the HTTP requests
+//! a poll needs and map carrier codes onto the [`Status`] vocabulary. They never open a socket,
+//! read config files or touch the store, which is what lets every adapter be tested from fixture
+//! files alone. The gateway (`src/`) depends on this crate; this crate depends on no part of it.
+
+mod adapter;
+mod model;
+pub mod settings;
+mod status;
+
+pub mod kuaidi100;
+pub mod sandbox;
+
+pub use adapter::{
+    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
+    SignatureError, Unverified, Verified, WebhookAck,
+};
+pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, dedupe_key};
+pub use status::{Status, UnknownStatus};
+
+/// The adapter kinds this crate provides, as written in config (`kind = "..."`).
+pub const KINDS: &[&str] = &["sandbox", "kuaidi100"];

@@ -1,0 +1,115 @@
+//! The normalized update: the one type that crosses from `carriers/` into the gateway.
+//!
+//! A parser turns carrier bytes into a [`ParseOutcome`]: updates for the tracking numbers it
+//! understood plus a problem per item it could not, so one bad entry never sinks a batch.
+//! Instants are always UTC; the carrier's own offset is kept beside them, with a flag when the
+//! offset was inferred from the carrier's conventions rather than given in the payload.
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Status;
+
+/// One carrier scan or milestone, normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingEvent {
+    /// When it happened, in UTC.
+    pub occurred_at: DateTime<Utc>,
+    /// The offset from UTC, in seconds, of the local time the carrier reported.
+    pub utc_offset_seconds: Option<i32>,
+    /// True when the offset was not in the payload but inferred (a carrier's home zone).
+    pub offset_inferred: bool,
+    pub status: Status,
+    pub sub_status: Option<String>,
+    /// The carrier's own code, exactly as sent (kept even when it maps to `unknown`).
+    pub raw_code: String,
+    pub description: String,
+    pub location: Option<String>,
+    /// Stable across repeated deliveries of the same carrier event; see [`dedupe_key`].
+    pub dedupe_key: String,
+}
+
+/// Everything one payload said about one tracking number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingUpdate {
+    pub tracking_number: String,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub events: Vec<TrackingEvent>,
+}
+
+/// An item of a payload the parser could not use, kept so nothing disappears silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub tracking_number: Option<String>,
+    pub message: String,
+}
+
+/// What a parser made of a payload: it never fails as a whole once the envelope is readable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseOutcome {
+    pub updates: Vec<TrackingUpdate>,
+    pub problems: Vec<Problem>,
+}
+
+/// A dedupe key from the fields that identify a carrier event: a SHA-256 over the parts, each
+/// length-prefixed so `("ab", "c")` and `("a", "bc")` differ.
+pub fn dedupe_key(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// A parsed instant with the offset it carried, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant {
+    pub utc: DateTime<Utc>,
+    pub offset_seconds: Option<i32>,
+    pub offset_inferred: bool,
+}
+
+impl Instant {
+    /// RFC 3339 with an explicit offset: used as given.
+    pub fn parse_rfc3339(text: &str) -> Option<Instant> {
+        let parsed = DateTime::parse_from_rfc3339(text.trim()).ok()?;
+        Some(Instant {
+            utc: parsed.with_timezone(&Utc),
+            offset_seconds: Some(parsed.offset().local_minus_utc()),
+            offset_inferred: false,
+        })
+    }
+
+    /// A local wall-clock time without an offset, interpreted in `offset` (the carrier's
+    /// documented home zone), and flagged as inferred.
+    pub fn from_local(naive: NaiveDateTime, offset: FixedOffset) -> Option<Instant> {
+        let local = offset.from_local_datetime(&naive).single()?;
+        Some(Instant {
+            utc: local.with_timezone(&Utc),
+            offset_seconds: Some(offset.local_minus_utc()),
+            offset_inferred: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_key_separates_parts_unambiguously() {
+        assert_ne!(dedupe_key(&["ab", "c"]), dedupe_key(&["a", "bc"]));
+        assert_eq!(dedupe_key(&["x", "y"]), dedupe_key(&["x", "y"]));
+        assert_eq!(dedupe_key(&["x"]).len(), 32);
+    }
+
+    #[test]
+    fn rfc3339_keeps_the_offset_it_was_given() {
+        let instant = Instant::parse_rfc3339("2026-11-20T10:00:00+08:00").unwrap();
+        assert_eq!(instant.utc.to_rfc3339(), "2026-11-20T02:00:00+00:00");
+        assert_eq!(instant.offset_seconds, Some(8 * 3600));
+        assert!(!instant.offset_inferred);
+    }
+}

@@ -1,0 +1,17 @@
+//! trackgate's schema history: one list of migrations that runs unchanged on SQLite and
+//! PostgreSQL, applied by `trackgate migrate` and (unless disabled) by `trackgate serve`.
+//!
+//! Migrations are append-only: a shipped migration is never edited, a change is a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,162 @@
+//! The HTTP API's one error type, mapped to `application/problem+json` (RFC 9457) in one place.
+//!
+//! Each variant has a stable `code` clients can switch on. A 5xx logs its cause chain and
+//! tells the client nothing internal; a store that cannot hand out a connection is a 503 with
+//! `Retry-After`, since waiting is the right reaction.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid API key: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("this API key's scope does not allow this request (needs `{0}`)")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("no carrier instance `{0}` is configured")]
+    UnknownCarrier(String),
+    #[error("webhook signature rejected: {0}")]
+    InvalidSignature(String),
+    #[error("the carrier body could not be parsed: {detail} (stored as inbound webhook {inbound_id} for reprocessing)")]
+    UnparseablePayload { detail: String, inbound_id: i64 },
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("unsupported content type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::UnknownCarrier(_) => "unknown_carrier",
+            ApiError::InvalidSignature(_) => "invalid_signature",
+            ApiError::UnparseablePayload { .. } => "unparseable_payload",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.status_code() {
+            StatusCode::BAD_REQUEST => "Bad Request",
+            StatusCode::UNAUTHORIZED => "Unauthorized",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::NOT_FOUND => "Not Found",
+            StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "Payload Too Large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
+            StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
+            StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable",
+            _ => "Internal Server Error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        let text = err.to_string();
+        if text.contains("pool timed out") || text.contains("PoolTimedOut") || text.contains("Connection Acquire") {
+            ApiError::Unavailable("the database is busy".into())
+        } else {
+            ApiError::Internal(err.into())
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::BadRequest(_) | ApiError::UnparseablePayload { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::UnknownCarrier(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let mut body = json!({
+            "type": format!("urn:trackgate:problem:{}", self.code()),
+            "title": self.title(),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+            "code": self.code(),
+        });
+        if let ApiError::UnparseablePayload { inbound_id, .. } = self {
+            body["inbound_webhook_id"] = json!(inbound_id);
+        }
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("retry-after", "1"));
+        }
+        if status == StatusCode::UNAUTHORIZED && matches!(self, ApiError::Unauthorized) {
+            response.insert_header(("www-authenticate", "Bearer"));
+        }
+        response.body(body.to_string())
+    }
+}
+
+/// Map actix's JSON extractor errors onto problems.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let problem = match err {
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => ApiError::PayloadTooLarge(limit),
+        E::ContentType => ApiError::UnsupportedMediaType("send `Content-Type: application/json`".into()),
+        E::Deserialize(err) if err.is_data() => ApiError::Validation(err.to_string()),
+        E::Deserialize(err) => ApiError::MalformedJson(err.to_string()),
+        other => ApiError::BadRequest(other.to_string()),
+    };
+    problem.into()
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(err.to_string()).into()
+}
+
+pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(err.to_string()).into()
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}
+
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,125 @@
+//! Mall endpoints: register shipments (one or a batch), read them, stop tracking them.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::wire::{BatchIn, BatchItemOut, ShipmentIn, ShipmentOut};
+use super::{ApiError, Caller};
+use crate::startup::Gateway;
+use crate::store::keys::Scope;
+use crate::store::shipments::NewShipment;
+
+pub const MAX_BATCH: usize = 1000;
+const MAX_TRACKING_NUMBER: usize = 64;
+const MAX_ORDER_ID: usize = 128;
+
+/// Check one registration and turn it into a store command.
+fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiError> {
+    let carrier = gateway.registry.get(&input.carrier).ok_or_else(|| ApiError::UnknownCarrier(input.carrier.clone()))?;
+    let tracking_number = input.tracking_number.trim().to_owned();
+    if tracking_number.is_empty() {
+        return Err(ApiError::Validation("`tracking_number` must not be empty".into()));
+    }
+    if tracking_number.len() > MAX_TRACKING_NUMBER || tracking_number.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::Validation(format!(
+            "`tracking_number` must be at most {MAX_TRACKING_NUMBER} characters without spaces or control characters"
+        )));
+    }
+    let order_id = input.order_id.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
+    if order_id.as_ref().is_some_and(|o| o.len() > MAX_ORDER_ID) {
+        return Err(ApiError::Validation(format!("`order_id` must be at most {MAX_ORDER_ID} characters")));
+    }
+    if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
+        return Err(ApiError::Validation("`metadata` must be a JSON object".into()));
+    }
+    Ok(NewShipment {
+        carrier_id: carrier.id.clone(),
+        carrier_kind: carrier.adapter.kind().to_owned(),
+        tracking_number,
+        order_id,
+        metadata: input.metadata,
+    })
+}
+
+pub async fn register(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    body: web::Json<ShipmentIn>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Mall)?;
+    let new = validate(&gateway, body.into_inner())?;
+    let (shipment, created) = gateway.store.register_shipment(new).await?;
+    let out = ShipmentOut::new(shipment, None);
+    Ok(if created { HttpResponse::Created().json(out) } else { HttpResponse::Ok().json(out) })
+}
+
+pub async fn register_batch(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    body: web::Json<BatchIn>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Mall)?;
+    let items = body.into_inner().shipments;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::Validation(format!("`shipments` must hold 1 to {MAX_BATCH} items, not {}", items.len())));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<ShipmentIn>(item).map_err(|err| ApiError::Validation(err.to_string()));
+        let outcome = match parsed.and_then(|input| validate(&gateway, input)) {
+            Ok(new) => gateway.store.register_shipment(new).await.map_err(ApiError::from),
+            Err(err) => Err(err),
+        };
+        results.push(match outcome {
+            Ok((shipment, created)) => BatchItemOut {
+                index,
+                status: if created { 201 } else { 200 },
+                shipment: Some(ShipmentOut::new(shipment, None)),
+                error: None,
+            },
+            Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+            Err(err) => {
+                use actix_web::ResponseError;
+                BatchItemOut {
+                    index,
+                    status: err.status_code().as_u16(),
+                    shipment: None,
+                    error: Some(serde_json::json!({"code": err.code(), "detail": err.to_string()})),
+                }
+            }
+        });
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+pub async fn get(caller: Caller, gateway: web::Data<Gateway>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Mall)?;
+    let found = gateway.store.shipment_with_events(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
+    Ok(HttpResponse::Ok().json(ShipmentOut::new(found.shipment, Some(found.events))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderQuery {
+    pub order_id: Option<String>,
+}
+
+pub async fn list_by_order(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    query: web::Query<OrderQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Mall)?;
+    let order_id = query.into_inner().order_id.filter(|o| !o.is_empty()).ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
+    let shipments = gateway.store.shipments_by_order(&order_id).await?;
+    let out: Vec<ShipmentOut> = shipments.into_iter().map(|s| ShipmentOut::new(s, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "shipments": out })))
+}
+
+pub async fn stop(caller: Caller, gateway: web::Data<Gateway>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Mall)?;
+    if gateway.store.stop_tracking(&id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!("no shipment `{id}`")))
+    }
+}

@@ -1,0 +1,114 @@
+//! API bodies: the request and response shapes of the HTTP API, separate from storage types.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::entities::{shipment, tracking_event};
+
+/// `POST /v1/shipments` and each item of a batch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentIn {
+    /// The carrier instance id from config (`[carriers.<id>]`).
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    pub shipments: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchItemOut {
+    pub index: usize,
+    /// 201 created, 200 already registered, 404/422 rejected.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<ShipmentOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShipmentOut {
+    pub id: String,
+    pub carrier: String,
+    pub carrier_kind: String,
+    pub tracking_number: String,
+    pub order_id: Option<String>,
+    pub status: String,
+    pub sub_status: Option<String>,
+    pub raw_code: Option<String>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub tracking: bool,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventOut>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventOut {
+    pub occurred_at: DateTime<Utc>,
+    /// The local time the carrier reported, with its offset, when known.
+    pub local_time: Option<String>,
+    pub offset_inferred: bool,
+    pub status: String,
+    pub sub_status: Option<String>,
+    pub raw_code: String,
+    pub description: String,
+    pub location: Option<String>,
+    pub source: String,
+}
+
+impl ShipmentOut {
+    pub fn new(model: shipment::Model, events: Option<Vec<tracking_event::Model>>) -> ShipmentOut {
+        ShipmentOut {
+            metadata: model.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+            id: model.id,
+            carrier: model.carrier_id,
+            carrier_kind: model.carrier_kind,
+            tracking_number: model.tracking_number,
+            order_id: model.order_id,
+            status: model.status,
+            sub_status: model.sub_status,
+            raw_code: model.status_raw_code,
+            last_event_at: model.last_event_at,
+            delivered_at: model.delivered_at,
+            estimated_delivery: model.estimated_delivery,
+            tracking: model.tracking,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+            events: events.map(|list| list.into_iter().map(EventOut::from).collect()),
+        }
+    }
+}
+
+impl From<tracking_event::Model> for EventOut {
+    fn from(event: tracking_event::Model) -> EventOut {
+        let local_time = event
+            .utc_offset_seconds
+            .and_then(chrono::FixedOffset::east_opt)
+            .map(|offset| event.occurred_at.with_timezone(&offset).to_rfc3339());
+        EventOut {
+            occurred_at: event.occurred_at,
+            local_time,
+            offset_inferred: event.offset_inferred,
+            status: event.status,
+            sub_status: event.sub_status,
+            raw_code: event.raw_code,
+            description: event.description,
+            location: event.location,
+            source: event.source,
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Configuration: the embedded `config.toml`, an optional file, then `TRACKGATE__…` variables.
+//!
+//! The defaults file is the documentation. Everything is validated once, here, into typed
+//! settings; a bad value fails with the key's name. Secrets are accepted from the environment
+//! only and are wrapped in [`Secret`] so no `Debug` or log line can print them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub const DEFAULTS: &str = include_str!("../config.toml");
+const ENV_PREFIX: &str = "TRACKGATE__";
+
+/// Carrier setting names that hold secrets, in any carrier instance.
+pub const CARRIER_SECRET_KEYS: &[&str] =
+    &["webhook_secret", "salt", "api_key", "client_secret", "key", "password", "token"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error(
+        "`{key}` is a secret and may only come from the environment: remove it from {source_name} and set {env} instead"
+    )]
+    SecretInFile { key: String, source_name: String, env: String },
+}
+
+/// A secret value: printed as `<redacted>` everywhere.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let value = trackgate_carriers::settings::optional_string(de)?;
+        Ok(Secret(value.unwrap_or_default()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub queue: QueueSettings,
+    pub mall: MallSettings,
+    pub retry: RetrySettings,
+    pub poll: PollSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub carriers: BTreeMap<String, CarrierSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    Embedded,
+    Rabbitmq,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub kind: QueueKind,
+    pub amqp_url: String,
+    pub prefix: String,
+    pub prefetch: u16,
+    pub lease_secs: u64,
+    pub idle_poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MallSettings {
+    pub endpoint: String,
+    #[serde(default)]
+    pub signing_secret: Option<Secret>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    pub initial_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSettings {
+    pub enabled: bool,
+    pub interval_secs: u64,
+    pub tick_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// One carrier instance: its kind, the gateway-side limits, and the adapter's own settings
+/// (passed to the adapter as they are).
+#[derive(Clone, Deserialize)]
+pub struct CarrierSettings {
+    pub kind: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    #[serde(flatten)]
+    pub adapter: serde_json::Map<String, serde_json::Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+fn default_requests_per_second() -> u32 {
+    5
+}
+
+impl fmt::Debug for CarrierSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarrierSettings")
+            .field("kind", &self.kind)
+            .field("enabled", &self.enabled)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("adapter", &redact_carrier_settings(&self.adapter))
+            .finish()
+    }
+}
+
+/// The adapter settings with every secret replaced by `<redacted>`.
+pub fn redact_carrier_settings(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    map.iter()
+        .map(|(key, value)| {
+            let shown = if CARRIER_SECRET_KEYS.contains(&key.as_str()) {
+                serde_json::Value::String("<redacted>".into())
+            } else {
+                value.clone()
+            };
+            (key.clone(), shown)
+        })
+        .collect()
+}
+
+impl Settings {
+    /// Defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut files = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!("config file {} does not exist", path.display())));
+            }
+            files = files.merge(Toml::file(path));
+        }
+        reject_secrets_in_files(&files, file)?;
+        Self::from_figment(files.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Defaults overlaid with explicit `key = value` pairs (dotted keys), for tests and the demo.
+    pub fn with_overrides(
+        overrides: &[(&str, serde_json::Value)],
+    ) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        for (key, value) in overrides {
+            figment = figment.merge(figment::providers::Serialized::global(key, value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings =
+            figment.extract().map_err(|err| ConfigError::Invalid(describe(err)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        if self.retry.initial_delay_ms == 0 {
+            return invalid("retry.initial_delay_ms", "must be at least 1");
+        }
+        if self.retry.max_delay_ms < self.retry.initial_delay_ms {
+            return invalid("retry.max_delay_ms", "must be at least retry.initial_delay_ms");
+        }
+        if self.retry.max_attempts == 0 {
+            return invalid("retry.max_attempts", "must be at least 1");
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+            return invalid("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.queue.prefetch == 0 {
+            return invalid("queue.prefetch", "must be at least 1");
+        }
+        if !self.mall.endpoint.is_empty() && url::Url::parse(&self.mall.endpoint).is_err() {
+            return invalid("mall.endpoint", "is not a URL");
+        }
+        if let Some(secret) = &self.mall.signing_secret {
+            let raw = secret.expose().strip_prefix("whsec_").unwrap_or(secret.expose());
+            use base64::Engine as _;
+            if base64::engine::general_purpose::STANDARD.decode(raw).is_err() {
+                return invalid("mall.signing_secret", "must be `whsec_` followed by base64");
+            }
+        }
+        for (id, carrier) in &self.carriers {
+            if !trackgate_carriers::KINDS.contains(&carrier.kind.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "`carriers.{id}.kind` is `{}`; valid kinds are: {}",
+                    carrier.kind,
+                    trackgate_carriers::KINDS.join(", ")
+                )));
+            }
+            if carrier.requests_per_second == 0 {
+                return invalid(&format!("carriers.{id}.requests_per_second"), "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted (for `check-config`).
+    pub fn redacted_toml(&self) -> String {
+        let carriers: BTreeMap<_, _> = self
+            .carriers
+            .iter()
+            .map(|(id, c)| {
+                let mut table = redact_carrier_settings(&c.adapter);
+                table.insert("kind".into(), c.kind.clone().into());
+                table.insert("enabled".into(), c.enabled.into());
+                table.insert("requests_per_second".into(), c.requests_per_second.into());
+                (id.clone(), table)
+            })
+            .collect();
+        let value = serde_json::json!({
+            "server": {"listen": self.server.listen.to_string(), "body_limit_bytes": self.server.body_limit_bytes, "workers": self.server.workers},
+            "database": {"url": redact_url(&self.database.url), "max_connections": self.database.max_connections, "migrate_on_start": self.database.migrate_on_start},
+            "queue": {"kind": self.queue.kind, "amqp_url": redact_url(&self.queue.amqp_url), "prefix": self.queue.prefix, "prefetch": self.queue.prefetch, "lease_secs": self.queue.lease_secs, "idle_poll_ms": self.queue.idle_poll_ms},
+            "mall": {"endpoint": self.mall.endpoint, "signing_secret": if self.mall.signing_secret.is_some() {"<redacted>"} else {"<not set>"}, "timeout_ms": self.mall.timeout_ms},
+            "retry": {"initial_delay_ms": self.retry.initial_delay_ms, "max_delay_ms": self.retry.max_delay_ms, "max_attempts": self.retry.max_attempts},
+            "poll": {"enabled": self.poll.enabled, "interval_secs": self.poll.interval_secs, "tick_secs": self.poll.tick_secs},
+            "log": {"format": format!("{:?}", self.log.format).to_lowercase(), "filter": self.log.filter},
+            "carriers": carriers,
+        });
+        toml::to_string_pretty(&value).unwrap_or_else(|err| format!("# cannot render: {err}"))
+    }
+}
+
+/// A URL with any password replaced, for printing.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn reject_secrets_in_files(files: &Figment, file: Option<&Path>) -> Result<(), ConfigError> {
+    let source_name = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config.toml".into());
+    let env_name = |key: &str| format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
+    if files.find_value("mall.signing_secret").is_ok() {
+        let key = "mall.signing_secret".to_owned();
+        return Err(ConfigError::SecretInFile { env: env_name(&key), key, source_name });
+    }
+    if let Ok(carriers) = files.find_value("carriers")
+        && let Some(dict) = carriers.as_dict()
+    {
+        for (id, instance) in dict {
+            let Some(instance) = instance.as_dict() else { continue };
+            for secret in CARRIER_SECRET_KEYS {
+                if instance.contains_key(*secret) {
+                    let key = format!("carriers.{id}.{secret}");
+                    return Err(ConfigError::SecretInFile { env: env_name(&key), key, source_name });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Figment's errors name the key already; keep every error of the chain on one line.
+fn describe(err: figment::Error) -> String {
+    err.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_embedded_defaults_are_valid() {
+        let settings = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(settings.queue.kind, QueueKind::Embedded);
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert!(settings.database.url.starts_with("sqlite://trackgate.db"));
+        assert_eq!(settings.carriers["kuaidi100"].kind, "kuaidi100");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::with_overrides(&[("retry.max_attempts", json!("many"))]).unwrap_err();
+        assert!(err.to_string().contains("max_attempts"), "{err}");
+        let err = Settings::with_overrides(&[("server.listen", json!("nowhere"))]).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_carrier_kind_lists_the_valid_ones() {
+        let err = Settings::with_overrides(&[("carriers.x.kind", json!("pigeon"))]).unwrap_err();
+        assert!(err.to_string().contains("carriers.x.kind"), "{err}");
+        assert!(err.to_string().contains("sandbox, kuaidi100"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_or_check_config_output() {
+        let settings = Settings::with_overrides(&[
+            ("mall.signing_secret", json!("whsec_c2VjcmV0c2VjcmV0")),
+            ("carriers.kuaidi100.salt", json!("pepper-salt")),
+        ])
+        .unwrap();
+        let printed = format!("{settings:?}\n{}", settings.redacted_toml());
+        assert!(!printed.contains("c2VjcmV0c2VjcmV0"), "{printed}");
+        assert!(!printed.contains("pepper-salt"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn a_secret_written_in_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tg.toml");
+        std::fs::write(&path, "[carriers.kuaidi100]\nsalt = \"oops\"\n").unwrap();
+        let err = Settings::load(Some(&path)).unwrap_err();
+        assert!(err.to_string().contains("TRACKGATE__CARRIERS__KUAIDI100__SALT"), "{err}");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:redacted@h/db");
+    }
+}

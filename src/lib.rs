@@ -1,0 +1,24 @@
+//! trackgate: a logistics tracking gateway between carriers and an online mall.
+//!
+//! Carriers' updates (webhooks and polls) are parsed by the sans-IO adapters of
+//! `trackgate-carriers`, stored through the single write path in [`ingest`], and every status
+//! change is pushed to the mall, signed, through the durable retry [`queue`]. See
+//! ARCHITECTURE.md for the map and the invariants.
+
+pub mod api;
+pub mod config;
+pub mod dead_letters;
+pub mod demo;
+pub mod domain;
+pub mod inbound;
+pub mod ingest;
+pub mod metrics;
+pub mod poller;
+pub mod push;
+pub mod queue;
+pub mod registry;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+
+pub use trackgate_carriers as carriers;

@@ -1,0 +1,162 @@
+//! The `trackgate` command line: serve, migrate, check-config, keys, reprocess, dead-letters, demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use trackgate::config::Settings;
+use trackgate::startup::{Application, Gateway, install_crypto_provider};
+use trackgate::store::Store;
+use trackgate::store::keys::Scope;
+
+#[derive(Debug, Parser)]
+#[command(name = "trackgate", version, about = "Logistics tracking gateway: carriers in, signed status pushes out")]
+struct Cli {
+    /// A TOML file overlaid on the built-in defaults (see config.toml).
+    #[arg(long, global = true, env = "TRACKGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API, the push and poll workers.
+    Serve {
+        /// Do not apply pending migrations on start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Parse and ingest stored webhooks again (after a parser fix): failed and unprocessed ones,
+    /// or one by id.
+    Reprocess {
+        /// Only this inbound webhook.
+        #[arg(long)]
+        id: Option<i64>,
+        /// Also webhooks that were processed with problems (e.g. unregistered numbers).
+        #[arg(long)]
+        include_partial: bool,
+    },
+    /// List or replay calls that ran out of retries.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+    /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its token (shown only this once).
+    Create {
+        #[arg(long, value_parser = ["mall", "support", "admin"])]
+        scope: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List,
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersCommand {
+    List {
+        /// Include dead letters already replayed.
+        #[arg(long)]
+        all: bool,
+    },
+    Replay { id: i64 },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("trackgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Demo) {
+        return trackgate::demo::run().await;
+    }
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    trackgate::telemetry::init(&settings.log);
+    install_crypto_provider();
+    match cli.command {
+        Command::Serve { no_migrate } => {
+            if no_migrate {
+                settings.database.migrate_on_start = false;
+            }
+            let app = Application::build(settings).await?;
+            eprintln!("trackgate listening on port {}", app.port());
+            app.start().await?.until_signalled().await;
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::CheckConfig => {
+            trackgate::registry::Registry::build(&settings.carriers)?;
+            println!("{}", settings.redacted_toml());
+        }
+        Command::Keys { command } => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            match command {
+                KeysCommand::Create { scope, name } => {
+                    let scope = Scope::parse(&scope).expect("clap restricts the scope");
+                    let key = store.create_api_key(scope, name).await?;
+                    eprintln!("created {} key {} (the token is shown only now):", key.scope.as_str(), key.id);
+                    println!("{}", key.token);
+                }
+                KeysCommand::List => {
+                    for key in store.api_keys().await? {
+                        let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                        println!("{}\t{}\t{}…\t{}\t{}", key.id, key.scope, key.prefix, state, key.name.unwrap_or_default());
+                    }
+                }
+                KeysCommand::Revoke { id } => {
+                    anyhow::ensure!(store.revoke_api_key(&id).await?, "no API key `{id}`");
+                    println!("revoked {id}");
+                }
+            }
+        }
+        Command::Reprocess { id, include_partial } => {
+            let gateway = Gateway::connect(settings).await?;
+            let summary = trackgate::inbound::reprocess(&gateway, id, include_partial).await?;
+            println!("{summary}");
+        }
+        Command::DeadLetters { command } => {
+            let gateway = Gateway::connect(settings).await?;
+            match command {
+                DeadLettersCommand::List { all } => {
+                    for letter in gateway.store.dead_letters(all, 1000).await? {
+                        println!("{}", serde_json::to_string(&trackgate::dead_letters::DeadLetterOut::from(letter))?);
+                    }
+                }
+                DeadLettersCommand::Replay { id } => {
+                    let letter = trackgate::dead_letters::replay(&gateway, id).await?;
+                    println!("replayed: {}", serde_json::to_string(&letter)?);
+                }
+            }
+        }
+        Command::Demo => unreachable!("handled above"),
+    }
+    Ok(())
+}

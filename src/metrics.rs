@@ -1,0 +1,70 @@
+//! Prometheus metrics, served as text on `GET /metrics`.
+//!
+//! One registry per application instance (not the global default), so tests that run several
+//! apps in one process keep their counters apart.
+
+use std::time::Duration;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::push::SendOutcome;
+
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub webhooks: IntCounterVec,
+    pub events_ingested: IntCounterVec,
+    pub pushes: IntCounterVec,
+    pub push_seconds: Histogram,
+    pub dead_letters: IntCounterVec,
+    pub polls: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry.register(Box::new(counter.clone())).expect("metric registered once");
+    counter
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let push_seconds = Histogram::with_opts(
+            HistogramOpts::new("trackgate_push_duration_seconds", "Time for one push POST to the mall")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .expect("valid histogram");
+        registry.register(Box::new(push_seconds.clone())).expect("metric registered once");
+        Metrics {
+            webhooks: counter(&registry, "trackgate_webhooks_total", "Carrier webhooks received, by outcome", &["carrier", "outcome"]),
+            events_ingested: counter(&registry, "trackgate_events_ingested_total", "New (deduplicated) tracking events stored", &["carrier", "source"]),
+            pushes: counter(&registry, "trackgate_pushes_total", "Push attempts to the mall, by result", &["result"]),
+            dead_letters: counter(&registry, "trackgate_dead_letters_total", "Calls given up after the last retry", &["kind"]),
+            polls: counter(&registry, "trackgate_polls_total", "Carrier poll requests, by result", &["carrier", "result"]),
+            push_seconds,
+            registry,
+        }
+    }
+
+    pub fn observe_push(&self, outcome: &SendOutcome, took: Duration) {
+        let result = match outcome {
+            SendOutcome::Delivered { .. } => "delivered",
+            SendOutcome::Failed { .. } => "failed",
+        };
+        self.pushes.with_label_values(&[result]).inc();
+        self.push_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).expect("text encoding cannot fail");
+        String::from_utf8(buffer).expect("prometheus text is utf-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,103 @@
+//! The push payload: the wire contract with the mall (documented in docs/mall-integration.md).
+//!
+//! It is built once, at ingest time, and stored in the outbox row, so every retry sends the same
+//! bytes under the same `webhook-id`; only `webhook-timestamp` and the signature change.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use trackgate_carriers::Status;
+
+use crate::domain::status::DerivedStatus;
+use crate::store::entities::{shipment, tracking_event};
+
+pub const EVENT_TYPE: &str = "shipment.status_changed";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushPayload {
+    /// Same as the `webhook-id` header: the mall's idempotency key.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Per shipment, increasing by one with each status change: drop a push whose sequence is
+    /// not greater than the last one applied.
+    pub sequence: i64,
+    pub shipment_id: String,
+    pub order_id: Option<String>,
+    pub carrier: String,
+    pub carrier_kind: String,
+    pub tracking_number: String,
+    pub status: Status,
+    pub sub_status: Option<String>,
+    pub previous_status: Status,
+    pub raw_code: Option<String>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    /// The events this change brought in, oldest first.
+    pub events: Vec<PushEvent>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushEvent {
+    pub occurred_at: DateTime<Utc>,
+    /// The carrier's local offset in seconds, when known; `offset_inferred` when we derived it.
+    pub utc_offset_seconds: Option<i32>,
+    pub offset_inferred: bool,
+    pub status: Status,
+    pub sub_status: Option<String>,
+    pub raw_code: String,
+    pub description: String,
+    pub location: Option<String>,
+    pub source: String,
+}
+
+impl PushEvent {
+    pub fn from_stored(event: &tracking_event::Model) -> PushEvent {
+        PushEvent {
+            occurred_at: event.occurred_at,
+            utc_offset_seconds: event.utc_offset_seconds,
+            offset_inferred: event.offset_inferred,
+            status: event.status.parse().unwrap_or(Status::Unknown),
+            sub_status: event.sub_status.clone(),
+            raw_code: event.raw_code.clone(),
+            description: event.description.clone(),
+            location: event.location.clone(),
+            source: event.source.clone(),
+        }
+    }
+}
+
+impl PushPayload {
+    #[allow(clippy::too_many_arguments)]
+    pub fn status_changed(
+        id: &str,
+        sequence: i64,
+        shipment: &shipment::Model,
+        previous_status: Status,
+        derived: &DerivedStatus,
+        estimated_delivery: Option<DateTime<Utc>>,
+        events: Vec<PushEvent>,
+        now: DateTime<Utc>,
+    ) -> PushPayload {
+        PushPayload {
+            id: id.to_owned(),
+            kind: EVENT_TYPE.to_owned(),
+            sequence,
+            shipment_id: shipment.id.clone(),
+            order_id: shipment.order_id.clone(),
+            carrier: shipment.carrier_id.clone(),
+            carrier_kind: shipment.carrier_kind.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            status: derived.status,
+            sub_status: derived.sub_status.clone(),
+            previous_status,
+            raw_code: derived.raw_code.clone(),
+            last_event_at: derived.last_event_at,
+            delivered_at: derived.delivered_at,
+            estimated_delivery,
+            events,
+            created_at: now,
+        }
+    }
+}

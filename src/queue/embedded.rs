@@ -1,0 +1,139 @@
+//! The embedded queue: tasks are rows of `queue_tasks` in the store, so they are exactly as
+//! durable as the shipments themselves and need nothing installed.
+//!
+//! A worker claims the oldest due row by setting `lease_until` with a conditional UPDATE (only
+//! one claimant's UPDATE matches), so several processes sharing one PostgreSQL never run a task
+//! twice at once; a claim whose process died expires after `lease_secs` and is taken again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
+use tokio::sync::Notify;
+
+use super::{Delivery, DeliveryHandle, QueueError, Task, TaskKind};
+use crate::config::QueueSettings;
+use crate::store::Store;
+use crate::store::entities::queue_task;
+
+#[derive(Clone, Debug)]
+pub struct EmbeddedQueue {
+    store: Store,
+    lease: Duration,
+    idle_poll: Duration,
+    wake: Arc<Notify>,
+    closed: Arc<AtomicBool>,
+}
+
+impl EmbeddedQueue {
+    pub fn new(store: Store, settings: &QueueSettings) -> Self {
+        EmbeddedQueue {
+            store,
+            lease: Duration::from_secs(settings.lease_secs.max(1)),
+            idle_poll: Duration::from_millis(settings.idle_poll_ms.max(10)),
+            wake: Arc::new(Notify::new()),
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub async fn enqueue(&self, task: &Task, delay: Duration) -> Result<(), QueueError> {
+        let now = Utc::now();
+        queue_task::ActiveModel {
+            kind: Set(task.kind.as_str().to_owned()),
+            ref_id: Set(task.ref_id.clone()),
+            attempt: Set(task.attempt as i32),
+            available_at: Set(now + delay),
+            lease_until: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.store.conn())
+        .await
+        .map_err(crate::store::StoreError::from)?;
+        if delay.is_zero() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    pub async fn next(&self) -> Result<Delivery, QueueError> {
+        loop {
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(QueueError::Closed);
+            }
+            if let Some(delivery) = self.claim().await? {
+                return Ok(delivery);
+            }
+            // Woken early by an enqueue in this process; other processes are seen on the tick.
+            let _ = tokio::time::timeout(self.idle_poll, self.wake.notified()).await;
+        }
+    }
+
+    async fn claim(&self) -> Result<Option<Delivery>, QueueError> {
+        let now = Utc::now();
+        let free = Condition::any()
+            .add(queue_task::Column::LeaseUntil.is_null())
+            .add(queue_task::Column::LeaseUntil.lt(now));
+        let candidates = queue_task::Entity::find()
+            .filter(queue_task::Column::AvailableAt.lte(now))
+            .filter(free.clone())
+            .order_by_asc(queue_task::Column::AvailableAt)
+            .cursor_by(queue_task::Column::Id)
+            .first(8)
+            .all(self.store.conn())
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        for row in candidates {
+            let claimed = queue_task::Entity::update_many()
+                .col_expr(queue_task::Column::LeaseUntil, Expr::value(now + self.lease))
+                .filter(queue_task::Column::Id.eq(row.id))
+                .filter(free.clone())
+                .exec(self.store.conn())
+                .await
+                .map_err(crate::store::StoreError::from)?;
+            if claimed.rows_affected != 1 {
+                continue; // another worker won this row
+            }
+            let Some(kind) = TaskKind::parse(&row.kind) else {
+                tracing::error!(task_id = row.id, kind = %row.kind, "dropping task of unknown kind");
+                self.delete(row.id).await?;
+                continue;
+            };
+            let task = Task { kind, ref_id: row.ref_id, attempt: row.attempt.max(0) as u32 };
+            return Ok(Some(Delivery { task, handle: DeliveryHandle::Embedded(row.id) }));
+        }
+        Ok(None)
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<(), QueueError> {
+        queue_task::Entity::delete_by_id(id)
+            .exec(self.store.conn())
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        Ok(())
+    }
+
+    pub async fn reschedule(&self, id: i64, attempt: u32, delay: Duration) -> Result<(), QueueError> {
+        queue_task::Entity::update_many()
+            .col_expr(queue_task::Column::Attempt, Expr::value(attempt as i32))
+            .col_expr(queue_task::Column::AvailableAt, Expr::value(Utc::now() + delay))
+            .col_expr(queue_task::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(queue_task::Column::Id.eq(id))
+            .exec(self.store.conn())
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        Ok(self.store.ping().await?)
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.wake.notify_waiters();
+    }
+}

@@ -1,0 +1,73 @@
+//! The carrier registry: builds each configured carrier instance's adapter in one exhaustive
+//! `match` on its kind, with the instance's outbound rate limiter beside it.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use trackgate_carriers::CarrierAdapter;
+use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
+use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
+
+use crate::config::CarrierSettings;
+
+/// One configured carrier instance.
+#[derive(Debug)]
+pub struct CarrierInstance {
+    pub id: String,
+    pub adapter: Box<dyn CarrierAdapter>,
+    /// Every outbound request to this carrier waits on this limiter first.
+    pub limiter: DefaultDirectRateLimiter,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`carriers.{id}`: {message}")]
+pub struct RegistryError {
+    pub id: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    carriers: Arc<BTreeMap<String, Arc<CarrierInstance>>>,
+}
+
+fn settings_of<T: serde::de::DeserializeOwned>(id: &str, settings: &CarrierSettings) -> Result<T, RegistryError> {
+    serde_json::from_value(serde_json::Value::Object(settings.adapter.clone()))
+        .map_err(|err| RegistryError { id: id.to_owned(), message: err.to_string() })
+}
+
+impl Registry {
+    pub fn build(carriers: &BTreeMap<String, CarrierSettings>) -> Result<Registry, RegistryError> {
+        let mut built = BTreeMap::new();
+        for (id, settings) in carriers.iter().filter(|(_, s)| s.enabled) {
+            let adapter: Box<dyn CarrierAdapter> = match settings.kind.as_str() {
+                "sandbox" => Box::new(SandboxAdapter::new(settings_of::<SandboxConfig>(id, settings)?)),
+                "kuaidi100" => Box::new(Kuaidi100Adapter::new(settings_of::<Kuaidi100Config>(id, settings)?)),
+                other => {
+                    return Err(RegistryError {
+                        id: id.clone(),
+                        message: format!("unknown kind `{other}`; valid kinds are: {}", trackgate_carriers::KINDS.join(", ")),
+                    });
+                }
+            };
+            let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
+            let limiter = RateLimiter::direct(Quota::per_second(per_second));
+            built.insert(id.clone(), Arc::new(CarrierInstance { id: id.clone(), adapter, limiter }));
+        }
+        Ok(Registry { carriers: Arc::new(built) })
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<CarrierInstance>> {
+        self.carriers.get(id).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<CarrierInstance>> {
+        self.carriers.values()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.carriers.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,83 @@
+//! The store: a sea-orm connection to SQLite (embedded default) or PostgreSQL, the schema
+//! migrations, and the queries the gateway needs, grouped by table.
+//!
+//! SQLite gets a single pooled connection: SQLite allows one writer at a time, and a deferred
+//! transaction that reads and then writes fails at once (not after the busy timeout) when
+//! another connection wrote in between. One connection serializes writers without that failure.
+//! Code must therefore never hold a transaction while awaiting another query on the pool.
+
+pub mod entities;
+pub mod keys;
+pub mod outbox;
+pub mod shipments;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+
+use crate::config::DatabaseSettings;
+
+/// Storage failures, as one boundary error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let is_sqlite = settings.url.starts_with("sqlite:");
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(if is_sqlite { 1 } else { settings.max_connections })
+            .min_connections(if is_sqlite { 1 } else { 0 })
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        if is_sqlite {
+            // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL"] {
+                db.execute_unprepared(pragma).await?;
+            }
+        }
+        Ok(Store { db })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Fails unless the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let backend = self.db.get_database_backend();
+        self.db.query_one_raw(Statement::from_string(backend, "SELECT 1")).await?;
+        Ok(())
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+}
+
+/// Rows an `INSERT … ON CONFLICT DO NOTHING` wrote (0 when it hit the conflict).
+pub fn inserted_rows(result: sea_orm::TryInsertResult<u64>) -> u64 {
+    match result {
+        sea_orm::TryInsertResult::Inserted(rows) => rows,
+        sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => 0,
+    }
+}

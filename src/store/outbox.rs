@@ -1,0 +1,146 @@
+//! Push outbox, delivery attempts and dead letters.
+//!
+//! An outbox row is `pending` until the mall accepts it (`delivered`), refuses it for good with
+//! 410 (`gone`) or runs out of attempts (`dead`, with a `dead_letters` row an operator can replay).
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::entities::{dead_letter, push_attempt, push_outbox};
+use super::{Store, StoreError};
+
+impl Store {
+    pub async fn outbox_row(&self, id: &str) -> Result<Option<push_outbox::Model>, StoreError> {
+        Ok(push_outbox::Entity::find_by_id(id.to_owned()).one(self.conn()).await?)
+    }
+
+    pub async fn mark_enqueued(&self, id: &str) -> Result<(), StoreError> {
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Enqueued, Expr::value(true))
+            .filter(push_outbox::Column::Id.eq(id))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Pending rows that never reached the queue (the process died between commit and enqueue).
+    pub async fn unenqueued_outbox_ids(&self, limit: u64) -> Result<Vec<String>, StoreError> {
+        Ok(push_outbox::Entity::find()
+            .select_only()
+            .column(push_outbox::Column::Id)
+            .filter(push_outbox::Column::State.eq("pending"))
+            .filter(push_outbox::Column::Enqueued.eq(false))
+            .order_by_asc(push_outbox::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Record one delivery attempt and the row's new state.
+    pub async fn record_push_attempt(
+        &self,
+        row: &push_outbox::Model,
+        attempt: i32,
+        http_status: Option<u16>,
+        error: Option<String>,
+        duration_ms: i64,
+        new_state: &str,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        push_attempt::ActiveModel {
+            outbox_id: Set(row.id.clone()),
+            attempt: Set(attempt),
+            attempted_at: Set(now),
+            http_status: Set(http_status.map(i32::from)),
+            error: Set(error.clone()),
+            duration_ms: Set(duration_ms),
+            ..Default::default()
+        }
+        .insert(self.conn())
+        .await?;
+        let mut active: push_outbox::ActiveModel = row.clone().into();
+        active.attempts = Set(attempt);
+        active.state = Set(new_state.to_owned());
+        active.last_error = Set(error);
+        active.updated_at = Set(now);
+        if new_state == "delivered" {
+            active.delivered_at = Set(Some(now));
+        }
+        active.update(self.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn push_attempts(&self, outbox_id: &str) -> Result<Vec<push_attempt::Model>, StoreError> {
+        Ok(push_attempt::Entity::find()
+            .filter(push_attempt::Column::OutboxId.eq(outbox_id))
+            .order_by_asc(push_attempt::Column::Id)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn outbox_of_shipment(&self, shipment_id: &str) -> Result<Vec<push_outbox::Model>, StoreError> {
+        Ok(push_outbox::Entity::find()
+            .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
+            .order_by_asc(push_outbox::Column::Seq)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn add_dead_letter(
+        &self,
+        kind: &str,
+        ref_id: &str,
+        attempts: i32,
+        last_error: Option<String>,
+    ) -> Result<dead_letter::Model, StoreError> {
+        Ok(dead_letter::ActiveModel {
+            kind: Set(kind.to_owned()),
+            ref_id: Set(ref_id.to_owned()),
+            attempts: Set(attempts),
+            last_error: Set(last_error),
+            created_at: Set(Utc::now()),
+            replayed_at: Set(None),
+            ..Default::default()
+        }
+        .insert(self.conn())
+        .await?)
+    }
+
+    /// Dead letters, newest first; `include_replayed` also lists those already sent again.
+    pub async fn dead_letters(
+        &self,
+        include_replayed: bool,
+        limit: u64,
+    ) -> Result<Vec<dead_letter::Model>, StoreError> {
+        let mut query = dead_letter::Entity::find();
+        if !include_replayed {
+            query = query.filter(dead_letter::Column::ReplayedAt.is_null());
+        }
+        Ok(query.order_by_desc(dead_letter::Column::Id).limit(limit).all(self.conn()).await?)
+    }
+
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<dead_letter::Model>, StoreError> {
+        Ok(dead_letter::Entity::find_by_id(id).one(self.conn()).await?)
+    }
+
+    /// Mark a dead letter replayed and, for a push, make its outbox row pending again.
+    pub async fn reopen_dead_letter(&self, letter: &dead_letter::Model) -> Result<(), StoreError> {
+        let now = Utc::now();
+        if letter.kind == "push" {
+            push_outbox::Entity::update_many()
+                .col_expr(push_outbox::Column::State, Expr::value("pending"))
+                .col_expr(push_outbox::Column::Attempts, Expr::value(0))
+                .col_expr(push_outbox::Column::Enqueued, Expr::value(false))
+                .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+                .filter(push_outbox::Column::Id.eq(&letter.ref_id))
+                .exec(self.conn())
+                .await?;
+        }
+        let mut active: dead_letter::ActiveModel = letter.clone().into();
+        active.replayed_at = Set(Some(now));
+        active.update(self.conn()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Shipment and event queries: registration (idempotent on carrier + tracking number), lookups
+//! for the mall and support APIs, and the poller's due list.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use trackgate_carriers::Status;
+
+use super::entities::{shipment, tracking_event};
+use super::{Store, StoreError};
+use crate::domain::ids::new_shipment_id;
+
+/// What the mall registers.
+#[derive(Debug, Clone)]
+pub struct NewShipment {
+    pub carrier_id: String,
+    pub carrier_kind: String,
+    pub tracking_number: String,
+    pub order_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A shipment with its events, oldest first.
+#[derive(Debug, Clone)]
+pub struct ShipmentWithEvents {
+    pub shipment: shipment::Model,
+    pub events: Vec<tracking_event::Model>,
+}
+
+impl Store {
+    /// Register a shipment; returns it and whether it was newly created. Registering an existing
+    /// carrier + tracking number returns the existing shipment (and resumes tracking it).
+    pub async fn register_shipment(
+        &self,
+        new: NewShipment,
+    ) -> Result<(shipment::Model, bool), StoreError> {
+        let now = Utc::now();
+        let model = shipment::ActiveModel {
+            id: Set(new_shipment_id()),
+            carrier_id: Set(new.carrier_id.clone()),
+            carrier_kind: Set(new.carrier_kind),
+            tracking_number: Set(new.tracking_number.clone()),
+            order_id: Set(new.order_id),
+            status: Set(Status::Pending.as_str().to_owned()),
+            sub_status: Set(None),
+            status_raw_code: Set(None),
+            last_event_at: Set(None),
+            delivered_at: Set(None),
+            estimated_delivery: Set(None),
+            metadata: Set(new.metadata.map(|m| m.to_string())),
+            tracking: Set(true),
+            push_seq: Set(0),
+            next_poll_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let inserted = shipment::Entity::insert(model)
+            .on_conflict_do_nothing_on([shipment::Column::CarrierId, shipment::Column::TrackingNumber])
+            .exec_without_returning(self.conn())
+            .await?;
+        let inserted = super::inserted_rows(inserted);
+        let existing = self
+            .find_shipment(&new.carrier_id, &new.tracking_number)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("shipment vanished after insert".into()))?;
+        if inserted == 0 && !existing.tracking {
+            let mut active: shipment::ActiveModel = existing.into();
+            active.tracking = Set(true);
+            active.updated_at = Set(now);
+            return Ok((active.update(self.conn()).await?, false));
+        }
+        Ok((existing, inserted > 0))
+    }
+
+    pub async fn find_shipment(
+        &self,
+        carrier_id: &str,
+        tracking_number: &str,
+    ) -> Result<Option<shipment::Model>, StoreError> {
+        Ok(shipment::Entity::find()
+            .filter(shipment::Column::CarrierId.eq(carrier_id))
+            .filter(shipment::Column::TrackingNumber.eq(tracking_number))
+            .one(self.conn())
+            .await?)
+    }
+
+    pub async fn get_shipment(&self, id: &str) -> Result<Option<shipment::Model>, StoreError> {
+        Ok(shipment::Entity::find_by_id(id.to_owned()).one(self.conn()).await?)
+    }
+
+    pub async fn shipment_with_events(
+        &self,
+        id: &str,
+    ) -> Result<Option<ShipmentWithEvents>, StoreError> {
+        let Some(shipment) = self.get_shipment(id).await? else { return Ok(None) };
+        let events = self.events_of(&shipment.id).await?;
+        Ok(Some(ShipmentWithEvents { shipment, events }))
+    }
+
+    /// A shipment's events in timeline order (the status rule's order).
+    pub async fn events_of(&self, shipment_id: &str) -> Result<Vec<tracking_event::Model>, StoreError> {
+        let mut events = tracking_event::Entity::find()
+            .filter(tracking_event::Column::ShipmentId.eq(shipment_id))
+            .all(self.conn())
+            .await?;
+        sort_timeline(&mut events);
+        Ok(events)
+    }
+
+    pub async fn shipments_by_order(&self, order_id: &str) -> Result<Vec<shipment::Model>, StoreError> {
+        Ok(shipment::Entity::find()
+            .filter(shipment::Column::OrderId.eq(order_id))
+            .order_by_asc(shipment::Column::CreatedAt)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn shipments_by_tracking_number(
+        &self,
+        tracking_number: &str,
+    ) -> Result<Vec<shipment::Model>, StoreError> {
+        Ok(shipment::Entity::find()
+            .filter(shipment::Column::TrackingNumber.eq(tracking_number))
+            .order_by_asc(shipment::Column::CreatedAt)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Stop tracking: no more polls; the history stays. Returns false when there is no such id.
+    pub async fn stop_tracking(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(found) = self.get_shipment(id).await? else { return Ok(false) };
+        let mut active: shipment::ActiveModel = found.into();
+        active.tracking = Set(false);
+        active.next_poll_at = Set(None);
+        active.updated_at = Set(Utc::now());
+        active.update(self.conn()).await?;
+        Ok(true)
+    }
+
+    /// Tracked shipments of a carrier instance that are due for a poll.
+    pub async fn due_for_poll(
+        &self,
+        carrier_id: &str,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<shipment::Model>, StoreError> {
+        let terminal: Vec<&str> = Status::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+        Ok(shipment::Entity::find()
+            .filter(shipment::Column::CarrierId.eq(carrier_id))
+            .filter(shipment::Column::Tracking.eq(true))
+            .filter(shipment::Column::Status.is_not_in(terminal))
+            .filter(shipment::Column::NextPollAt.lte(now))
+            .order_by_asc(shipment::Column::NextPollAt)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Push the next poll of these shipments to `next`.
+    pub async fn schedule_poll(&self, ids: &[String], next: DateTime<Utc>) -> Result<(), StoreError> {
+        shipment::Entity::update_many()
+            .col_expr(shipment::Column::NextPollAt, sea_orm::sea_query::Expr::value(next))
+            .filter(shipment::Column::Id.is_in(ids.iter().cloned()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Sort events into timeline order: the same total order the status rule uses.
+pub fn sort_timeline(events: &mut [tracking_event::Model]) {
+    events.sort_by(|a, b| crate::domain::status::timeline_cmp(&facts(a), &facts(b)));
+}
+
+/// The status rule's view of a stored event.
+pub fn facts(event: &tracking_event::Model) -> crate::domain::status::EventFacts<'_> {
+    crate::domain::status::EventFacts {
+        occurred_at: event.occurred_at,
+        status: event.status.parse().unwrap_or(Status::Unknown),
+        sub_status: event.sub_status.as_deref(),
+        raw_code: &event.raw_code,
+        dedupe_key: &event.dedupe_key,
+    }
+}
