@@ -109,8 +109,7 @@ impl PushWorker {
                         self.queue.ack(delivery).await?;
                     }
                     Decision::DeadLetter => {
-                        self.store.record_push_attempt(&row, attempt, status, error.clone(), elapsed_ms, OutboxState::Dead.as_str()).await?;
-                        self.store.add_dead_letter("push", &row.id, attempt, error).await?;
+                        self.store.record_push_attempt(&row, attempt, status, error, elapsed_ms, OutboxState::Dead.as_str()).await?;
                         self.metrics.dead_letters.with_label_values(&["push"]).inc();
                         tracing::error!(outbox_id, attempt, "push dead-lettered after the last attempt");
                         self.queue.dead_letter(delivery).await?;

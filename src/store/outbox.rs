@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
 
 use super::entities::{dead_letter, push_attempt, push_outbox};
 use super::{Store, StoreError};
@@ -38,7 +38,8 @@ impl Store {
             .await?)
     }
 
-    /// Record one delivery attempt and the row's new state.
+    /// Record one delivery attempt and the row's new state, in one transaction; moving to
+    /// `dead` also writes the dead letter there, so a dead push is always listed and replayable.
     pub async fn record_push_attempt(
         &self,
         row: &push_outbox::Model,
@@ -49,6 +50,7 @@ impl Store {
         new_state: &str,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
+        let txn = self.conn().begin().await?;
         push_attempt::ActiveModel {
             outbox_id: Set(row.id.clone()),
             attempt: Set(attempt),
@@ -58,8 +60,11 @@ impl Store {
             duration_ms: Set(duration_ms),
             ..Default::default()
         }
-        .insert(self.conn())
+        .insert(&txn)
         .await?;
+        if new_state == "dead" {
+            new_dead_letter("push", &row.id, attempt, error.clone()).insert(&txn).await?;
+        }
         let mut active: push_outbox::ActiveModel = row.clone().into();
         active.attempts = Set(attempt);
         active.state = Set(new_state.to_owned());
@@ -68,7 +73,8 @@ impl Store {
         if new_state == "delivered" {
             active.delivered_at = Set(Some(now));
         }
-        active.update(self.conn()).await?;
+        active.update(&txn).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -95,17 +101,7 @@ impl Store {
         attempts: i32,
         last_error: Option<String>,
     ) -> Result<dead_letter::Model, StoreError> {
-        Ok(dead_letter::ActiveModel {
-            kind: Set(kind.to_owned()),
-            ref_id: Set(ref_id.to_owned()),
-            attempts: Set(attempts),
-            last_error: Set(last_error),
-            created_at: Set(Utc::now()),
-            replayed_at: Set(None),
-            ..Default::default()
-        }
-        .insert(self.conn())
-        .await?)
+        Ok(new_dead_letter(kind, ref_id, attempts, last_error).insert(self.conn()).await?)
     }
 
     /// Dead letters, newest first; `include_replayed` also lists those already sent again.
@@ -142,5 +138,17 @@ impl Store {
         active.replayed_at = Set(Some(now));
         active.update(self.conn()).await?;
         Ok(())
+    }
+}
+
+fn new_dead_letter(kind: &str, ref_id: &str, attempts: i32, last_error: Option<String>) -> dead_letter::ActiveModel {
+    dead_letter::ActiveModel {
+        kind: Set(kind.to_owned()),
+        ref_id: Set(ref_id.to_owned()),
+        attempts: Set(attempts),
+        last_error: Set(last_error),
+        created_at: Set(Utc::now()),
+        replayed_at: Set(None),
+        ..Default::default()
     }
 }

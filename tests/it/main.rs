@@ -1,0 +1,12 @@
+//! trackgate's integration suite: one binary, the real app on port 0, real HTTP fakes for the
+//! mall and the carriers, and the real PostgreSQL and RabbitMQ for the `_on_postgres_rabbitmq`
+//! variants of the core scenarios.
+
+mod helpers;
+
+mod api;
+mod ingest;
+mod poll;
+mod push;
+mod restart;
+mod webhooks;
