@@ -17,8 +17,15 @@ pub const DEFAULTS: &str = include_str!("../config.toml");
 const ENV_PREFIX: &str = "TRACKGATE__";
 
 /// Carrier setting names that hold secrets, in any carrier instance.
-pub const CARRIER_SECRET_KEYS: &[&str] =
-    &["webhook_secret", "salt", "api_key", "client_secret", "key", "password", "token"];
+pub const CARRIER_SECRET_KEYS: &[&str] = &[
+    "webhook_secret",
+    "salt",
+    "api_key",
+    "client_secret",
+    "key",
+    "password",
+    "token",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -27,7 +34,11 @@ pub enum ConfigError {
     #[error(
         "`{key}` is a secret and may only come from the environment: remove it from {source_name} and set {env} instead"
     )]
-    SecretInFile { key: String, source_name: String, env: String },
+    SecretInFile {
+        key: String,
+        source_name: String,
+        env: String,
+    },
 }
 
 /// A secret value: printed as `<redacted>` everywhere.
@@ -196,7 +207,10 @@ impl Settings {
         let mut files = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Invalid(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             files = files.merge(Toml::file(path));
         }
@@ -216,8 +230,9 @@ impl Settings {
     }
 
     fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
-        let settings: Settings =
-            figment.extract().map_err(|err| ConfigError::Invalid(describe(err)))?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|err| ConfigError::Invalid(describe(err)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -228,12 +243,16 @@ impl Settings {
             return invalid("retry.initial_delay_ms", "must be at least 1");
         }
         if self.retry.max_delay_ms < self.retry.initial_delay_ms {
-            return invalid("retry.max_delay_ms", "must be at least retry.initial_delay_ms");
+            return invalid(
+                "retry.max_delay_ms",
+                "must be at least retry.initial_delay_ms",
+            );
         }
         if self.retry.max_attempts == 0 {
             return invalid("retry.max_attempts", "must be at least 1");
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        {
             return invalid("database.url", "must start with sqlite: or postgres://");
         }
         if self.queue.prefetch == 0 {
@@ -243,9 +262,15 @@ impl Settings {
             return invalid("mall.endpoint", "is not a URL");
         }
         if let Some(secret) = &self.mall.signing_secret {
-            let raw = secret.expose().strip_prefix("whsec_").unwrap_or(secret.expose());
+            let raw = secret
+                .expose()
+                .strip_prefix("whsec_")
+                .unwrap_or(secret.expose());
             use base64::Engine as _;
-            if base64::engine::general_purpose::STANDARD.decode(raw).is_err() {
+            if base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .is_err()
+            {
                 return invalid("mall.signing_secret", "must be `whsec_` followed by base64");
             }
         }
@@ -258,7 +283,10 @@ impl Settings {
                 )));
             }
             if carrier.requests_per_second == 0 {
-                return invalid(&format!("carriers.{id}.requests_per_second"), "must be at least 1");
+                return invalid(
+                    &format!("carriers.{id}.requests_per_second"),
+                    "must be at least 1",
+                );
             }
         }
         Ok(())
@@ -303,21 +331,33 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 fn reject_secrets_in_files(files: &Figment, file: Option<&Path>) -> Result<(), ConfigError> {
-    let source_name = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config.toml".into());
+    let source_name = file
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "config.toml".into());
     let env_name = |key: &str| format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
     if files.find_value("mall.signing_secret").is_ok() {
         let key = "mall.signing_secret".to_owned();
-        return Err(ConfigError::SecretInFile { env: env_name(&key), key, source_name });
+        return Err(ConfigError::SecretInFile {
+            env: env_name(&key),
+            key,
+            source_name,
+        });
     }
     if let Ok(carriers) = files.find_value("carriers")
         && let Some(dict) = carriers.as_dict()
     {
         for (id, instance) in dict {
-            let Some(instance) = instance.as_dict() else { continue };
+            let Some(instance) = instance.as_dict() else {
+                continue;
+            };
             for secret in CARRIER_SECRET_KEYS {
                 if instance.contains_key(*secret) {
                     let key = format!("carriers.{id}.{secret}");
-                    return Err(ConfigError::SecretInFile { env: env_name(&key), key, source_name });
+                    return Err(ConfigError::SecretInFile {
+                        env: env_name(&key),
+                        key,
+                        source_name,
+                    });
                 }
             }
         }
@@ -327,7 +367,10 @@ fn reject_secrets_in_files(files: &Figment, file: Option<&Path>) -> Result<(), C
 
 /// Figment's errors name the key already; keep every error of the chain on one line.
 fn describe(err: figment::Error) -> String {
-    err.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    err.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -378,11 +421,18 @@ mod tests {
         let path = dir.path().join("tg.toml");
         std::fs::write(&path, "[carriers.kuaidi100]\nsalt = \"oops\"\n").unwrap();
         let err = Settings::load(Some(&path)).unwrap_err();
-        assert!(err.to_string().contains("TRACKGATE__CARRIERS__KUAIDI100__SALT"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("TRACKGATE__CARRIERS__KUAIDI100__SALT"),
+            "{err}"
+        );
     }
 
     #[test]
     fn passwords_in_urls_are_redacted() {
-        assert_eq!(redact_url("postgres://u:hunter2@h/db"), "postgres://u:redacted@h/db");
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:redacted@h/db"
+        );
     }
 }

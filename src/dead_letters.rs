@@ -49,17 +49,39 @@ pub enum ReplayError {
 
 /// Send a dead letter again: a fresh task with a fresh attempt budget, same `webhook-id`.
 pub async fn replay(gateway: &Gateway, id: i64) -> Result<DeadLetterOut, ReplayError> {
-    let letter = gateway.store.dead_letter(id).await?.ok_or(ReplayError::NotFound)?;
+    let letter = gateway
+        .store
+        .dead_letter(id)
+        .await?
+        .ok_or(ReplayError::NotFound)?;
     if letter.replayed_at.is_some() {
         return Err(ReplayError::AlreadyReplayed);
     }
     gateway.store.reopen_dead_letter(&letter).await?;
-    let kind = if letter.kind == "poll" { TaskKind::Poll } else { TaskKind::Push };
-    gateway.queue.enqueue(Task { kind, ref_id: letter.ref_id.clone(), attempt: 0 }, std::time::Duration::ZERO).await?;
+    let kind = if letter.kind == "poll" {
+        TaskKind::Poll
+    } else {
+        TaskKind::Push
+    };
+    gateway
+        .queue
+        .enqueue(
+            Task {
+                kind,
+                ref_id: letter.ref_id.clone(),
+                attempt: 0,
+            },
+            std::time::Duration::ZERO,
+        )
+        .await?;
     if kind == TaskKind::Push {
         gateway.store.mark_enqueued(&letter.ref_id).await?;
     }
     tracing::info!(dead_letter = id, kind = %letter.kind, ref_id = %letter.ref_id, "dead letter replayed");
-    let refreshed = gateway.store.dead_letter(id).await?.ok_or(ReplayError::NotFound)?;
+    let refreshed = gateway
+        .store
+        .dead_letter(id)
+        .await?
+        .ok_or(ReplayError::NotFound)?;
     Ok(refreshed.into())
 }

@@ -29,35 +29,71 @@ pub async fn process_inbound(
     let parsed = match carrier.adapter.parse_webhook(verified) {
         Ok(parsed) => parsed,
         Err(err) => {
-            gateway.store.set_webhook_outcome(inbound_id, outcome::FAILED, Some(err.to_string())).await?;
-            metrics.webhooks.with_label_values(&[carrier.id.as_str(), outcome::FAILED]).inc();
+            gateway
+                .store
+                .set_webhook_outcome(inbound_id, outcome::FAILED, Some(err.to_string()))
+                .await?;
+            metrics
+                .webhooks
+                .with_label_values(&[carrier.id.as_str(), outcome::FAILED])
+                .inc();
             tracing::warn!(carrier = %carrier.id, inbound_id, error = %err, "webhook body kept raw: it could not be parsed");
             return Err(ProcessError::Unparseable(err));
         }
     };
-    let report = ingest(&gateway.store, &gateway.queue, &carrier.id, Source::Webhook, Some(inbound_id), parsed).await?;
+    let report = ingest(
+        &gateway.store,
+        &gateway.queue,
+        &carrier.id,
+        Source::Webhook,
+        Some(inbound_id),
+        parsed,
+    )
+    .await?;
     let (result, error) = match report.trouble() {
         Some(trouble) => (outcome::PARTIAL, Some(trouble)),
         None => (outcome::PROCESSED, None),
     };
-    gateway.store.set_webhook_outcome(inbound_id, result, error).await?;
-    metrics.webhooks.with_label_values(&[carrier.id.as_str(), result]).inc();
-    metrics.events_ingested.with_label_values(&[carrier.id.as_str(), "webhook"]).inc_by(report.events_inserted as u64);
+    gateway
+        .store
+        .set_webhook_outcome(inbound_id, result, error)
+        .await?;
+    metrics
+        .webhooks
+        .with_label_values(&[carrier.id.as_str(), result])
+        .inc();
+    metrics
+        .events_ingested
+        .with_label_values(&[carrier.id.as_str(), "webhook"])
+        .inc_by(report.events_inserted as u64);
     Ok(report)
 }
 
 /// `trackgate reprocess`: run stored webhooks through their adapter again. The bodies were
 /// verified when they arrived, so the signature is not checked a second time (the secret may
 /// have been rotated since).
-pub async fn reprocess(gateway: &Gateway, id: Option<i64>, include_partial: bool) -> anyhow::Result<String> {
+pub async fn reprocess(
+    gateway: &Gateway,
+    id: Option<i64>,
+    include_partial: bool,
+) -> anyhow::Result<String> {
     let rows = match id {
-        Some(id) => vec![gateway.store.inbound_webhook(id).await?.ok_or_else(|| anyhow::anyhow!("no inbound webhook {id}"))?],
+        Some(id) => vec![
+            gateway
+                .store
+                .inbound_webhook(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no inbound webhook {id}"))?,
+        ],
         None => {
             let mut outcomes = vec![outcome::FAILED, outcome::RECEIVED];
             if include_partial {
                 outcomes.push(outcome::PARTIAL);
             }
-            gateway.store.inbound_webhooks_in(&outcomes, 100_000).await?
+            gateway
+                .store
+                .inbound_webhooks_in(&outcomes, 100_000)
+                .await?
         }
     };
     let (mut ok, mut failed, mut events) = (0, 0, 0);
@@ -78,5 +114,7 @@ pub async fn reprocess(gateway: &Gateway, id: Option<i64>, include_partial: bool
             Err(ProcessError::Store(err)) => return Err(err.into()),
         }
     }
-    Ok(format!("reprocessed {ok} webhook(s), {events} new event(s); {failed} still failing"))
+    Ok(format!(
+        "reprocessed {ok} webhook(s), {events} new event(s); {failed} still failing"
+    ))
 }

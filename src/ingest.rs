@@ -8,9 +8,7 @@
 //! relay re-enqueues them at start-up (see [`crate::push::relay_unenqueued`]).
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem, Status, TrackingUpdate};
 
@@ -53,10 +51,14 @@ pub struct IngestReport {
 impl IngestReport {
     /// A one-line summary for the inbound webhook's `error` column, if anything needs a human.
     pub fn trouble(&self) -> Option<String> {
-        let mut parts: Vec<String> = self.problems.iter().map(|p| match &p.tracking_number {
-            Some(number) => format!("{number}: {}", p.message),
-            None => p.message.clone(),
-        }).collect();
+        let mut parts: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| match &p.tracking_number {
+                Some(number) => format!("{number}: {}", p.message),
+                None => p.message.clone(),
+            })
+            .collect();
         if !self.unmatched.is_empty() {
             parts.push(format!("not registered: {}", self.unmatched.join(", ")));
         }
@@ -73,10 +75,22 @@ pub async fn ingest(
     inbound_webhook_id: Option<i64>,
     outcome: ParseOutcome,
 ) -> Result<IngestReport, StoreError> {
-    let mut report = IngestReport { problems: outcome.problems, ..Default::default() };
+    let mut report = IngestReport {
+        problems: outcome.problems,
+        ..Default::default()
+    };
     let mut outbox_ids = Vec::new();
     for update in outcome.updates {
-        match ingest_one(store, carrier_id, source, inbound_webhook_id, update, &mut report).await? {
+        match ingest_one(
+            store,
+            carrier_id,
+            source,
+            inbound_webhook_id,
+            update,
+            &mut report,
+        )
+        .await?
+        {
             Some(outbox_id) => outbox_ids.push(outbox_id),
             None => continue,
         }
@@ -125,7 +139,10 @@ async fn ingest_one(
             ..Default::default()
         };
         let result = tracking_event::Entity::insert(row)
-            .on_conflict_do_nothing_on([tracking_event::Column::ShipmentId, tracking_event::Column::DedupeKey])
+            .on_conflict_do_nothing_on([
+                tracking_event::Column::ShipmentId,
+                tracking_event::Column::DedupeKey,
+            ])
             .exec_without_returning(&txn)
             .await?;
         if crate::store::inserted_rows(result) > 0 {
@@ -135,7 +152,8 @@ async fn ingest_one(
             report.duplicates += 1;
         }
     }
-    let eta_changed = update.estimated_delivery.is_some() && update.estimated_delivery != found.estimated_delivery;
+    let eta_changed = update.estimated_delivery.is_some()
+        && update.estimated_delivery != found.estimated_delivery;
     if inserted_keys.is_empty() && !eta_changed {
         txn.commit().await?;
         return Ok(None);
@@ -147,7 +165,8 @@ async fn ingest_one(
         .await?;
     crate::store::shipments::sort_timeline(&mut events);
     let derived = derive_status(events.iter().map(facts));
-    let status_changed = derived.status.as_str() != found.status || derived.sub_status != found.sub_status;
+    let status_changed =
+        derived.status.as_str() != found.status || derived.sub_status != found.sub_status;
 
     let previous_status = found.status.clone();
     let mut active: shipment::ActiveModel = found.clone().into();

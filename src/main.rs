@@ -10,7 +10,11 @@ use trackgate::store::Store;
 use trackgate::store::keys::Scope;
 
 #[derive(Debug, Parser)]
-#[command(name = "trackgate", version, about = "Logistics tracking gateway: carriers in, signed status pushes out")]
+#[command(
+    name = "trackgate",
+    version,
+    about = "Logistics tracking gateway: carriers in, signed status pushes out"
+)]
 struct Cli {
     /// A TOML file overlaid on the built-in defaults (see config.toml).
     #[arg(long, global = true, env = "TRACKGATE_CONFIG")]
@@ -65,7 +69,9 @@ enum KeysCommand {
         name: Option<String>,
     },
     List,
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,12 +81,17 @@ enum DeadLettersCommand {
         #[arg(long)]
         all: bool,
     },
-    Replay { id: i64 },
+    Replay {
+        id: i64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -122,13 +133,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeysCommand::Create { scope, name } => {
                     let scope = Scope::parse(&scope).expect("clap restricts the scope");
                     let key = store.create_api_key(scope, name).await?;
-                    eprintln!("created {} key {} (the token is shown only now):", key.scope.as_str(), key.id);
+                    eprintln!(
+                        "created {} key {} (the token is shown only now):",
+                        key.scope.as_str(),
+                        key.id
+                    );
                     println!("{}", key.token);
                 }
                 KeysCommand::List => {
                     for key in store.api_keys().await? {
-                        let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                        println!("{}\t{}\t{}…\t{}\t{}", key.id, key.scope, key.prefix, state, key.name.unwrap_or_default());
+                        let state = if key.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "{}\t{}\t{}…\t{}\t{}",
+                            key.id,
+                            key.scope,
+                            key.prefix,
+                            state,
+                            key.name.unwrap_or_default()
+                        );
                     }
                 }
                 KeysCommand::Revoke { id } => {
@@ -137,7 +163,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Reprocess { id, include_partial } => {
+        Command::Reprocess {
+            id,
+            include_partial,
+        } => {
             let gateway = Gateway::connect(settings).await?;
             let summary = trackgate::inbound::reprocess(&gateway, id, include_partial).await?;
             println!("{summary}");
@@ -147,7 +176,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 DeadLettersCommand::List { all } => {
                     for letter in gateway.store.dead_letters(all, 1000).await? {
-                        println!("{}", serde_json::to_string(&trackgate::dead_letters::DeadLetterOut::from(letter))?);
+                        println!(
+                            "{}",
+                            serde_json::to_string(&trackgate::dead_letters::DeadLetterOut::from(
+                                letter
+                            ))?
+                        );
                     }
                 }
                 DeadLettersCommand::Replay { id } => {

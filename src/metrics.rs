@@ -21,8 +21,11 @@ pub struct Metrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    registry.register(Box::new(counter.clone())).expect("metric registered once");
+    let counter =
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("metric registered once");
     counter
 }
 
@@ -30,17 +33,49 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let push_seconds = Histogram::with_opts(
-            HistogramOpts::new("trackgate_push_duration_seconds", "Time for one push POST to the mall")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "trackgate_push_duration_seconds",
+                "Time for one push POST to the mall",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
         )
         .expect("valid histogram");
-        registry.register(Box::new(push_seconds.clone())).expect("metric registered once");
+        registry
+            .register(Box::new(push_seconds.clone()))
+            .expect("metric registered once");
         Metrics {
-            webhooks: counter(&registry, "trackgate_webhooks_total", "Carrier webhooks received, by outcome", &["carrier", "outcome"]),
-            events_ingested: counter(&registry, "trackgate_events_ingested_total", "New (deduplicated) tracking events stored", &["carrier", "source"]),
-            pushes: counter(&registry, "trackgate_pushes_total", "Push attempts to the mall, by result", &["result"]),
-            dead_letters: counter(&registry, "trackgate_dead_letters_total", "Calls given up after the last retry", &["kind"]),
-            polls: counter(&registry, "trackgate_polls_total", "Carrier poll requests, by result", &["carrier", "result"]),
+            webhooks: counter(
+                &registry,
+                "trackgate_webhooks_total",
+                "Carrier webhooks received, by outcome",
+                &["carrier", "outcome"],
+            ),
+            events_ingested: counter(
+                &registry,
+                "trackgate_events_ingested_total",
+                "New (deduplicated) tracking events stored",
+                &["carrier", "source"],
+            ),
+            pushes: counter(
+                &registry,
+                "trackgate_pushes_total",
+                "Push attempts to the mall, by result",
+                &["result"],
+            ),
+            dead_letters: counter(
+                &registry,
+                "trackgate_dead_letters_total",
+                "Calls given up after the last retry",
+                &["kind"],
+            ),
+            polls: counter(
+                &registry,
+                "trackgate_polls_total",
+                "Carrier poll requests, by result",
+                &["carrier", "result"],
+            ),
             push_seconds,
             registry,
         }
@@ -58,7 +93,9 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding cannot fail");
         String::from_utf8(buffer).expect("prometheus text is utf-8")
     }
 }

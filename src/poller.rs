@@ -32,7 +32,11 @@ pub struct PollError {
 
 impl PollError {
     fn other(detail: impl Into<String>) -> PollError {
-        PollError { failure: Failure::Other, retry_after: None, detail: detail.into() }
+        PollError {
+            failure: Failure::Other,
+            retry_after: None,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -58,7 +62,16 @@ impl Poller {
         retry: RetrySettings,
         metrics: Metrics,
     ) -> Poller {
-        Poller { store, queue, registry, http, settings, retry, metrics, tokens: Default::default() }
+        Poller {
+            store,
+            queue,
+            registry,
+            http,
+            settings,
+            retry,
+            metrics,
+            tokens: Default::default(),
+        }
     }
 
     /// Poll every due shipment once; returns how many shipments were polled successfully.
@@ -70,20 +83,35 @@ impl Poller {
                 continue;
             }
             let batch = capabilities.poll_batch_size.max(1);
-            let due = self.store.due_for_poll(&instance.id, Utc::now(), (batch * 20) as u64).await?;
+            let due = self
+                .store
+                .due_for_poll(&instance.id, Utc::now(), (batch * 20) as u64)
+                .await?;
             for chunk in due.chunks(batch) {
                 let ids: Vec<String> = chunk.iter().map(|s| s.id.clone()).collect();
-                let next = Utc::now() + chrono::Duration::seconds(self.settings.interval_secs as i64);
+                let next =
+                    Utc::now() + chrono::Duration::seconds(self.settings.interval_secs as i64);
                 // Schedule first: a slow or failing poll must not be picked up again next tick.
                 self.store.schedule_poll(&ids, next).await?;
-                let numbers: Vec<String> = chunk.iter().map(|s| s.tracking_number.clone()).collect();
+                let numbers: Vec<String> =
+                    chunk.iter().map(|s| s.tracking_number.clone()).collect();
                 match self.poll_numbers(instance, &numbers).await {
                     Ok(_) => polled += chunk.len(),
                     Err(err) => {
                         tracing::warn!(carrier = %instance.id, error = %err, "poll failed; queued for retry");
                         for id in ids {
-                            let task = Task { kind: TaskKind::Poll, ref_id: id, attempt: 1 };
-                            let delay = match decide(&self.retry, 1, err.failure, err.retry_after, random_jitter()) {
+                            let task = Task {
+                                kind: TaskKind::Poll,
+                                ref_id: id,
+                                attempt: 1,
+                            };
+                            let delay = match decide(
+                                &self.retry,
+                                1,
+                                err.failure,
+                                err.retry_after,
+                                random_jitter(),
+                            ) {
                                 Decision::RetryAfter(delay) => delay,
                                 Decision::Stop | Decision::DeadLetter => continue,
                             };
@@ -97,7 +125,11 @@ impl Poller {
     }
 
     /// Poll these tracking numbers of one carrier instance and ingest the result.
-    pub async fn poll_numbers(&self, instance: &CarrierInstance, numbers: &[String]) -> Result<IngestReport, PollError> {
+    pub async fn poll_numbers(
+        &self,
+        instance: &CarrierInstance,
+        numbers: &[String],
+    ) -> Result<IngestReport, PollError> {
         let mut refreshed = false;
         loop {
             let token = self.token(instance, refreshed).await?;
@@ -111,23 +143,55 @@ impl Poller {
                 continue;
             }
             if !(200..300).contains(&status) {
-                self.metrics.polls.with_label_values(&[instance.id.as_str(), "http_error"]).inc();
-                let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, Utc::now()));
+                self.metrics
+                    .polls
+                    .with_label_values(&[instance.id.as_str(), "http_error"])
+                    .inc();
+                let retry_after = headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, Utc::now()));
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-                return Err(PollError { failure: Failure::Status(status), retry_after, detail: format!("carrier answered {status}: {snippet}") });
+                return Err(PollError {
+                    failure: Failure::Status(status),
+                    retry_after,
+                    detail: format!("carrier answered {status}: {snippet}"),
+                });
             }
-            let outcome = instance.adapter.parse_poll_response(&body).map_err(|err| PollError::other(err.to_string()))?;
-            self.metrics.polls.with_label_values(&[instance.id.as_str(), "ok"]).inc();
-            let report = ingest(&self.store, &self.queue, &instance.id, Source::Poll, None, outcome)
-                .await
+            let outcome = instance
+                .adapter
+                .parse_poll_response(&body)
                 .map_err(|err| PollError::other(err.to_string()))?;
-            self.metrics.events_ingested.with_label_values(&[instance.id.as_str(), "poll"]).inc_by(report.events_inserted as u64);
+            self.metrics
+                .polls
+                .with_label_values(&[instance.id.as_str(), "ok"])
+                .inc();
+            let report = ingest(
+                &self.store,
+                &self.queue,
+                &instance.id,
+                Source::Poll,
+                None,
+                outcome,
+            )
+            .await
+            .map_err(|err| PollError::other(err.to_string()))?;
+            self.metrics
+                .events_ingested
+                .with_label_values(&[instance.id.as_str(), "poll"])
+                .inc_by(report.events_inserted as u64);
             return Ok(report);
         }
     }
 
-    async fn token(&self, instance: &CarrierInstance, force_refresh: bool) -> Result<Option<AccessToken>, PollError> {
-        let Some(request) = instance.adapter.token_request() else { return Ok(None) };
+    async fn token(
+        &self,
+        instance: &CarrierInstance,
+        force_refresh: bool,
+    ) -> Result<Option<AccessToken>, PollError> {
+        let Some(request) = instance.adapter.token_request() else {
+            return Ok(None);
+        };
         let mut tokens = self.tokens.lock().await;
         if !force_refresh
             && let Some((token, fetched)) = tokens.get(&instance.id)
@@ -137,14 +201,25 @@ impl Poller {
         }
         let (status, _, body) = self.send(instance, request).await?;
         if !(200..300).contains(&status) {
-            return Err(PollError { failure: Failure::Status(status), retry_after: None, detail: format!("token endpoint answered {status}") });
+            return Err(PollError {
+                failure: Failure::Status(status),
+                retry_after: None,
+                detail: format!("token endpoint answered {status}"),
+            });
         }
-        let token = instance.adapter.parse_token_response(&body).map_err(|err| PollError::other(err.to_string()))?;
+        let token = instance
+            .adapter
+            .parse_token_response(&body)
+            .map_err(|err| PollError::other(err.to_string()))?;
         tokens.insert(instance.id.clone(), (token.clone(), Instant::now()));
         Ok(Some(token))
     }
 
-    async fn send(&self, instance: &CarrierInstance, request: HttpRequest) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), PollError> {
+    async fn send(
+        &self,
+        instance: &CarrierInstance,
+        request: HttpRequest,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), PollError> {
         instance.limiter.until_ready().await;
         let mut builder = match request.method {
             HttpMethod::Get => self.http.get(&request.url),
@@ -157,13 +232,29 @@ impl Poller {
             builder = builder.body(body);
         }
         let response = builder.send().await.map_err(|err| {
-            self.metrics.polls.with_label_values(&[instance.id.as_str(), "network_error"]).inc();
-            let failure = if err.is_timeout() { Failure::Timeout } else if err.is_connect() { Failure::Connect } else { Failure::Other };
-            PollError { failure, retry_after: None, detail: format!("{err:#}") }
+            self.metrics
+                .polls
+                .with_label_values(&[instance.id.as_str(), "network_error"])
+                .inc();
+            let failure = if err.is_timeout() {
+                Failure::Timeout
+            } else if err.is_connect() {
+                Failure::Connect
+            } else {
+                Failure::Other
+            };
+            PollError {
+                failure,
+                retry_after: None,
+                detail: format!("{err:#}"),
+            }
         })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|err| PollError::other(format!("reading body: {err}")))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| PollError::other(format!("reading body: {err}")))?;
         Ok((status, headers, body.to_vec()))
     }
 
@@ -173,17 +264,32 @@ impl Poller {
             self.queue.ack(delivery).await?;
             return Ok(());
         };
-        let Some(instance) = self.registry.get(&shipment.carrier_id).filter(|_| shipment.tracking) else {
+        let Some(instance) = self
+            .registry
+            .get(&shipment.carrier_id)
+            .filter(|_| shipment.tracking)
+        else {
             self.queue.ack(delivery).await?;
             return Ok(());
         };
         let attempt = delivery.task.attempt + 1;
-        match self.poll_numbers(&instance, std::slice::from_ref(&shipment.tracking_number)).await {
+        match self
+            .poll_numbers(&instance, std::slice::from_ref(&shipment.tracking_number))
+            .await
+        {
             Ok(_) => self.queue.ack(delivery).await?,
-            Err(err) => match decide(&self.retry, attempt, err.failure, err.retry_after, random_jitter()) {
+            Err(err) => match decide(
+                &self.retry,
+                attempt,
+                err.failure,
+                err.retry_after,
+                random_jitter(),
+            ) {
                 Decision::RetryAfter(delay) => self.queue.retry(delivery, delay).await?,
                 Decision::Stop | Decision::DeadLetter => {
-                    self.store.add_dead_letter("poll", &shipment.id, attempt as i32, Some(err.detail)).await?;
+                    self.store
+                        .add_dead_letter("poll", &shipment.id, attempt as i32, Some(err.detail))
+                        .await?;
                     self.metrics.dead_letters.with_label_values(&["poll"]).inc();
                     self.queue.dead_letter(delivery).await?;
                 }

@@ -33,9 +33,16 @@ pub struct Registry {
     carriers: Arc<BTreeMap<String, Arc<CarrierInstance>>>,
 }
 
-fn settings_of<T: serde::de::DeserializeOwned>(id: &str, settings: &CarrierSettings) -> Result<T, RegistryError> {
-    serde_json::from_value(serde_json::Value::Object(settings.adapter.clone()))
-        .map_err(|err| RegistryError { id: id.to_owned(), message: err.to_string() })
+fn settings_of<T: serde::de::DeserializeOwned>(
+    id: &str,
+    settings: &CarrierSettings,
+) -> Result<T, RegistryError> {
+    serde_json::from_value(serde_json::Value::Object(settings.adapter.clone())).map_err(|err| {
+        RegistryError {
+            id: id.to_owned(),
+            message: err.to_string(),
+        }
+    })
 }
 
 impl Registry {
@@ -43,20 +50,37 @@ impl Registry {
         let mut built = BTreeMap::new();
         for (id, settings) in carriers.iter().filter(|(_, s)| s.enabled) {
             let adapter: Box<dyn CarrierAdapter> = match settings.kind.as_str() {
-                "sandbox" => Box::new(SandboxAdapter::new(settings_of::<SandboxConfig>(id, settings)?)),
-                "kuaidi100" => Box::new(Kuaidi100Adapter::new(settings_of::<Kuaidi100Config>(id, settings)?)),
+                "sandbox" => Box::new(SandboxAdapter::new(settings_of::<SandboxConfig>(
+                    id, settings,
+                )?)),
+                "kuaidi100" => Box::new(Kuaidi100Adapter::new(settings_of::<Kuaidi100Config>(
+                    id, settings,
+                )?)),
                 other => {
                     return Err(RegistryError {
                         id: id.clone(),
-                        message: format!("unknown kind `{other}`; valid kinds are: {}", trackgate_carriers::KINDS.join(", ")),
+                        message: format!(
+                            "unknown kind `{other}`; valid kinds are: {}",
+                            trackgate_carriers::KINDS.join(", ")
+                        ),
                     });
                 }
             };
-            let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
+            let per_second =
+                NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter = RateLimiter::direct(Quota::per_second(per_second));
-            built.insert(id.clone(), Arc::new(CarrierInstance { id: id.clone(), adapter, limiter }));
+            built.insert(
+                id.clone(),
+                Arc::new(CarrierInstance {
+                    id: id.clone(),
+                    adapter,
+                    limiter,
+                }),
+            );
         }
-        Ok(Registry { carriers: Arc::new(built) })
+        Ok(Registry {
+            carriers: Arc::new(built),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<CarrierInstance>> {

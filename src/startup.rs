@@ -42,7 +42,13 @@ impl Gateway {
         }
         let queue = Queue::open(&settings.queue, &store).await?;
         let registry = Registry::build(&settings.carriers)?;
-        Ok(Gateway { settings: Arc::new(settings), store, queue, registry, metrics: Metrics::new() })
+        Ok(Gateway {
+            settings: Arc::new(settings),
+            store,
+            queue,
+            registry,
+            metrics: Metrics::new(),
+        })
     }
 }
 
@@ -76,7 +82,12 @@ impl Application {
         let listener = TcpListener::bind(gateway.settings.server.listen)?;
         let port = listener.local_addr()?.port();
         let server = http_server(gateway.clone(), listener)?;
-        Ok(Application { gateway, port, server, mall })
+        Ok(Application {
+            gateway,
+            port,
+            server,
+            mall,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -85,11 +96,18 @@ impl Application {
 
     /// Start the server and the background workers.
     pub async fn start(self) -> anyhow::Result<Running> {
-        let Application { gateway, port, server, mall } = self;
+        let Application {
+            gateway,
+            port,
+            server,
+            mall,
+        } = self;
         let shutdown = Shutdown::new();
         let handle = server.handle();
         let server_task = tokio::spawn(server);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
         let poller = Poller::new(
             gateway.store.clone(),
             gateway.queue.clone(),
@@ -108,14 +126,30 @@ impl Application {
         };
         let mut workers = Vec::new();
         for _ in 0..gateway.settings.queue.prefetch {
-            workers.push(tokio::spawn(run_queue_worker(gateway.queue.clone(), pusher.clone(), poller.clone(), shutdown.clone())));
+            workers.push(tokio::spawn(run_queue_worker(
+                gateway.queue.clone(),
+                pusher.clone(),
+                poller.clone(),
+                shutdown.clone(),
+            )));
         }
         workers.push(tokio::spawn(run_relay(gateway.clone(), shutdown.clone())));
         if gateway.settings.poll.enabled {
-            workers.push(tokio::spawn(run_poller(poller, gateway.settings.poll.tick_secs, shutdown.clone())));
+            workers.push(tokio::spawn(run_poller(
+                poller,
+                gateway.settings.poll.tick_secs,
+                shutdown.clone(),
+            )));
         }
         tracing::info!(port, queue = ?gateway.queue.kind(), carriers = ?gateway.registry.ids(), "trackgate is serving");
-        Ok(Running { port, gateway, server: handle, server_task, workers, shutdown })
+        Ok(Running {
+            port,
+            gateway,
+            server: handle,
+            server_task,
+            workers,
+            shutdown,
+        })
     }
 }
 
@@ -142,7 +176,8 @@ impl Running {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -155,7 +190,9 @@ async fn wait_for_signal() {
 fn http_server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let limit = gateway.settings.server.body_limit_bytes;
     let workers = match gateway.settings.server.workers {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
         n => n,
     };
     let data = web::Data::new(gateway);
@@ -163,7 +200,11 @@ fn http_server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix
         App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(limit).error_handler(api::error::json_error))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(api::error::json_error),
+            )
             .app_data(web::PayloadConfig::default().limit(limit))
             .app_data(web::QueryConfig::default().error_handler(api::error::query_error))
             .app_data(web::PathConfig::default().error_handler(api::error::path_error))
@@ -246,7 +287,10 @@ mod tokio_util_shutdown {
     impl Shutdown {
         pub fn new() -> Shutdown {
             let (sender, receiver) = watch::channel(false);
-            Shutdown { sender: Arc::new(sender), receiver }
+            Shutdown {
+                sender: Arc::new(sender),
+                receiver,
+            }
         }
         pub fn trigger(&self) {
             let _ = self.sender.send(true);

@@ -54,12 +54,20 @@ impl<S> Inbound<S> {
 
 impl Inbound<Unverified> {
     pub fn new(headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
-        Inbound { headers, body, state: PhantomData }
+        Inbound {
+            headers,
+            body,
+            state: PhantomData,
+        }
     }
 
     /// Called by an adapter once its signature check passed.
     pub fn into_verified(self) -> Inbound<Verified> {
-        Inbound { headers: self.headers, body: self.body, state: PhantomData }
+        Inbound {
+            headers: self.headers,
+            body: self.body,
+            state: PhantomData,
+        }
     }
 
     /// For replaying a body that was verified when it arrived (`trackgate reprocess`) or for

@@ -69,7 +69,10 @@ impl Status {
     /// `delivered`, `returned` and `cancelled` end a shipment's life: only a strictly later event
     /// may move a shipment out of them (a redelivery after a mistaken scan, say).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Delivered | Status::Returned | Status::Cancelled)
+        matches!(
+            self,
+            Status::Delivered | Status::Returned | Status::Cancelled
+        )
     }
 
     /// Progress rank used only to order events that share one instant; terminal statuses rank
@@ -102,7 +105,9 @@ impl fmt::Display for Status {
 
 /// The string was not one of the fourteen vocabulary values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a trackgate status (expected one of pending, info_received, picked_up, in_transit, out_for_delivery, available_for_pickup, failed_attempt, exception, returning, returned, delivered, cancelled, expired, unknown)")]
+#[error(
+    "`{0}` is not a trackgate status (expected one of pending, info_received, picked_up, in_transit, out_for_delivery, available_for_pickup, failed_attempt, exception, returning, returned, delivered, cancelled, expired, unknown)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for Status {
@@ -131,7 +136,13 @@ mod tests {
 
     #[test]
     fn only_delivered_returned_and_cancelled_are_terminal() {
-        let terminal: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, [Status::Returned, Status::Delivered, Status::Cancelled]);
+        let terminal: Vec<_> = Status::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [Status::Returned, Status::Delivered, Status::Cancelled]
+        );
     }
 }

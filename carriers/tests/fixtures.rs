@@ -65,16 +65,25 @@ fn every_fixture_normalizes_to_its_expected_output() {
             checked += 1;
         }
     }
-    assert!(checked >= 8, "expected at least 8 fixtures, found {checked}");
+    assert!(
+        checked >= 8,
+        "expected at least 8 fixtures, found {checked}"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
 fn kuaidi100_fixtures_are_signed_with_the_fixture_salt() {
     use trackgate_carriers::{CarrierAdapter, Inbound};
-    let adapter = kuaidi100::Kuaidi100Adapter::new(kuaidi100::Kuaidi100Config { salt: Some("fixture-salt".into()) });
-    let body = std::fs::read(fixtures_dir().join("kuaidi100/callback-in-transit-advanced-codes.txt")).unwrap();
-    let verified = adapter.verify_webhook(Inbound::new(vec![], body)).expect("the fixture's sign matches");
+    let adapter = kuaidi100::Kuaidi100Adapter::new(kuaidi100::Kuaidi100Config {
+        salt: Some("fixture-salt".into()),
+    });
+    let body =
+        std::fs::read(fixtures_dir().join("kuaidi100/callback-in-transit-advanced-codes.txt"))
+            .unwrap();
+    let verified = adapter
+        .verify_webhook(Inbound::new(vec![], body))
+        .expect("the fixture's sign matches");
     let outcome = adapter.parse_webhook(&verified).unwrap();
     assert_eq!(outcome.updates[0].tracking_number, "YT9693083639795");
     assert_eq!(outcome.updates[0].events.len(), 4);

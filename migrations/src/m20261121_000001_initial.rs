@@ -154,10 +154,38 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_shipments_carrier_number", Shipments::Table, &[Shipments::CarrierId, Shipments::TrackingNumber], true).await?;
-        index(manager, "ix_shipments_tracking_number", Shipments::Table, &[Shipments::TrackingNumber], false).await?;
-        index(manager, "ix_shipments_order_id", Shipments::Table, &[Shipments::OrderId], false).await?;
-        index(manager, "ix_shipments_next_poll", Shipments::Table, &[Shipments::Tracking, Shipments::NextPollAt], false).await?;
+        index(
+            manager,
+            "ux_shipments_carrier_number",
+            Shipments::Table,
+            &[Shipments::CarrierId, Shipments::TrackingNumber],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_shipments_tracking_number",
+            Shipments::Table,
+            &[Shipments::TrackingNumber],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_shipments_order_id",
+            Shipments::Table,
+            &[Shipments::OrderId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_shipments_next_poll",
+            Shipments::Table,
+            &[Shipments::Tracking, Shipments::NextPollAt],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -174,7 +202,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_inbound_webhooks_outcome", InboundWebhooks::Table, &[InboundWebhooks::Outcome], false).await?;
+        index(
+            manager,
+            "ix_inbound_webhooks_outcome",
+            InboundWebhooks::Table,
+            &[InboundWebhooks::Outcome],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -204,7 +239,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_tracking_events_dedupe", TrackingEvents::Table, &[TrackingEvents::ShipmentId, TrackingEvents::DedupeKey], true).await?;
+        index(
+            manager,
+            "ux_tracking_events_dedupe",
+            TrackingEvents::Table,
+            &[TrackingEvents::ShipmentId, TrackingEvents::DedupeKey],
+            true,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -224,8 +266,22 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_push_outbox_state", PushOutbox::Table, &[PushOutbox::State, PushOutbox::Enqueued], false).await?;
-        index(manager, "ix_push_outbox_shipment", PushOutbox::Table, &[PushOutbox::ShipmentId, PushOutbox::Seq], false).await?;
+        index(
+            manager,
+            "ix_push_outbox_state",
+            PushOutbox::Table,
+            &[PushOutbox::State, PushOutbox::Enqueued],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_push_outbox_shipment",
+            PushOutbox::Table,
+            &[PushOutbox::ShipmentId, PushOutbox::Seq],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -241,7 +297,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_push_attempts_outbox", PushAttempts::Table, &[PushAttempts::OutboxId], false).await?;
+        index(
+            manager,
+            "ix_push_attempts_outbox",
+            PushAttempts::Table,
+            &[PushAttempts::OutboxId],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -272,7 +335,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ix_queue_tasks_available", QueueTasks::Table, &[QueueTasks::AvailableAt], false).await?;
+        index(
+            manager,
+            "ix_queue_tasks_available",
+            QueueTasks::Table,
+            &[QueueTasks::AvailableAt],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -288,7 +358,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, "ux_api_keys_token_hash", ApiKeys::Table, &[ApiKeys::TokenHash], true).await?;
+        index(
+            manager,
+            "ux_api_keys_token_hash",
+            ApiKeys::Table,
+            &[ApiKeys::TokenHash],
+            true,
+        )
+        .await?;
         Ok(())
     }
 
@@ -303,7 +380,9 @@ impl MigrationTrait for Migration {
             InboundWebhooks::Table.into_iden(),
             Shipments::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

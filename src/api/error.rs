@@ -28,7 +28,9 @@ pub enum ApiError {
     UnknownCarrier(String),
     #[error("webhook signature rejected: {0}")]
     InvalidSignature(String),
-    #[error("the carrier body could not be parsed: {detail} (stored as inbound webhook {inbound_id} for reprocessing)")]
+    #[error(
+        "the carrier body could not be parsed: {detail} (stored as inbound webhook {inbound_id} for reprocessing)"
+    )]
     UnparseablePayload { detail: String, inbound_id: i64 },
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -81,7 +83,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         let text = err.to_string();
-        if text.contains("pool timed out") || text.contains("PoolTimedOut") || text.contains("Connection Acquire") {
+        if text.contains("pool timed out")
+            || text.contains("PoolTimedOut")
+            || text.contains("Connection Acquire")
+        {
             ApiError::Unavailable("the database is busy".into())
         } else {
             ApiError::Internal(err.into())
@@ -92,7 +97,9 @@ impl From<StoreError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MalformedJson(_) | ApiError::BadRequest(_) | ApiError::UnparseablePayload { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_)
+            | ApiError::BadRequest(_)
+            | ApiError::UnparseablePayload { .. } => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -133,11 +140,18 @@ impl ResponseError for ApiError {
 }
 
 /// Map actix's JSON extractor errors onto problems.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let problem = match err {
-        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => ApiError::PayloadTooLarge(limit),
-        E::ContentType => ApiError::UnsupportedMediaType("send `Content-Type: application/json`".into()),
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
+            ApiError::PayloadTooLarge(limit)
+        }
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("send `Content-Type: application/json`".into())
+        }
         E::Deserialize(err) if err.is_data() => ApiError::Validation(err.to_string()),
         E::Deserialize(err) => ApiError::MalformedJson(err.to_string()),
         other => ApiError::BadRequest(other.to_string()),
@@ -145,11 +159,17 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
     problem.into()
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(err.to_string()).into()
 }
 
-pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(err.to_string()).into()
 }
 

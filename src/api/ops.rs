@@ -25,10 +25,14 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     if ready {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable().insert_header(("retry-after", "1")).json(body)
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("retry-after", "1"))
+            .json(body)
     }
 }
 
 pub async fn metrics(gateway: web::Data<Gateway>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(gateway.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(gateway.metrics.render())
 }

@@ -15,22 +15,38 @@ const MAX_ORDER_ID: usize = 128;
 
 /// Check one registration and turn it into a store command.
 fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiError> {
-    let carrier = gateway.registry.get(&input.carrier).ok_or_else(|| ApiError::UnknownCarrier(input.carrier.clone()))?;
+    let carrier = gateway
+        .registry
+        .get(&input.carrier)
+        .ok_or_else(|| ApiError::UnknownCarrier(input.carrier.clone()))?;
     let tracking_number = input.tracking_number.trim().to_owned();
     if tracking_number.is_empty() {
-        return Err(ApiError::Validation("`tracking_number` must not be empty".into()));
+        return Err(ApiError::Validation(
+            "`tracking_number` must not be empty".into(),
+        ));
     }
-    if tracking_number.len() > MAX_TRACKING_NUMBER || tracking_number.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if tracking_number.len() > MAX_TRACKING_NUMBER
+        || tracking_number
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(ApiError::Validation(format!(
             "`tracking_number` must be at most {MAX_TRACKING_NUMBER} characters without spaces or control characters"
         )));
     }
-    let order_id = input.order_id.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
+    let order_id = input
+        .order_id
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty());
     if order_id.as_ref().is_some_and(|o| o.len() > MAX_ORDER_ID) {
-        return Err(ApiError::Validation(format!("`order_id` must be at most {MAX_ORDER_ID} characters")));
+        return Err(ApiError::Validation(format!(
+            "`order_id` must be at most {MAX_ORDER_ID} characters"
+        )));
     }
     if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        return Err(ApiError::Validation("`metadata` must be a JSON object".into()));
+        return Err(ApiError::Validation(
+            "`metadata` must be a JSON object".into(),
+        ));
     }
     Ok(NewShipment {
         carrier_id: carrier.id.clone(),
@@ -50,7 +66,11 @@ pub async fn register(
     let new = validate(&gateway, body.into_inner())?;
     let (shipment, created) = gateway.store.register_shipment(new).await?;
     let out = ShipmentOut::new(shipment, None);
-    Ok(if created { HttpResponse::Created().json(out) } else { HttpResponse::Ok().json(out) })
+    Ok(if created {
+        HttpResponse::Created().json(out)
+    } else {
+        HttpResponse::Ok().json(out)
+    })
 }
 
 pub async fn register_batch(
@@ -61,13 +81,21 @@ pub async fn register_batch(
     caller.require(Scope::Mall)?;
     let items = body.into_inner().shipments;
     if items.is_empty() || items.len() > MAX_BATCH {
-        return Err(ApiError::Validation(format!("`shipments` must hold 1 to {MAX_BATCH} items, not {}", items.len())));
+        return Err(ApiError::Validation(format!(
+            "`shipments` must hold 1 to {MAX_BATCH} items, not {}",
+            items.len()
+        )));
     }
     let mut results = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let parsed = serde_json::from_value::<ShipmentIn>(item).map_err(|err| ApiError::Validation(err.to_string()));
+        let parsed = serde_json::from_value::<ShipmentIn>(item)
+            .map_err(|err| ApiError::Validation(err.to_string()));
         let outcome = match parsed.and_then(|input| validate(&gateway, input)) {
-            Ok(new) => gateway.store.register_shipment(new).await.map_err(ApiError::from),
+            Ok(new) => gateway
+                .store
+                .register_shipment(new)
+                .await
+                .map_err(ApiError::from),
             Err(err) => Err(err),
         };
         results.push(match outcome {
@@ -92,9 +120,17 @@ pub async fn register_batch(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
 }
 
-pub async fn get(caller: Caller, gateway: web::Data<Gateway>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
-    let found = gateway.store.shipment_with_events(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
+    let found = gateway
+        .store
+        .shipment_with_events(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
     Ok(HttpResponse::Ok().json(ShipmentOut::new(found.shipment, Some(found.events))))
 }
 
@@ -109,13 +145,24 @@ pub async fn list_by_order(
     query: web::Query<OrderQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
-    let order_id = query.into_inner().order_id.filter(|o| !o.is_empty()).ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
+    let order_id = query
+        .into_inner()
+        .order_id
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
     let shipments = gateway.store.shipments_by_order(&order_id).await?;
-    let out: Vec<ShipmentOut> = shipments.into_iter().map(|s| ShipmentOut::new(s, None)).collect();
+    let out: Vec<ShipmentOut> = shipments
+        .into_iter()
+        .map(|s| ShipmentOut::new(s, None))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "shipments": out })))
 }
 
-pub async fn stop(caller: Caller, gateway: web::Data<Gateway>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn stop(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     if gateway.store.stop_tracking(&id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -15,14 +15,23 @@ use crate::inbound::{ProcessError, process_inbound};
 use crate::startup::Gateway;
 
 /// Read the body up to `limit` bytes, refusing larger ones without buffering them.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| ApiError::BadRequest(format!("reading the body: {err}")))?;
+        let chunk =
+            chunk.map_err(|err| ApiError::BadRequest(format!("reading the body: {err}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
@@ -37,12 +46,17 @@ pub async fn receive(
     gateway: web::Data<Gateway>,
     carrier_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let carrier = gateway.registry.get(&carrier_id).ok_or_else(|| ApiError::UnknownCarrier(carrier_id.to_string()))?;
+    let carrier = gateway
+        .registry
+        .get(&carrier_id)
+        .ok_or_else(|| ApiError::UnknownCarrier(carrier_id.to_string()))?;
     let body = read_body(&req, payload, gateway.settings.server.body_limit_bytes).await?;
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     let verified = carrier.adapter.verify_webhook(Inbound::new(headers.clone(), body)).map_err(|err| {
         gateway.metrics.webhooks.with_label_values(&[carrier.id.as_str(), "rejected"]).inc();
@@ -55,18 +69,27 @@ pub async fn receive(
             other => ApiError::InvalidSignature(other.to_string()),
         }
     })?;
-    let inbound_id = match gateway.store.store_inbound_webhook(&carrier.id, &headers, verified.body()).await {
+    let inbound_id = match gateway
+        .store
+        .store_inbound_webhook(&carrier.id, &headers, verified.body())
+        .await
+    {
         Ok(id) => id,
         Err(err) => {
             // Not stored, so not acknowledged: the carrier must send it again.
             tracing::error!(carrier = %carrier.id, error = %err, "could not store webhook");
-            return Err(ApiError::Unavailable("could not store the webhook; send it again".into()));
+            return Err(ApiError::Unavailable(
+                "could not store the webhook; send it again".into(),
+            ));
         }
     };
     match process_inbound(&gateway, &carrier, inbound_id, &verified).await {
         Ok(_) => {}
         Err(ProcessError::Unparseable(err)) => {
-            return Err(ApiError::UnparseablePayload { detail: err.to_string(), inbound_id });
+            return Err(ApiError::UnparseablePayload {
+                detail: err.to_string(),
+                inbound_id,
+            });
         }
         Err(ProcessError::Store(err)) => {
             // Stored raw already: acknowledge, the row stays `received` for reprocessing.
@@ -74,7 +97,10 @@ pub async fn receive(
         }
     }
     let ack = carrier.adapter.webhook_ack(true);
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(ack.status).unwrap_or(actix_web::http::StatusCode::OK))
-        .content_type(ack.content_type)
-        .body(ack.body))
+    Ok(HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(ack.status)
+            .unwrap_or(actix_web::http::StatusCode::OK),
+    )
+    .content_type(ack.content_type)
+    .body(ack.body))
 }

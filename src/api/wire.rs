@@ -73,7 +73,10 @@ pub struct EventOut {
 impl ShipmentOut {
     pub fn new(model: shipment::Model, events: Option<Vec<tracking_event::Model>>) -> ShipmentOut {
         ShipmentOut {
-            metadata: model.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+            metadata: model
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok()),
             id: model.id,
             carrier: model.carrier_id,
             carrier_kind: model.carrier_kind,

@@ -30,7 +30,15 @@ struct Demo {
 }
 
 impl Demo {
-    async fn webhook(&self, number: &str, id: &str, time: DateTime<FixedOffset>, code: &str, description: &str, location: &str) -> anyhow::Result<()> {
+    async fn webhook(
+        &self,
+        number: &str,
+        id: &str,
+        time: DateTime<FixedOffset>,
+        code: &str,
+        description: &str,
+        location: &str,
+    ) -> anyhow::Result<()> {
         let body = json!({"shipments": [{"tracking_number": number, "events": [
             {"id": id, "time": time.to_rfc3339(), "code": code, "description": description, "location": location}
         ]}]})
@@ -39,11 +47,18 @@ impl Demo {
             .http
             .post(format!("{}/webhooks/sandbox", self.base))
             .header("content-type", "application/json")
-            .header(trackgate_carriers::sandbox::SIGNATURE_HEADER, trackgate_carriers::sandbox::sign(WEBHOOK_SECRET, body.as_bytes()))
+            .header(
+                trackgate_carriers::sandbox::SIGNATURE_HEADER,
+                trackgate_carriers::sandbox::sign(WEBHOOK_SECRET, body.as_bytes()),
+            )
             .body(body)
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "webhook answered {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "webhook answered {}",
+            response.status()
+        );
         Ok(())
     }
 
@@ -55,13 +70,24 @@ impl Demo {
             .json(&json!({"carrier": "sandbox", "tracking_number": number, "order_id": order}))
             .send()
             .await?;
-        anyhow::ensure!(response.status().as_u16() == 201, "register answered {}", response.status());
+        anyhow::ensure!(
+            response.status().as_u16() == 201,
+            "register answered {}",
+            response.status()
+        );
         let body: Value = response.json().await?;
         Ok(body["id"].as_str().context("shipment id")?.to_owned())
     }
 
     async fn status_of(&self, id: &str) -> anyhow::Result<String> {
-        let body: Value = self.http.get(format!("{}/v1/shipments/{id}", self.base)).bearer_auth(&self.mall_key).send().await?.json().await?;
+        let body: Value = self
+            .http
+            .get(format!("{}/v1/shipments/{id}", self.base))
+            .bearer_auth(&self.mall_key)
+            .send()
+            .await?
+            .json()
+            .await?;
         Ok(body["status"].as_str().unwrap_or("?").to_owned())
     }
 }
@@ -76,7 +102,10 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
-    let signing_secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes()));
+    let signing_secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
+    );
     let mall = MallReceiver::start(&signing_secret, 3)?;
     let carrier = SandboxCarrier::start()?;
     let database = format!("sqlite://{}?mode=rwc", workdir.join("demo.db").display());
@@ -96,16 +125,40 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
         ("log.filter", json!("error")),
     ])?;
     crate::telemetry::init(&settings.log);
-    println!("trackgate demo — SQLite at {}, embedded queue", workdir.join("demo.db").display());
+    println!(
+        "trackgate demo — SQLite at {}, embedded queue",
+        workdir.join("demo.db").display()
+    );
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
-    println!("gateway on {base}; sandbox carrier on {}; mall receiver on {} (fails its first 3 calls)\n", carrier.url, mall.url);
+    println!(
+        "gateway on {base}; sandbox carrier on {}; mall receiver on {} (fails its first 3 calls)\n",
+        carrier.url, mall.url
+    );
     let running = app.start().await?;
-    let mall_key = running.gateway.store.create_api_key(Scope::Mall, Some("demo mall".into())).await?.token;
-    let support_key = running.gateway.store.create_api_key(Scope::Support, Some("demo support".into())).await?.token;
-    let demo = Demo { http: reqwest::Client::new(), base: base.clone(), mall_key };
+    let mall_key = running
+        .gateway
+        .store
+        .create_api_key(Scope::Mall, Some("demo mall".into()))
+        .await?
+        .token;
+    let support_key = running
+        .gateway
+        .store
+        .create_api_key(Scope::Support, Some("demo support".into()))
+        .await?
+        .token;
+    let demo = Demo {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        mall_key,
+    };
 
-    let parcels = [("SBX1000001", "ORD-1001"), ("SBX1000002", "ORD-1001"), ("SBX1000003", "ORD-1002")];
+    let parcels = [
+        ("SBX1000001", "ORD-1001"),
+        ("SBX1000002", "ORD-1001"),
+        ("SBX1000003", "ORD-1002"),
+    ];
     let mut ids = Vec::new();
     for (number, order) in parcels {
         ids.push(demo.register(number, order).await?);
@@ -114,7 +167,9 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
 
     let berlin = FixedOffset::east_opt(3600).expect("offset");
     let shanghai = FixedOffset::east_opt(8 * 3600).expect("offset");
-    let t0 = (Utc::now() - chrono::Duration::days(3)).trunc_subsecs(0).with_timezone(&berlin);
+    let t0 = (Utc::now() - chrono::Duration::days(3))
+        .trunc_subsecs(0)
+        .with_timezone(&berlin);
     let h = |hours: i64| t0 + chrono::Duration::hours(hours);
     println!("\nSBX1000001 by webhook:");
     for (id, hours, code, text, place) in [
@@ -122,12 +177,28 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
         ("a2", 2, "PU", "Picked up by courier", "Berlin, DE"),
         ("a3", 6, "IT", "Departed sort hub", "Leipzig, DE"),
         ("a3", 6, "IT", "Departed sort hub", "Leipzig, DE"),
-        ("a4", 26, "FA", "Delivery attempted: recipient not home", "Munich, DE"),
+        (
+            "a4",
+            26,
+            "FA",
+            "Delivery attempted: recipient not home",
+            "Munich, DE",
+        ),
         ("a6", 50, "DL", "Delivered to recipient", "Munich, DE"),
-        ("a5", 49, "OD", "Out for delivery (reported late)", "Munich, DE"),
+        (
+            "a5",
+            49,
+            "OD",
+            "Out for delivery (reported late)",
+            "Munich, DE",
+        ),
     ] {
-        demo.webhook("SBX1000001", id, h(hours), code, text, place).await?;
-        println!("  sent {code} {text} @ {}", h(hours).format("%Y-%m-%d %H:%M %:z"));
+        demo.webhook("SBX1000001", id, h(hours), code, text, place)
+            .await?;
+        println!(
+            "  sent {code} {text} @ {}",
+            h(hours).format("%Y-%m-%d %H:%M %:z")
+        );
     }
     println!("  (a3 was sent twice; OD arrived after DL but happened before it)");
 
@@ -136,12 +207,28 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
     for (id, hours, code, text, place) in [
         ("b1", 1, "PU", "Picked up", "Shenzhen, CN"),
         ("b2", 10, "CC", "Customs clearance started", "Shanghai, CN"),
-        ("b3", 20, "CD", "Held by customs: documents missing", "Shanghai, CN"),
+        (
+            "b3",
+            20,
+            "CD",
+            "Held by customs: documents missing",
+            "Shanghai, CN",
+        ),
         ("b4", 40, "IT", "Released, in transit", "Frankfurt, DE"),
-        ("b5", 60, "DP", "Delivered, signed by neighbour", "Hamburg, DE"),
+        (
+            "b5",
+            60,
+            "DP",
+            "Delivered, signed by neighbour",
+            "Hamburg, DE",
+        ),
     ] {
-        demo.webhook("SBX1000002", id, s(hours), code, text, place).await?;
-        println!("  sent {code} {text} @ {}", s(hours).format("%Y-%m-%d %H:%M %:z"));
+        demo.webhook("SBX1000002", id, s(hours), code, text, place)
+            .await?;
+        println!(
+            "  sent {code} {text} @ {}",
+            s(hours).format("%Y-%m-%d %H:%M %:z")
+        );
     }
 
     println!("\nSBX1000003 by polling the sandbox carrier API:");
@@ -153,8 +240,11 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
     ] {
         carrier.add_event("SBX1000003", json!({"id": id, "time": h(hours).to_rfc3339(), "code": code, "description": text, "location": place}));
         let expected = trackgate_carriers::sandbox::map_code(code).0.as_str();
-        wait_until(Duration::from_secs(20), || async { Ok(demo.status_of(&ids[2]).await? == expected) }).await
-            .with_context(|| format!("SBX1000003 never reached {expected} by polling"))?;
+        wait_until(Duration::from_secs(20), || async {
+            Ok(demo.status_of(&ids[2]).await? == expected)
+        })
+        .await
+        .with_context(|| format!("SBX1000003 never reached {expected} by polling"))?;
         println!("  carrier reported {code}; the poller picked it up: {expected}");
     }
 
@@ -163,7 +253,11 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
     wait_until(Duration::from_secs(60), || async {
         let mut all = true;
         for id in &ids {
-            all &= store.outbox_of_shipment(id).await?.iter().all(|row| row.state == "delivered");
+            all &= store
+                .outbox_of_shipment(id)
+                .await?
+                .iter()
+                .all(|row| row.state == "delivered");
         }
         Ok(all)
     })
@@ -172,9 +266,19 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
 
     println!("\n=== timelines (GET /v1/track/{{tracking_number}}, support key) ===");
     for (number, _) in parcels {
-        let body: Value = demo.http.get(format!("{base}/v1/track/{number}")).bearer_auth(&support_key).send().await?.json().await?;
+        let body: Value = demo
+            .http
+            .get(format!("{base}/v1/track/{number}"))
+            .bearer_auth(&support_key)
+            .send()
+            .await?
+            .json()
+            .await?;
         let shipment = &body["shipments"][0];
-        println!("\n{number}  status={}  sub_status={}  delivered_at={}", shipment["status"], shipment["sub_status"], shipment["delivered_at"]);
+        println!(
+            "\n{number}  status={}  sub_status={}  delivered_at={}",
+            shipment["status"], shipment["sub_status"], shipment["delivered_at"]
+        );
         for event in shipment["events"].as_array().into_iter().flatten() {
             println!(
                 "  {}  {:<20} {:<24} raw={:<3} {} — {}",
@@ -197,13 +301,24 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
             receipt.sequence,
             receipt.status,
             receipt.tracking_number,
-            if receipt.signature_ok { "valid" } else { "INVALID" },
+            if receipt.signature_ok {
+                "valid"
+            } else {
+                "INVALID"
+            },
             receipt.answered
         );
     }
     let retried = receipts.iter().filter(|r| r.answered == 500).count();
-    let accepted: std::collections::BTreeSet<_> = receipts.iter().filter(|r| r.answered == 200).map(|r| r.webhook_id.clone()).collect();
-    println!("\n{} pushes accepted by the mall; {retried} failed call(s) were retried with backoff.", accepted.len());
+    let accepted: std::collections::BTreeSet<_> = receipts
+        .iter()
+        .filter(|r| r.answered == 200)
+        .map(|r| r.webhook_id.clone())
+        .collect();
+    println!(
+        "\n{} pushes accepted by the mall; {retried} failed call(s) were retried with backoff.",
+        accepted.len()
+    );
     if receipts.iter().any(|r| !r.signature_ok) {
         bail!("a push arrived with an invalid signature");
     }

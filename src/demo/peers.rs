@@ -41,11 +41,18 @@ struct PushView {
     status: String,
 }
 
-async fn receive(req: HttpRequest, body: web::Bytes, data: web::Data<(Arc<Mutex<MallState>>, Arc<standardwebhooks::Webhook>)>) -> HttpResponse {
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    data: web::Data<(Arc<Mutex<MallState>>, Arc<standardwebhooks::Webhook>)>,
+) -> HttpResponse {
     let (state, verifier) = data.get_ref();
     let mut headers = http::HeaderMap::new();
     for (name, value) in req.headers() {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes())) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
             headers.insert(name, value);
         }
     }
@@ -53,33 +60,63 @@ async fn receive(req: HttpRequest, body: web::Bytes, data: web::Data<(Arc<Mutex<
     let view: Option<PushView> = serde_json::from_slice(&body).ok();
     let mut state = state.lock().expect("not poisoned");
     state.calls += 1;
-    let answered = if state.calls <= state.fail_first { 500 } else if signature_ok { 200 } else { 401 };
+    let answered = if state.calls <= state.fail_first {
+        500
+    } else if signature_ok {
+        200
+    } else {
+        401
+    };
     state.receipts.push(Receipt {
-        webhook_id: req.headers().get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+        webhook_id: req
+            .headers()
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
         sequence: view.as_ref().map(|v| v.sequence).unwrap_or(-1),
-        tracking_number: view.as_ref().map(|v| v.tracking_number.clone()).unwrap_or_default(),
+        tracking_number: view
+            .as_ref()
+            .map(|v| v.tracking_number.clone())
+            .unwrap_or_default(),
         status: view.map(|v| v.status).unwrap_or_default(),
         signature_ok,
         answered,
     });
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).expect("valid status")).finish()
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(answered).expect("valid status"))
+        .finish()
 }
 
 impl MallReceiver {
     pub fn start(secret: &str, fail_first: usize) -> anyhow::Result<MallReceiver> {
-        let state = Arc::new(Mutex::new(MallState { fail_first, ..Default::default() }));
-        let verifier = Arc::new(standardwebhooks::Webhook::new(secret).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let state = Arc::new(Mutex::new(MallState {
+            fail_first,
+            ..Default::default()
+        }));
+        let verifier =
+            Arc::new(standardwebhooks::Webhook::new(secret).map_err(|e| anyhow::anyhow!("{e}"))?);
         let data = web::Data::new((state.clone(), verifier));
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://127.0.0.1:{}/trackgate/push", listener.local_addr()?.port());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/trackgate/push", web::post().to(receive)))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let url = format!(
+            "http://127.0.0.1:{}/trackgate/push",
+            listener.local_addr()?.port()
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/trackgate/push", web::post().to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Ok(MallReceiver { url, state, _server: handle })
+        Ok(MallReceiver {
+            url,
+            state,
+            _server: handle,
+        })
     }
 
     pub fn receipts(&self) -> Vec<Receipt> {
@@ -87,11 +124,14 @@ impl MallReceiver {
     }
 }
 
+/// Events the fake carrier reports, by tracking number.
+type CarrierEvents = Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>>;
+
 /// A sandbox carrier's tracking API: `GET /v1/track?numbers=A,B` answers from in-memory state.
 #[derive(Clone)]
 pub struct SandboxCarrier {
     pub url: String,
-    events: Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>>,
+    events: CarrierEvents,
     _server: actix_web::dev::ServerHandle,
 }
 
@@ -100,7 +140,7 @@ struct TrackQuery {
     numbers: String,
 }
 
-async fn track(query: web::Query<TrackQuery>, data: web::Data<Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>>>) -> HttpResponse {
+async fn track(query: web::Query<TrackQuery>, data: web::Data<CarrierEvents>) -> HttpResponse {
     let events = data.lock().expect("not poisoned");
     let shipments: Vec<_> = query
         .numbers
@@ -112,22 +152,35 @@ async fn track(query: web::Query<TrackQuery>, data: web::Data<Arc<Mutex<BTreeMap
 
 impl SandboxCarrier {
     pub fn start() -> anyhow::Result<SandboxCarrier> {
-        let events: Arc<Mutex<BTreeMap<String, Vec<serde_json::Value>>>> = Default::default();
+        let events: CarrierEvents = Default::default();
         let data = web::Data::new(events.clone());
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/track", web::get().to(track)))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/v1/track", web::get().to(track))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Ok(SandboxCarrier { url, events, _server: handle })
+        Ok(SandboxCarrier {
+            url,
+            events,
+            _server: handle,
+        })
     }
 
     /// Make the carrier report one more event for `number` on its next poll.
     pub fn add_event(&self, number: &str, event: serde_json::Value) {
-        self.events.lock().expect("not poisoned").entry(number.to_owned()).or_default().push(event);
+        self.events
+            .lock()
+            .expect("not poisoned")
+            .entry(number.to_owned())
+            .or_default()
+            .push(event);
     }
 }

@@ -32,7 +32,12 @@ pub struct DerivedStatus {
 }
 
 fn order_key<'a>(event: &EventFacts<'a>) -> (DateTime<Utc>, bool, u8, &'a str) {
-    (event.occurred_at, event.status.is_terminal(), event.status.rank(), event.dedupe_key)
+    (
+        event.occurred_at,
+        event.status.is_terminal(),
+        event.status.rank(),
+        event.dedupe_key,
+    )
 }
 
 /// Derive a shipment's status from its events, in any order and with any duplicates.
@@ -42,8 +47,15 @@ pub fn derive_status<'a>(events: impl IntoIterator<Item = EventFacts<'a>>) -> De
     let mut last_event_at: Option<DateTime<Utc>> = None;
     for event in events {
         last_event_at = last_event_at.max(Some(event.occurred_at));
-        let slot = if event.status == Status::Unknown { &mut newest_unknown } else { &mut winner };
-        if slot.as_ref().is_none_or(|current| order_key(&event) > order_key(current)) {
+        let slot = if event.status == Status::Unknown {
+            &mut newest_unknown
+        } else {
+            &mut winner
+        };
+        if slot
+            .as_ref()
+            .is_none_or(|current| order_key(&event) > order_key(current))
+        {
             *slot = Some(event);
         }
     }
@@ -81,7 +93,13 @@ mod tests {
     }
 
     fn facts(minute: u32, status: Status, key: &'static str) -> EventFacts<'static> {
-        EventFacts { occurred_at: at(minute), status, sub_status: None, raw_code: "X", dedupe_key: key }
+        EventFacts {
+            occurred_at: at(minute),
+            status,
+            sub_status: None,
+            raw_code: "X",
+            dedupe_key: key,
+        }
     }
 
     #[test]
@@ -91,27 +109,42 @@ mod tests {
 
     #[test]
     fn a_late_arriving_older_event_does_not_move_the_status_back() {
-        let derived = derive_status([facts(30, Status::OutForDelivery, "b"), facts(10, Status::InTransit, "a")]);
+        let derived = derive_status([
+            facts(30, Status::OutForDelivery, "b"),
+            facts(10, Status::InTransit, "a"),
+        ]);
         assert_eq!(derived.status, Status::OutForDelivery);
         assert_eq!(derived.last_event_at, Some(at(30)));
     }
 
     #[test]
     fn delivered_yields_only_to_a_strictly_later_event() {
-        let same_time = derive_status([facts(30, Status::Delivered, "a"), facts(30, Status::InTransit, "z")]);
+        let same_time = derive_status([
+            facts(30, Status::Delivered, "a"),
+            facts(30, Status::InTransit, "z"),
+        ]);
         assert_eq!(same_time.status, Status::Delivered);
         assert_eq!(same_time.delivered_at, Some(at(30)));
-        let later = derive_status([facts(30, Status::Delivered, "a"), facts(31, Status::Returning, "b")]);
+        let later = derive_status([
+            facts(30, Status::Delivered, "a"),
+            facts(31, Status::Returning, "b"),
+        ]);
         assert_eq!(later.status, Status::Returning);
         assert_eq!(later.delivered_at, None);
     }
 
     #[test]
     fn unknown_events_do_not_override_a_known_status() {
-        let derived = derive_status([facts(10, Status::InTransit, "a"), facts(20, Status::Unknown, "b")]);
+        let derived = derive_status([
+            facts(10, Status::InTransit, "a"),
+            facts(20, Status::Unknown, "b"),
+        ]);
         assert_eq!(derived.status, Status::InTransit);
         assert_eq!(derived.last_event_at, Some(at(20)));
-        assert_eq!(derive_status([facts(20, Status::Unknown, "b")]).status, Status::Unknown);
+        assert_eq!(
+            derive_status([facts(20, Status::Unknown, "b")]).status,
+            Status::Unknown
+        );
     }
 
     fn arb_status() -> impl Strategy<Value = Status> {

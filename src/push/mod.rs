@@ -40,14 +40,20 @@ impl OutboxState {
 /// Hand a freshly committed outbox row to the queue. A failure is logged, not returned: the
 /// row stays `enqueued = false` and the relay picks it up, so the caller's write still stands.
 pub async fn enqueue_new(store: &Store, queue: &Queue, outbox_id: &str) {
-    let task = Task { kind: TaskKind::Push, ref_id: outbox_id.to_owned(), attempt: 0 };
+    let task = Task {
+        kind: TaskKind::Push,
+        ref_id: outbox_id.to_owned(),
+        attempt: 0,
+    };
     match queue.enqueue(task, std::time::Duration::ZERO).await {
         Ok(()) => {
             if let Err(err) = store.mark_enqueued(outbox_id).await {
                 tracing::warn!(outbox_id, error = %err, "push enqueued but not marked; it may be sent twice");
             }
         }
-        Err(err) => tracing::warn!(outbox_id, error = %err, "push not enqueued yet; the relay will retry"),
+        Err(err) => {
+            tracing::warn!(outbox_id, error = %err, "push not enqueued yet; the relay will retry")
+        }
     }
 }
 
@@ -92,26 +98,76 @@ impl PushWorker {
         let (status, error) = (outcome.http_status(), outcome.error_text());
         match outcome {
             SendOutcome::Delivered { .. } => {
-                self.store.record_push_attempt(&row, attempt, status, None, elapsed_ms, OutboxState::Delivered.as_str()).await?;
+                self.store
+                    .record_push_attempt(
+                        &row,
+                        attempt,
+                        status,
+                        None,
+                        elapsed_ms,
+                        OutboxState::Delivered.as_str(),
+                    )
+                    .await?;
                 tracing::info!(outbox_id, shipment_id = %row.shipment_id, seq = row.seq, attempt, "push delivered");
                 self.queue.ack(delivery).await?;
             }
-            SendOutcome::Failed { failure, retry_after, .. } => {
-                match decide(&self.retry, attempt as u32, failure, retry_after, random_jitter()) {
+            SendOutcome::Failed {
+                failure,
+                retry_after,
+                ..
+            } => {
+                match decide(
+                    &self.retry,
+                    attempt as u32,
+                    failure,
+                    retry_after,
+                    random_jitter(),
+                ) {
                     Decision::RetryAfter(delay) => {
-                        self.store.record_push_attempt(&row, attempt, status, error.clone(), elapsed_ms, OutboxState::Pending.as_str()).await?;
+                        self.store
+                            .record_push_attempt(
+                                &row,
+                                attempt,
+                                status,
+                                error.clone(),
+                                elapsed_ms,
+                                OutboxState::Pending.as_str(),
+                            )
+                            .await?;
                         tracing::warn!(outbox_id, attempt, ?delay, error = ?error, "push failed; will retry");
                         self.queue.retry(delivery, delay).await?;
                     }
                     Decision::Stop => {
-                        self.store.record_push_attempt(&row, attempt, status, error, elapsed_ms, OutboxState::Gone.as_str()).await?;
+                        self.store
+                            .record_push_attempt(
+                                &row,
+                                attempt,
+                                status,
+                                error,
+                                elapsed_ms,
+                                OutboxState::Gone.as_str(),
+                            )
+                            .await?;
                         tracing::warn!(outbox_id, "mall answered 410 Gone; not retrying");
                         self.queue.ack(delivery).await?;
                     }
                     Decision::DeadLetter => {
-                        self.store.record_push_attempt(&row, attempt, status, error, elapsed_ms, OutboxState::Dead.as_str()).await?;
+                        self.store
+                            .record_push_attempt(
+                                &row,
+                                attempt,
+                                status,
+                                error,
+                                elapsed_ms,
+                                OutboxState::Dead.as_str(),
+                            )
+                            .await?;
                         self.metrics.dead_letters.with_label_values(&["push"]).inc();
-                        tracing::error!(outbox_id, attempt, "push dead-lettered after the last attempt");
+                        tracing::error!(
+                            outbox_id,
+                            attempt,
+                            "push dead-lettered after the last attempt"
+                        );
                         self.queue.dead_letter(delivery).await?;
                     }
                 }

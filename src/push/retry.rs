@@ -44,13 +44,17 @@ pub fn decide(
     let max = Duration::from_millis(policy.max_delay_ms);
     let initial = Duration::from_millis(policy.initial_delay_ms);
     let exponent = attempt.saturating_sub(1).min(40);
-    let scheduled = initial.saturating_mul(2u32.saturating_pow(exponent.min(31))).min(max);
+    let scheduled = initial
+        .saturating_mul(2u32.saturating_pow(exponent.min(31)))
+        .min(max);
     let jittered = scheduled.mul_f64((1.0 + 0.2 * jitter.clamp(-1.0, 1.0)).max(0.0));
     let floor = match failure {
         Failure::Status(429) | Failure::Status(503) | Failure::Timeout => initial.saturating_mul(5),
         _ => Duration::ZERO,
     };
-    let wanted = jittered.max(floor).max(retry_after.unwrap_or(Duration::ZERO));
+    let wanted = jittered
+        .max(floor)
+        .max(retry_after.unwrap_or(Duration::ZERO));
     Decision::RetryAfter(wanted.min(max))
 }
 
@@ -61,7 +65,10 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         return Some(Duration::from_secs(seconds));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (date.with_timezone(&chrono::Utc) - now).to_std().ok().or(Some(Duration::ZERO))
+    (date.with_timezone(&chrono::Utc) - now)
+        .to_std()
+        .ok()
+        .or(Some(Duration::ZERO))
 }
 
 /// Fresh jitter in [-1, 1].
@@ -73,7 +80,11 @@ pub fn random_jitter() -> f64 {
 mod tests {
     use super::*;
 
-    const POLICY: RetrySettings = RetrySettings { initial_delay_ms: 1000, max_delay_ms: 60_000, max_attempts: 5 };
+    const POLICY: RetrySettings = RetrySettings {
+        initial_delay_ms: 1000,
+        max_delay_ms: 60_000,
+        max_attempts: 5,
+    };
 
     fn delay(decision: Decision) -> Duration {
         match decision {
@@ -90,41 +101,85 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_twenty_percent() {
-        assert_eq!(delay(decide(&POLICY, 2, Failure::Connect, None, 1.0)).as_millis(), 2400);
-        assert_eq!(delay(decide(&POLICY, 2, Failure::Connect, None, -1.0)).as_millis(), 1600);
+        assert_eq!(
+            delay(decide(&POLICY, 2, Failure::Connect, None, 1.0)).as_millis(),
+            2400
+        );
+        assert_eq!(
+            delay(decide(&POLICY, 2, Failure::Connect, None, -1.0)).as_millis(),
+            1600
+        );
     }
 
     #[test]
     fn delays_are_capped_at_the_maximum() {
-        let policy = RetrySettings { max_attempts: 50, ..POLICY };
-        assert_eq!(delay(decide(&policy, 30, Failure::Other, None, 1.0)), Duration::from_secs(60));
+        let policy = RetrySettings {
+            max_attempts: 50,
+            ..POLICY
+        };
+        assert_eq!(
+            delay(decide(&policy, 30, Failure::Other, None, 1.0)),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
     fn retry_after_raises_the_delay_but_not_past_the_maximum() {
-        let d = delay(decide(&POLICY, 1, Failure::Status(429), Some(Duration::from_secs(30)), 0.0));
+        let d = delay(decide(
+            &POLICY,
+            1,
+            Failure::Status(429),
+            Some(Duration::from_secs(30)),
+            0.0,
+        ));
         assert_eq!(d, Duration::from_secs(30));
-        let d = delay(decide(&POLICY, 1, Failure::Status(503), Some(Duration::from_secs(600)), 0.0));
+        let d = delay(decide(
+            &POLICY,
+            1,
+            Failure::Status(503),
+            Some(Duration::from_secs(600)),
+            0.0,
+        ));
         assert_eq!(d, Duration::from_secs(60));
     }
 
     #[test]
     fn rate_limits_and_timeouts_wait_at_least_five_initial_delays() {
-        assert_eq!(delay(decide(&POLICY, 1, Failure::Status(429), None, 0.0)), Duration::from_secs(5));
-        assert_eq!(delay(decide(&POLICY, 1, Failure::Timeout, None, 0.0)), Duration::from_secs(5));
+        assert_eq!(
+            delay(decide(&POLICY, 1, Failure::Status(429), None, 0.0)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            delay(decide(&POLICY, 1, Failure::Timeout, None, 0.0)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]
     fn gone_stops_and_the_last_attempt_dead_letters() {
-        assert_eq!(decide(&POLICY, 1, Failure::Status(410), None, 0.0), Decision::Stop);
-        assert_eq!(decide(&POLICY, 5, Failure::Status(500), None, 0.0), Decision::DeadLetter);
+        assert_eq!(
+            decide(&POLICY, 1, Failure::Status(410), None, 0.0),
+            Decision::Stop
+        );
+        assert_eq!(
+            decide(&POLICY, 5, Failure::Status(500), None, 0.0),
+            Decision::DeadLetter
+        );
     }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").unwrap().to_utc();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Sat, 21 Nov 2026 10:01:00 GMT", now), Some(Duration::from_secs(60)));
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 21 Nov 2026 10:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -22,7 +22,9 @@ pub struct MallClient {
 
 impl std::fmt::Debug for MallClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MallClient").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("MallClient")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -30,7 +32,9 @@ impl std::fmt::Debug for MallClient {
 pub enum MallClientError {
     #[error("`mall.endpoint` is not set: set TRACKGATE__MALL__ENDPOINT to the mall's push URL")]
     NoEndpoint,
-    #[error("`mall.signing_secret` is not set: set TRACKGATE__MALL__SIGNING_SECRET (whsec_ + base64)")]
+    #[error(
+        "`mall.signing_secret` is not set: set TRACKGATE__MALL__SIGNING_SECRET (whsec_ + base64)"
+    )]
     NoSecret,
     #[error("`mall.signing_secret` is not valid: {0}")]
     BadSecret(String),
@@ -41,15 +45,24 @@ pub enum MallClientError {
 /// The result of one POST.
 #[derive(Debug)]
 pub enum SendOutcome {
-    Delivered { status: u16 },
-    Failed { failure: Failure, retry_after: Option<Duration>, detail: String },
+    Delivered {
+        status: u16,
+    },
+    Failed {
+        failure: Failure,
+        retry_after: Option<Duration>,
+        detail: String,
+    },
 }
 
 impl SendOutcome {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             SendOutcome::Delivered { status } => Some(*status),
-            SendOutcome::Failed { failure: Failure::Status(status), .. } => Some(*status),
+            SendOutcome::Failed {
+                failure: Failure::Status(status),
+                ..
+            } => Some(*status),
             SendOutcome::Failed { .. } => None,
         }
     }
@@ -66,14 +79,22 @@ impl MallClient {
         if settings.endpoint.is_empty() {
             return Err(MallClientError::NoEndpoint);
         }
-        let secret = settings.signing_secret.as_ref().ok_or(MallClientError::NoSecret)?;
-        let signer = Webhook::new(secret.expose()).map_err(|err| MallClientError::BadSecret(err.to_string()))?;
+        let secret = settings
+            .signing_secret
+            .as_ref()
+            .ok_or(MallClientError::NoSecret)?;
+        let signer = Webhook::new(secret.expose())
+            .map_err(|err| MallClientError::BadSecret(err.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5000)))
             .user_agent(concat!("trackgate/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(MallClient { http, endpoint: settings.endpoint.clone(), signer: Arc::new(signer) })
+        Ok(MallClient {
+            http,
+            endpoint: settings.endpoint.clone(),
+            signer: Arc::new(signer),
+        })
     }
 
     pub async fn send(&self, row: &push_outbox::Model) -> SendOutcome {
@@ -81,7 +102,11 @@ impl MallClient {
         let signature = match self.signer.sign(&row.id, timestamp, row.payload.as_bytes()) {
             Ok(signature) => signature,
             Err(err) => {
-                return SendOutcome::Failed { failure: Failure::Other, retry_after: None, detail: format!("signing: {err}") };
+                return SendOutcome::Failed {
+                    failure: Failure::Other,
+                    retry_after: None,
+                    detail: format!("signing: {err}"),
+                };
             }
         };
         let response = self
@@ -96,9 +121,9 @@ impl MallClient {
             .send()
             .await;
         match response {
-            Ok(response) if response.status().is_success() => {
-                SendOutcome::Delivered { status: response.status().as_u16() }
-            }
+            Ok(response) if response.status().is_success() => SendOutcome::Delivered {
+                status: response.status().as_u16(),
+            },
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = response
@@ -106,7 +131,13 @@ impl MallClient {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let body: String = response.text().await.unwrap_or_default().chars().take(200).collect();
+                let body: String = response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
                 SendOutcome::Failed {
                     failure: Failure::Status(status),
                     retry_after,
@@ -121,7 +152,11 @@ impl MallClient {
                 } else {
                     Failure::Other
                 };
-                SendOutcome::Failed { failure, retry_after: None, detail: format!("{err:#}") }
+                SendOutcome::Failed {
+                    failure,
+                    retry_after: None,
+                    detail: format!("{err:#}"),
+                }
             }
         }
     }

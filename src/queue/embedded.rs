@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use tokio::sync::Notify;
 
 use super::{Delivery, DeliveryHandle, QueueError, Task, TaskKind};
@@ -88,7 +90,10 @@ impl EmbeddedQueue {
             .map_err(crate::store::StoreError::from)?;
         for row in candidates {
             let claimed = queue_task::Entity::update_many()
-                .col_expr(queue_task::Column::LeaseUntil, Expr::value(now + self.lease))
+                .col_expr(
+                    queue_task::Column::LeaseUntil,
+                    Expr::value(now + self.lease),
+                )
                 .filter(queue_task::Column::Id.eq(row.id))
                 .filter(free.clone())
                 .exec(self.store.conn())
@@ -102,8 +107,15 @@ impl EmbeddedQueue {
                 self.delete(row.id).await?;
                 continue;
             };
-            let task = Task { kind, ref_id: row.ref_id, attempt: row.attempt.max(0) as u32 };
-            return Ok(Some(Delivery { task, handle: DeliveryHandle::Embedded(row.id) }));
+            let task = Task {
+                kind,
+                ref_id: row.ref_id,
+                attempt: row.attempt.max(0) as u32,
+            };
+            return Ok(Some(Delivery {
+                task,
+                handle: DeliveryHandle::Embedded(row.id),
+            }));
         }
         Ok(None)
     }
@@ -116,11 +128,22 @@ impl EmbeddedQueue {
         Ok(())
     }
 
-    pub async fn reschedule(&self, id: i64, attempt: u32, delay: Duration) -> Result<(), QueueError> {
+    pub async fn reschedule(
+        &self,
+        id: i64,
+        attempt: u32,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         queue_task::Entity::update_many()
             .col_expr(queue_task::Column::Attempt, Expr::value(attempt as i32))
-            .col_expr(queue_task::Column::AvailableAt, Expr::value(Utc::now() + delay))
-            .col_expr(queue_task::Column::LeaseUntil, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .col_expr(
+                queue_task::Column::AvailableAt,
+                Expr::value(Utc::now() + delay),
+            )
+            .col_expr(
+                queue_task::Column::LeaseUntil,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
             .filter(queue_task::Column::Id.eq(id))
             .exec(self.store.conn())
             .await

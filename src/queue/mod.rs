@@ -128,9 +128,14 @@ impl Queue {
 
     /// Run the task again after `delay`, with its attempt count advanced.
     pub async fn retry(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError> {
-        let next = Task { attempt: delivery.task.attempt + 1, ..delivery.task.clone() };
+        let next = Task {
+            attempt: delivery.task.attempt + 1,
+            ..delivery.task.clone()
+        };
         match (self, delivery.handle) {
-            (Queue::Embedded(q), DeliveryHandle::Embedded(id)) => q.reschedule(id, next.attempt, delay).await,
+            (Queue::Embedded(q), DeliveryHandle::Embedded(id)) => {
+                q.reschedule(id, next.attempt, delay).await
+            }
             (Queue::Rabbit(q), DeliveryHandle::Rabbit(acker)) => {
                 // Publish (confirmed) before acking: a crash in between duplicates, never loses.
                 q.publish(&next, delay).await?;

@@ -96,16 +96,24 @@ impl RabbitQueue {
             .with_connection_name(format!("trackgate/{}", self.inner.prefix).into());
         let connection = Connection::connect(&self.inner.url, properties).await?;
         let channel = connection.create_channel().await?;
-        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         channel
             .exchange_declare(
                 self.work_name().into(),
                 ExchangeKind::Direct,
-                ExchangeDeclareOptions { durable: true, ..Default::default() },
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await?;
-        channel.queue_declare(self.work_name().into(), durable, FieldTable::default()).await?;
+        channel
+            .queue_declare(self.work_name().into(), durable, FieldTable::default())
+            .await?;
         channel
             .queue_bind(
                 self.work_name().into(),
@@ -115,7 +123,9 @@ impl RabbitQueue {
                 FieldTable::default(),
             )
             .await?;
-        channel.queue_declare(self.dead_name().into(), durable, FieldTable::default()).await?;
+        channel
+            .queue_declare(self.dead_name().into(), durable, FieldTable::default())
+            .await?;
         Ok((connection, channel))
     }
 
@@ -128,29 +138,63 @@ impl RabbitQueue {
             return Ok(channel.clone());
         }
         let (connection, channel) = self.open_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        self.inner.declared_waits.lock().expect("not poisoned").clear();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        self.inner
+            .declared_waits
+            .lock()
+            .expect("not poisoned")
+            .clear();
         *slot = Some((connection, channel.clone()));
         Ok(channel)
     }
 
     async fn wait_queue(&self, channel: &Channel, ms: u64) -> Result<String, QueueError> {
         let name = format!("{}.retry.{ms}", self.inner.prefix);
-        if self.inner.declared_waits.lock().expect("not poisoned").contains(&ms) {
+        if self
+            .inner
+            .declared_waits
+            .lock()
+            .expect("not poisoned")
+            .contains(&ms)
+        {
             return Ok(name);
         }
         let mut args = FieldTable::default();
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms as i64));
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(self.work_name().into()));
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(ROUTING_KEY.into()));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.work_name().into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(ROUTING_KEY.into()),
+        );
         channel
-            .queue_declare(name.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+            .queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
             .await?;
-        self.inner.declared_waits.lock().expect("not poisoned").insert(ms);
+        self.inner
+            .declared_waits
+            .lock()
+            .expect("not poisoned")
+            .insert(ms);
         Ok(name)
     }
 
-    async fn publish_once(&self, task: &Task, delay: Duration, dead: bool) -> Result<(), QueueError> {
+    async fn publish_once(
+        &self,
+        task: &Task,
+        delay: Duration,
+        dead: bool,
+    ) -> Result<(), QueueError> {
         let channel = self.publisher_channel().await?;
         let (exchange, routing_key) = if dead {
             (String::new(), self.dead_name())
@@ -162,7 +206,10 @@ impl RabbitQueue {
         };
         let body = serde_json::to_vec(task).expect("a task always serializes");
         let mut headers = FieldTable::default();
-        headers.insert("x-trackgate-attempt".into(), AMQPValue::LongLongInt(task.attempt as i64));
+        headers.insert(
+            "x-trackgate-attempt".into(),
+            AMQPValue::LongLongInt(task.attempt as i64),
+        );
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
@@ -171,7 +218,10 @@ impl RabbitQueue {
             .basic_publish(
                 exchange.as_str().into(),
                 routing_key.as_str().into(),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
                 &body,
                 properties,
             )
@@ -179,7 +229,11 @@ impl RabbitQueue {
             .await?;
         if !confirm.is_ack() || confirm.take_message().is_some() {
             // Nacked, or returned as unroutable: forget declarations so the retry redeclares.
-            self.inner.declared_waits.lock().expect("not poisoned").clear();
+            self.inner
+                .declared_waits
+                .lock()
+                .expect("not poisoned")
+                .clear();
             return Err(QueueError::NotConfirmed);
         }
         Ok(())
@@ -202,7 +256,9 @@ impl RabbitQueue {
     }
 
     pub async fn publish_dead(&self, task: &Task) -> Result<(), QueueError> {
-        (|| self.publish_once(task, Duration::ZERO, true)).retry(Self::publish_backoff()).await
+        (|| self.publish_once(task, Duration::ZERO, true))
+            .retry(Self::publish_backoff())
+            .await
     }
 
     pub async fn next(&self) -> Result<Delivery, QueueError> {
@@ -234,7 +290,9 @@ impl RabbitQueue {
 
     async fn consume_until_disconnected(&self) -> Result<(), QueueError> {
         let (connection, channel) = self.open_channel().await?;
-        channel.basic_qos(self.inner.prefetch, BasicQosOptions::default()).await?;
+        channel
+            .basic_qos(self.inner.prefetch, BasicQosOptions::default())
+            .await?;
         let mut consumer = channel
             .basic_consume(
                 self.work_name().into(),
@@ -254,7 +312,10 @@ impl RabbitQueue {
                     continue;
                 }
             };
-            let handed = Delivery { task, handle: DeliveryHandle::Rabbit(delivery.acker) };
+            let handed = Delivery {
+                task,
+                handle: DeliveryHandle::Rabbit(delivery.acker),
+            };
             if self.inner.sender.send(handed).await.is_err() {
                 break; // workers are gone: shutting down; the broker redelivers unacked tasks
             }
@@ -263,9 +324,9 @@ impl RabbitQueue {
         if self.inner.closed.load(Ordering::Relaxed) {
             Ok(())
         } else {
-            Err(QueueError::Amqp(lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
-                lapin::ConnectionState::Closed,
-            ))))
+            Err(QueueError::Amqp(lapin::Error::from(
+                lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+            )))
         }
     }
 
@@ -281,11 +342,19 @@ impl RabbitQueue {
     pub async fn delete_topology(&self, delays_ms: &[u64]) -> Result<(), QueueError> {
         let channel = self.publisher_channel().await?;
         let mut names = vec![self.work_name(), self.dead_name()];
-        names.extend(delays_ms.iter().map(|ms| format!("{}.retry.{ms}", self.inner.prefix)));
+        names.extend(
+            delays_ms
+                .iter()
+                .map(|ms| format!("{}.retry.{ms}", self.inner.prefix)),
+        );
         for name in names {
-            channel.queue_delete(name.as_str().into(), Default::default()).await?;
+            channel
+                .queue_delete(name.as_str().into(), Default::default())
+                .await?;
         }
-        channel.exchange_delete(self.work_name().into(), Default::default()).await?;
+        channel
+            .exchange_delete(self.work_name().into(), Default::default())
+            .await?;
         Ok(())
     }
 }
@@ -301,6 +370,9 @@ mod tests {
         assert_eq!(quantize_delay_ms(Duration::from_millis(1234)), 1300);
         assert_eq!(quantize_delay_ms(Duration::from_millis(1200)), 1200);
         assert_eq!(quantize_delay_ms(Duration::from_secs(3600)), 3_600_000);
-        assert_eq!(quantize_delay_ms(Duration::from_millis(3_600_001)), 3_700_000);
+        assert_eq!(
+            quantize_delay_ms(Duration::from_millis(3_600_001)),
+            3_700_000
+        );
     }
 }

@@ -56,8 +56,16 @@ pub struct CreatedKey {
 }
 
 impl Store {
-    pub async fn create_api_key(&self, scope: Scope, name: Option<String>) -> Result<CreatedKey, StoreError> {
-        let token = format!("tg_{}_{}", scope.as_str(), Alphanumeric.sample_string(&mut rand::rng(), 40));
+    pub async fn create_api_key(
+        &self,
+        scope: Scope,
+        name: Option<String>,
+    ) -> Result<CreatedKey, StoreError> {
+        let token = format!(
+            "tg_{}_{}",
+            scope.as_str(),
+            Alphanumeric.sample_string(&mut rand::rng(), 40)
+        );
         let id = new_key_id();
         api_key::ActiveModel {
             id: Set(id.clone()),
@@ -84,11 +92,19 @@ impl Store {
     }
 
     pub async fn api_keys(&self) -> Result<Vec<api_key::Model>, StoreError> {
-        Ok(api_key::Entity::find().order_by_asc(api_key::Column::CreatedAt).all(self.conn()).await?)
+        Ok(api_key::Entity::find()
+            .order_by_asc(api_key::Column::CreatedAt)
+            .all(self.conn())
+            .await?)
     }
 
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(key) = api_key::Entity::find_by_id(id.to_owned()).one(self.conn()).await? else { return Ok(false) };
+        let Some(key) = api_key::Entity::find_by_id(id.to_owned())
+            .one(self.conn())
+            .await?
+        else {
+            return Ok(false);
+        };
         let mut active: api_key::ActiveModel = key.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(self.conn()).await?;

@@ -15,7 +15,9 @@ pub mod webhooks;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
 
 use crate::config::DatabaseSettings;
 
@@ -38,7 +40,11 @@ impl Store {
         let is_sqlite = settings.url.starts_with("sqlite:");
         let mut options = ConnectOptions::new(settings.url.clone());
         options
-            .max_connections(if is_sqlite { 1 } else { settings.max_connections })
+            .max_connections(if is_sqlite {
+                1
+            } else {
+                settings.max_connections
+            })
             .min_connections(if is_sqlite { 1 } else { 0 })
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10))
@@ -46,7 +52,11 @@ impl Store {
         let db = Database::connect(options).await?;
         if is_sqlite {
             // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL"] {
+            for pragma in [
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA synchronous=NORMAL",
+            ] {
                 db.execute_unprepared(pragma).await?;
             }
         }
@@ -61,7 +71,9 @@ impl Store {
     /// Fails unless the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let backend = self.db.get_database_backend();
-        self.db.query_one_raw(Statement::from_string(backend, "SELECT 1")).await?;
+        self.db
+            .query_one_raw(Statement::from_string(backend, "SELECT 1"))
+            .await?;
         Ok(())
     }
 

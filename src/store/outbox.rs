@@ -5,14 +5,19 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
 
 use super::entities::{dead_letter, push_attempt, push_outbox};
 use super::{Store, StoreError};
 
 impl Store {
     pub async fn outbox_row(&self, id: &str) -> Result<Option<push_outbox::Model>, StoreError> {
-        Ok(push_outbox::Entity::find_by_id(id.to_owned()).one(self.conn()).await?)
+        Ok(push_outbox::Entity::find_by_id(id.to_owned())
+            .one(self.conn())
+            .await?)
     }
 
     pub async fn mark_enqueued(&self, id: &str) -> Result<(), StoreError> {
@@ -63,7 +68,9 @@ impl Store {
         .insert(&txn)
         .await?;
         if new_state == "dead" {
-            new_dead_letter("push", &row.id, attempt, error.clone()).insert(&txn).await?;
+            new_dead_letter("push", &row.id, attempt, error.clone())
+                .insert(&txn)
+                .await?;
         }
         let mut active: push_outbox::ActiveModel = row.clone().into();
         active.attempts = Set(attempt);
@@ -78,7 +85,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn push_attempts(&self, outbox_id: &str) -> Result<Vec<push_attempt::Model>, StoreError> {
+    pub async fn push_attempts(
+        &self,
+        outbox_id: &str,
+    ) -> Result<Vec<push_attempt::Model>, StoreError> {
         Ok(push_attempt::Entity::find()
             .filter(push_attempt::Column::OutboxId.eq(outbox_id))
             .order_by_asc(push_attempt::Column::Id)
@@ -86,7 +96,10 @@ impl Store {
             .await?)
     }
 
-    pub async fn outbox_of_shipment(&self, shipment_id: &str) -> Result<Vec<push_outbox::Model>, StoreError> {
+    pub async fn outbox_of_shipment(
+        &self,
+        shipment_id: &str,
+    ) -> Result<Vec<push_outbox::Model>, StoreError> {
         Ok(push_outbox::Entity::find()
             .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
             .order_by_asc(push_outbox::Column::Seq)
@@ -101,7 +114,9 @@ impl Store {
         attempts: i32,
         last_error: Option<String>,
     ) -> Result<dead_letter::Model, StoreError> {
-        Ok(new_dead_letter(kind, ref_id, attempts, last_error).insert(self.conn()).await?)
+        Ok(new_dead_letter(kind, ref_id, attempts, last_error)
+            .insert(self.conn())
+            .await?)
     }
 
     /// Dead letters, newest first; `include_replayed` also lists those already sent again.
@@ -114,7 +129,11 @@ impl Store {
         if !include_replayed {
             query = query.filter(dead_letter::Column::ReplayedAt.is_null());
         }
-        Ok(query.order_by_desc(dead_letter::Column::Id).limit(limit).all(self.conn()).await?)
+        Ok(query
+            .order_by_desc(dead_letter::Column::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
     }
 
     pub async fn dead_letter(&self, id: i64) -> Result<Option<dead_letter::Model>, StoreError> {
@@ -141,7 +160,12 @@ impl Store {
     }
 }
 
-fn new_dead_letter(kind: &str, ref_id: &str, attempts: i32, last_error: Option<String>) -> dead_letter::ActiveModel {
+fn new_dead_letter(
+    kind: &str,
+    ref_id: &str,
+    attempts: i32,
+    last_error: Option<String>,
+) -> dead_letter::ActiveModel {
     dead_letter::ActiveModel {
         kind: Set(kind.to_owned()),
         ref_id: Set(ref_id.to_owned()),

@@ -56,7 +56,10 @@ impl Store {
             updated_at: Set(now),
         };
         let inserted = shipment::Entity::insert(model)
-            .on_conflict_do_nothing_on([shipment::Column::CarrierId, shipment::Column::TrackingNumber])
+            .on_conflict_do_nothing_on([
+                shipment::Column::CarrierId,
+                shipment::Column::TrackingNumber,
+            ])
             .exec_without_returning(self.conn())
             .await?;
         let inserted = super::inserted_rows(inserted);
@@ -86,20 +89,27 @@ impl Store {
     }
 
     pub async fn get_shipment(&self, id: &str) -> Result<Option<shipment::Model>, StoreError> {
-        Ok(shipment::Entity::find_by_id(id.to_owned()).one(self.conn()).await?)
+        Ok(shipment::Entity::find_by_id(id.to_owned())
+            .one(self.conn())
+            .await?)
     }
 
     pub async fn shipment_with_events(
         &self,
         id: &str,
     ) -> Result<Option<ShipmentWithEvents>, StoreError> {
-        let Some(shipment) = self.get_shipment(id).await? else { return Ok(None) };
+        let Some(shipment) = self.get_shipment(id).await? else {
+            return Ok(None);
+        };
         let events = self.events_of(&shipment.id).await?;
         Ok(Some(ShipmentWithEvents { shipment, events }))
     }
 
     /// A shipment's events in timeline order (the status rule's order).
-    pub async fn events_of(&self, shipment_id: &str) -> Result<Vec<tracking_event::Model>, StoreError> {
+    pub async fn events_of(
+        &self,
+        shipment_id: &str,
+    ) -> Result<Vec<tracking_event::Model>, StoreError> {
         let mut events = tracking_event::Entity::find()
             .filter(tracking_event::Column::ShipmentId.eq(shipment_id))
             .all(self.conn())
@@ -108,7 +118,10 @@ impl Store {
         Ok(events)
     }
 
-    pub async fn shipments_by_order(&self, order_id: &str) -> Result<Vec<shipment::Model>, StoreError> {
+    pub async fn shipments_by_order(
+        &self,
+        order_id: &str,
+    ) -> Result<Vec<shipment::Model>, StoreError> {
         Ok(shipment::Entity::find()
             .filter(shipment::Column::OrderId.eq(order_id))
             .order_by_asc(shipment::Column::CreatedAt)
@@ -129,7 +142,9 @@ impl Store {
 
     /// Stop tracking: no more polls; the history stays. Returns false when there is no such id.
     pub async fn stop_tracking(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(found) = self.get_shipment(id).await? else { return Ok(false) };
+        let Some(found) = self.get_shipment(id).await? else {
+            return Ok(false);
+        };
         let mut active: shipment::ActiveModel = found.into();
         active.tracking = Set(false);
         active.next_poll_at = Set(None);
@@ -145,7 +160,11 @@ impl Store {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<shipment::Model>, StoreError> {
-        let terminal: Vec<&str> = Status::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+        let terminal: Vec<&str> = Status::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| s.as_str())
+            .collect();
         Ok(shipment::Entity::find()
             .filter(shipment::Column::CarrierId.eq(carrier_id))
             .filter(shipment::Column::Tracking.eq(true))
@@ -158,9 +177,16 @@ impl Store {
     }
 
     /// Push the next poll of these shipments to `next`.
-    pub async fn schedule_poll(&self, ids: &[String], next: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn schedule_poll(
+        &self,
+        ids: &[String],
+        next: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         shipment::Entity::update_many()
-            .col_expr(shipment::Column::NextPollAt, sea_orm::sea_query::Expr::value(next))
+            .col_expr(
+                shipment::Column::NextPollAt,
+                sea_orm::sea_query::Expr::value(next),
+            )
             .filter(shipment::Column::Id.is_in(ids.iter().cloned()))
             .exec(self.conn())
             .await?;

@@ -2,7 +2,9 @@
 //! outcome of processing, so a body we could not parse can be reprocessed after a fix.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::entities::inbound_webhook;
 use super::{Store, StoreError};
@@ -25,7 +27,8 @@ impl Store {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<i64, StoreError> {
-        let headers = serde_json::to_string(headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers =
+            serde_json::to_string(headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let row = inbound_webhook::ActiveModel {
             carrier_id: Set(carrier_id.to_owned()),
             received_at: Set(Utc::now()),
@@ -41,7 +44,12 @@ impl Store {
         Ok(row.id)
     }
 
-    pub async fn set_webhook_outcome(&self, id: i64, result: &str, error: Option<String>) -> Result<(), StoreError> {
+    pub async fn set_webhook_outcome(
+        &self,
+        id: i64,
+        result: &str,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
         let row = inbound_webhook::ActiveModel {
             id: Set(id),
             outcome: Set(result.to_owned()),
@@ -53,12 +61,21 @@ impl Store {
         Ok(())
     }
 
-    pub async fn inbound_webhook(&self, id: i64) -> Result<Option<inbound_webhook::Model>, StoreError> {
-        Ok(inbound_webhook::Entity::find_by_id(id).one(self.conn()).await?)
+    pub async fn inbound_webhook(
+        &self,
+        id: i64,
+    ) -> Result<Option<inbound_webhook::Model>, StoreError> {
+        Ok(inbound_webhook::Entity::find_by_id(id)
+            .one(self.conn())
+            .await?)
     }
 
     /// Webhooks in the given outcomes, oldest first (what `trackgate reprocess` walks).
-    pub async fn inbound_webhooks_in(&self, outcomes: &[&str], limit: u64) -> Result<Vec<inbound_webhook::Model>, StoreError> {
+    pub async fn inbound_webhooks_in(
+        &self,
+        outcomes: &[&str],
+        limit: u64,
+    ) -> Result<Vec<inbound_webhook::Model>, StoreError> {
         Ok(inbound_webhook::Entity::find()
             .filter(inbound_webhook::Column::Outcome.is_in(outcomes.iter().copied()))
             .order_by_asc(inbound_webhook::Column::Id)

@@ -6,7 +6,13 @@ use crate::helpers::{Backend, TestApp, fixture};
 
 async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
@@ -35,7 +41,9 @@ async fn registering_is_idempotent_on_carrier_and_tracking_number() {
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["id"], second["id"]);
 
-    let (status, list) = app.get_json("/v1/shipments?order_id=O-1", &app.keys.mall).await;
+    let (status, list) = app
+        .get_json("/v1/shipments?order_id=O-1", &app.keys.mall)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list["shipments"].as_array().unwrap().len(), 1);
     app.finish().await;
@@ -52,15 +60,36 @@ async fn batch_registration_reports_each_item() {
         {"carrier": "sandbox", "tracking_number": ""},
         {"carrier": "sandbox"}
     ]});
-    let response = app.http.post(format!("{}/v1/shipments/batch", app.base)).bearer_auth(&app.keys.mall).json(&body).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/v1/shipments/batch", app.base))
+        .bearer_auth(&app.keys.mall)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let results: Value = response.json().await.unwrap();
-    let statuses: Vec<u64> = results["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [201, 200, 404, 422, 422]);
     assert_eq!(results["results"][2]["error"]["code"], "unknown_carrier");
 
-    let too_many: Vec<Value> = (0..1001).map(|i| json!({"carrier": "sandbox", "tracking_number": format!("N{i}")})).collect();
-    let response = app.http.post(format!("{}/v1/shipments/batch", app.base)).bearer_auth(&app.keys.mall).json(&json!({"shipments": too_many})).send().await.unwrap();
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"carrier": "sandbox", "tracking_number": format!("N{i}")}))
+        .collect();
+    let response = app
+        .http
+        .post(format!("{}/v1/shipments/batch", app.base))
+        .bearer_auth(&app.keys.mall)
+        .json(&json!({"shipments": too_many}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 422, "validation_failed").await;
     app.finish().await;
 }
@@ -70,15 +99,73 @@ async fn missing_or_wrong_scope_keys_are_refused() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let url = format!("{}/v1/shipments", app.base);
     let body = json!({"carrier": "sandbox", "tracking_number": "A1"});
-    assert_problem(app.http.post(&url).json(&body).send().await.unwrap(), 401, "unauthorized").await;
-    assert_problem(app.http.post(&url).bearer_auth("tg_mall_not-a-real-token").json(&body).send().await.unwrap(), 401, "unauthorized").await;
-    assert_problem(app.http.post(&url).bearer_auth(&app.keys.support).json(&body).send().await.unwrap(), 403, "forbidden").await;
+    assert_problem(
+        app.http.post(&url).json(&body).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        app.http
+            .post(&url)
+            .bearer_auth("tg_mall_not-a-real-token")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        app.http
+            .post(&url)
+            .bearer_auth(&app.keys.support)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
     let track = format!("{}/v1/track/A1", app.base);
-    assert_problem(app.http.get(&track).bearer_auth(&app.keys.mall).send().await.unwrap(), 403, "forbidden").await;
+    assert_problem(
+        app.http
+            .get(&track)
+            .bearer_auth(&app.keys.mall)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
     let dead = format!("{}/v1/admin/dead-letters", app.base);
-    assert_problem(app.http.get(&dead).bearer_auth(&app.keys.mall).send().await.unwrap(), 403, "forbidden").await;
+    assert_problem(
+        app.http
+            .get(&dead)
+            .bearer_auth(&app.keys.mall)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
     // admin may do everything
-    assert_eq!(app.http.post(&url).bearer_auth(&app.keys.admin).json(&body).send().await.unwrap().status().as_u16(), 201);
+    assert_eq!(
+        app.http
+            .post(&url)
+            .bearer_auth(&app.keys.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
     app.finish().await;
 }
 
@@ -86,40 +173,143 @@ async fn missing_or_wrong_scope_keys_are_refused() {
 async fn bad_input_gets_a_problem_with_a_stable_code_never_a_500() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let url = format!("{}/v1/shipments", app.base);
-    let send = |body: Vec<u8>| app.http.post(&url).bearer_auth(&app.keys.mall).header("content-type", "application/json").body(body).send();
-    assert_problem(send(b"{\"carrier\": ".to_vec()).await.unwrap(), 400, "malformed_json").await;
-    assert_problem(send(br#"{"carrier": "sandbox", "tracking_number": 12}"#.to_vec()).await.unwrap(), 422, "validation_failed").await;
-    assert_problem(send(br#"{"carrier": "sandbox", "tracking_number": "A", "colour": "red"}"#.to_vec()).await.unwrap(), 422, "validation_failed").await;
-    assert_problem(send(br#"{"carrier": "pigeon", "tracking_number": "A"}"#.to_vec()).await.unwrap(), 404, "unknown_carrier").await;
-    assert_problem(send(br#"{"carrier": "sandbox", "tracking_number": "A B"}"#.to_vec()).await.unwrap(), 422, "validation_failed").await;
+    let send = |body: Vec<u8>| {
+        app.http
+            .post(&url)
+            .bearer_auth(&app.keys.mall)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_problem(
+        send(b"{\"carrier\": ".to_vec()).await.unwrap(),
+        400,
+        "malformed_json",
+    )
+    .await;
+    assert_problem(
+        send(br#"{"carrier": "sandbox", "tracking_number": 12}"#.to_vec())
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        send(br#"{"carrier": "sandbox", "tracking_number": "A", "colour": "red"}"#.to_vec())
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        send(br#"{"carrier": "pigeon", "tracking_number": "A"}"#.to_vec())
+            .await
+            .unwrap(),
+        404,
+        "unknown_carrier",
+    )
+    .await;
+    assert_problem(
+        send(br#"{"carrier": "sandbox", "tracking_number": "A B"}"#.to_vec())
+            .await
+            .unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
     let two_mib = vec![b' '; 2 * 1024 * 1024];
-    assert_problem(send(two_mib.clone()).await.unwrap(), 413, "payload_too_large").await;
-    let response = app.http.post(format!("{}/webhooks/sandbox", app.base)).body(two_mib).send().await.unwrap();
+    assert_problem(
+        send(two_mib.clone()).await.unwrap(),
+        413,
+        "payload_too_large",
+    )
+    .await;
+    let response = app
+        .http
+        .post(format!("{}/webhooks/sandbox", app.base))
+        .body(two_mib)
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 413, "payload_too_large").await;
-    let response = app.http.post(&url).bearer_auth(&app.keys.mall).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.keys.mall)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 415, "unsupported_media_type").await;
-    assert_problem(app.http.get(format!("{}/nowhere", app.base)).send().await.unwrap(), 404, "not_found").await;
-    assert_problem(app.http.put(format!("{}/v1/shipments", app.base)).send().await.unwrap(), 405, "method_not_allowed").await;
-    let (status, _) = app.get_json("/v1/shipments/shp_missing", &app.keys.mall).await;
+    assert_problem(
+        app.http
+            .get(format!("{}/nowhere", app.base))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.http
+            .put(format!("{}/v1/shipments", app.base))
+            .send()
+            .await
+            .unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let (status, _) = app
+        .get_json("/v1/shipments/shp_missing", &app.keys.mall)
+        .await;
     assert_eq!(status, 404);
-    assert_problem(app.http.get(&url).bearer_auth(&app.keys.mall).send().await.unwrap(), 400, "bad_request").await;
+    assert_problem(
+        app.http
+            .get(&url)
+            .bearer_auth(&app.keys.mall)
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
     app.finish().await;
 }
 
 #[tokio::test]
 async fn support_sees_a_number_across_carriers_with_raw_codes() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.register("sandbox", "YT9693083639795", Some("ORD-7")).await;
-    app.register("kuaidi100", "YT9693083639795", Some("ORD-7")).await;
+    app.register("sandbox", "YT9693083639795", Some("ORD-7"))
+        .await;
+    app.register("kuaidi100", "YT9693083639795", Some("ORD-7"))
+        .await;
     let callback = fixture("carriers/kuaidi100/callback-in-transit-advanced-codes.txt");
-    let response = app.http.post(format!("{}/webhooks/kuaidi100", app.base)).header("content-type", "application/x-www-form-urlencoded").body(callback).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/webhooks/kuaidi100", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(callback)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 
-    let (status, body) = app.get_json("/v1/track/YT9693083639795", &app.keys.support).await;
+    let (status, body) = app
+        .get_json("/v1/track/YT9693083639795", &app.keys.support)
+        .await;
     assert_eq!(status, 200);
     let shipments = body["shipments"].as_array().unwrap();
     assert_eq!(shipments.len(), 2);
-    let kuaidi = shipments.iter().find(|s| s["carrier"] == "kuaidi100").unwrap();
+    let kuaidi = shipments
+        .iter()
+        .find(|s| s["carrier"] == "kuaidi100")
+        .unwrap();
     assert_eq!(kuaidi["status"], "in_transit");
     let events = kuaidi["events"].as_array().unwrap();
     assert_eq!(events.len(), 4);
@@ -128,7 +318,9 @@ async fn support_sees_a_number_across_carriers_with_raw_codes() {
     assert_eq!(events[0]["offset_inferred"], true);
     assert_eq!(events[3]["raw_code"], "1002");
 
-    let (status, by_order) = app.get_json("/v1/track?order_id=ORD-7", &app.keys.support).await;
+    let (status, by_order) = app
+        .get_json("/v1/track?order_id=ORD-7", &app.keys.support)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(by_order["shipments"].as_array().unwrap().len(), 2);
     let (status, _) = app.get_json("/v1/track/NOPE", &app.keys.support).await;
@@ -141,11 +333,25 @@ async fn stopping_tracking_keeps_the_history() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let shipment = app.register("sandbox", "SBX-STOP", None).await;
     let id = shipment["id"].as_str().unwrap();
-    let response = app.http.delete(format!("{}/v1/shipments/{id}", app.base)).bearer_auth(&app.keys.mall).send().await.unwrap();
+    let response = app
+        .http
+        .delete(format!("{}/v1/shipments/{id}", app.base))
+        .bearer_auth(&app.keys.mall)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 204);
-    let (_, body) = app.get_json(&format!("/v1/shipments/{id}"), &app.keys.mall).await;
+    let (_, body) = app
+        .get_json(&format!("/v1/shipments/{id}"), &app.keys.mall)
+        .await;
     assert_eq!(body["tracking"], false);
-    let response = app.http.delete(format!("{}/v1/shipments/shp_nope", app.base)).bearer_auth(&app.keys.mall).send().await.unwrap();
+    let response = app
+        .http
+        .delete(format!("{}/v1/shipments/shp_nope", app.base))
+        .bearer_auth(&app.keys.mall)
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "not_found").await;
     app.finish().await;
 }
@@ -154,16 +360,38 @@ async fn stopping_tracking_keeps_the_history() {
 async fn ops_endpoints_report_health_readiness_and_metrics() {
     for backend in [Backend::Sqlite, Backend::PostgresRabbit] {
         let app = TestApp::spawn(backend).await;
-        let health = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+        let health = app
+            .http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status().as_u16(), 200);
-        let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+        let ready = app
+            .http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status().as_u16(), 200, "{backend:?}");
         let ready: Value = ready.json().await.unwrap();
         assert_eq!(ready["database"], "ok");
         assert_eq!(ready["queue"], "ok");
         app.sandbox_webhook(b"{\"shipments\": []}").await;
-        let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("trackgate_webhooks_total{carrier=\"sandbox\",outcome=\"processed\"} 1"), "{metrics}");
+        let metrics = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics
+                .contains("trackgate_webhooks_total{carrier=\"sandbox\",outcome=\"processed\"} 1"),
+            "{metrics}"
+        );
         app.finish().await;
     }
 }

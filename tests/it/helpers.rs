@@ -26,15 +26,19 @@ pub enum Backend {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("TRACKGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TRACKGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("TRACKGATE_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TRACKGATE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 pub fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
     std::fs::read(&full).unwrap_or_else(|err| panic!("fixture {}: {err}", full.display()))
 }
 
@@ -51,17 +55,29 @@ impl Storage {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("tg.db").display());
-                Storage { database_url, pg_database: None, amqp_prefix: None, _dir: Some(dir) }
+                let database_url =
+                    format!("sqlite://{}?mode=rwc", dir.path().join("tg.db").display());
+                Storage {
+                    database_url,
+                    pg_database: None,
+                    amqp_prefix: None,
+                    _dir: Some(dir),
+                }
             }
             Backend::PostgresRabbit => {
                 let name = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
                 let admin_url = postgres_admin_url();
-                let admin = Database::connect(&admin_url)
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
+                    panic!("PostgreSQL must be running for this test ({admin_url}): {err}")
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
-                    .unwrap_or_else(|err| panic!("PostgreSQL must be running for this test ({admin_url}): {err}"));
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+                    .unwrap();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap();
                 Storage {
                     database_url: format!("{base}/{name}"),
                     pg_database: Some(name),
@@ -86,23 +102,40 @@ impl Storage {
         if let Some(prefix) = &self.amqp_prefix {
             delete_rabbit_queues(prefix).await;
         }
-        if let Some(name) = self.pg_database {
-            if let Ok(admin) = Database::connect(&postgres_admin_url()).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            }
+        if let Some(name) = self.pg_database
+            && let Ok(admin) = Database::connect(&postgres_admin_url()).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }
 
 /// Delete every queue under a test prefix (wait queues included) and its exchange.
 async fn delete_rabbit_queues(prefix: &str) {
-    let Ok(output) = std::process::Command::new("rabbitmqctl").args(["list_queues", "name", "-q", "--no-table-headers"]).output() else { return };
-    let Ok(connection) = lapin::Connection::connect(&amqp_url(), Default::default()).await else { return };
-    let Ok(channel) = connection.create_channel().await else { return };
-    for name in String::from_utf8_lossy(&output.stdout).lines().map(str::trim).filter(|n| n.starts_with(prefix)) {
+    let Ok(output) = std::process::Command::new("rabbitmqctl")
+        .args(["list_queues", "name", "-q", "--no-table-headers"])
+        .output()
+    else {
+        return;
+    };
+    let Ok(connection) = lapin::Connection::connect(&amqp_url(), Default::default()).await else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|n| n.starts_with(prefix))
+    {
         let _ = channel.queue_delete(name.into(), Default::default()).await;
     }
-    let _ = channel.exchange_delete(format!("{prefix}.work").as_str().into(), Default::default()).await;
+    let _ = channel
+        .exchange_delete(format!("{prefix}.work").as_str().into(), Default::default())
+        .await;
 }
 
 pub struct Keys {
@@ -124,7 +157,10 @@ pub struct TestApp {
 }
 
 pub fn new_signing_secret() -> String {
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes()))
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
+    )
 }
 
 impl TestApp {
@@ -144,17 +180,32 @@ impl TestApp {
             mall,
             mall_secret: new_signing_secret(),
             carrier,
-            keys: Keys { mall: String::new(), support: String::new(), admin: String::new() },
+            keys: Keys {
+                mall: String::new(),
+                support: String::new(),
+                admin: String::new(),
+            },
             running: None,
             storage: Some(storage),
-            extra: extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         app.start().await;
         let store = &app.gateway().store;
         app.keys = Keys {
             mall: store.create_api_key(Scope::Mall, None).await.unwrap().token,
-            support: store.create_api_key(Scope::Support, None).await.unwrap().token,
-            admin: store.create_api_key(Scope::Admin, None).await.unwrap().token,
+            support: store
+                .create_api_key(Scope::Support, None)
+                .await
+                .unwrap()
+                .token,
+            admin: store
+                .create_api_key(Scope::Admin, None)
+                .await
+                .unwrap()
+                .token,
         };
         app
     }
@@ -163,7 +214,10 @@ impl TestApp {
         let mut overrides: Vec<(String, Value)> = vec![
             ("server.listen".into(), json!("127.0.0.1:0")),
             ("server.workers".into(), json!(1)),
-            ("mall.endpoint".into(), json!(format!("{}/push", self.mall.uri()))),
+            (
+                "mall.endpoint".into(),
+                json!(format!("{}/push", self.mall.uri())),
+            ),
             ("mall.signing_secret".into(), json!(self.mall_secret)),
             ("mall.timeout_ms".into(), json!(3000)),
             ("retry.initial_delay_ms".into(), json!(100)),
@@ -175,22 +229,33 @@ impl TestApp {
             ("poll.enabled".into(), json!(false)),
             ("poll.tick_secs".into(), json!(1)),
             ("log.filter".into(), json!("warn")),
-            ("carriers.sandbox.webhook_secret".into(), json!(SANDBOX_SECRET)),
-            ("carriers.sandbox.base_url".into(), json!(self.carrier.uri())),
+            (
+                "carriers.sandbox.webhook_secret".into(),
+                json!(SANDBOX_SECRET),
+            ),
+            (
+                "carriers.sandbox.base_url".into(),
+                json!(self.carrier.uri()),
+            ),
             ("carriers.sandbox.batch_size".into(), json!(2)),
             ("carriers.sandbox.requests_per_second".into(), json!(50)),
             ("carriers.kuaidi100.salt".into(), json!(KUAIDI100_SALT)),
         ];
         overrides.extend(self.storage.as_ref().unwrap().overrides());
         overrides.extend(self.extra.iter().cloned());
-        let borrowed: Vec<(&str, Value)> = overrides.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let borrowed: Vec<(&str, Value)> = overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
         Settings::with_overrides(&borrowed).expect("test settings are valid")
     }
 
     async fn start(&mut self) {
         let settings = self.settings();
         trackgate::telemetry::init(&settings.log);
-        let app = Application::build(settings).await.unwrap_or_else(|err| panic!("app failed to start: {err:#}"));
+        let app = Application::build(settings)
+            .await
+            .unwrap_or_else(|err| panic!("app failed to start: {err:#}"));
         self.base = format!("http://127.0.0.1:{}", app.port());
         self.running = Some(app.start().await.unwrap());
     }
@@ -217,7 +282,11 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "register answered {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "register answered {}",
+            response.status()
+        );
         response.json().await.unwrap()
     }
 
@@ -225,7 +294,10 @@ impl TestApp {
         self.http
             .post(format!("{}/webhooks/sandbox", self.base))
             .header("content-type", "application/json")
-            .header(trackgate::carriers::sandbox::SIGNATURE_HEADER, trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body))
+            .header(
+                trackgate::carriers::sandbox::SIGNATURE_HEADER,
+                trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body),
+            )
             .body(body.to_vec())
             .send()
             .await
@@ -233,7 +305,13 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str, key: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -247,7 +325,9 @@ impl TestApp {
             for (name, value) in request.headers.iter() {
                 headers.insert(name.clone(), value.clone());
             }
-            verifier.verify(&request.body, &headers).expect("every push carries a valid Standard Webhooks signature");
+            verifier
+                .verify(&request.body, &headers)
+                .expect("every push carries a valid Standard Webhooks signature");
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             seen.insert(body["id"].as_str().unwrap().to_owned(), body);
         }
@@ -263,7 +343,10 @@ where
 {
     let started = Instant::now();
     while !check().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

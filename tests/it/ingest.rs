@@ -16,11 +16,19 @@ fn body(number: &str, events: &[(usize, u32, usize)]) -> Vec<u8> {
             json!({"id": format!("e{key}"), "time": format!("2026-11-20T08:{minute:02}:00+02:00"), "code": CODES[*code], "description": "scan"})
         })
         .collect();
-    json!({"shipments": [{"tracking_number": number, "events": events}]}).to_string().into_bytes()
+    json!({"shipments": [{"tracking_number": number, "events": events}]})
+        .to_string()
+        .into_bytes()
 }
 
 async fn snapshot(app: &TestApp, id: &str) -> (String, Option<String>, Vec<String>) {
-    let found = app.gateway().store.shipment_with_events(id).await.unwrap().unwrap();
+    let found = app
+        .gateway()
+        .store
+        .shipment_with_events(id)
+        .await
+        .unwrap()
+        .unwrap();
     let keys = found.events.iter().map(|e| e.dedupe_key.clone()).collect();
     (found.shipment.status, found.shipment.sub_status, keys)
 }

@@ -10,22 +10,63 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::{Backend, TestApp, sandbox_event, wait_until};
 
 async fn outbox_states(app: &TestApp, shipment_id: &str) -> Vec<String> {
-    app.gateway().store.outbox_of_shipment(shipment_id).await.unwrap().into_iter().map(|r| r.state).collect()
+    app.gateway()
+        .store
+        .outbox_of_shipment(shipment_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.state)
+        .collect()
 }
 
 async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(500)).up_to_n_times(3).with_priority(1).mount(&app.mall).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(204)).with_priority(2).mount(&app.mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&app.mall)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(204))
+        .with_priority(2)
+        .mount(&app.mall)
+        .await;
     let shipment = app.register("sandbox", "SBX-PUSH", Some("ORD-1")).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
-    let steps = [("1", "2026-11-20T08:00:00+01:00", "PU"), ("2", "2026-11-20T12:00:00+01:00", "IT"), ("3", "2026-11-21T09:00:00+01:00", "OD"), ("4", "2026-11-21T13:00:00+01:00", "DL")];
+    let steps = [
+        ("1", "2026-11-20T08:00:00+01:00", "PU"),
+        ("2", "2026-11-20T12:00:00+01:00", "IT"),
+        ("3", "2026-11-21T09:00:00+01:00", "OD"),
+        ("4", "2026-11-21T13:00:00+01:00", "DL"),
+    ];
     for (event_id, time, code) in steps {
-        assert_eq!(app.sandbox_webhook(&sandbox_event("SBX-PUSH", event_id, time, code)).await.status().as_u16(), 200);
+        assert_eq!(
+            app.sandbox_webhook(&sandbox_event("SBX-PUSH", event_id, time, code))
+                .await
+                .status()
+                .as_u16(),
+            200
+        );
     }
     // A duplicate and a late, older event change nothing and push nothing.
-    app.sandbox_webhook(&sandbox_event("SBX-PUSH", "2", "2026-11-20T12:00:00+01:00", "IT")).await;
-    app.sandbox_webhook(&sandbox_event("SBX-PUSH", "0", "2026-11-20T07:00:00+01:00", "CR")).await;
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-PUSH",
+        "2",
+        "2026-11-20T12:00:00+01:00",
+        "IT",
+    ))
+    .await;
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-PUSH",
+        "0",
+        "2026-11-20T07:00:00+01:00",
+        "CR",
+    ))
+    .await;
 
     wait_until("every push delivered", Duration::from_secs(30), || async {
         let states = outbox_states(&app, &id).await;
@@ -33,9 +74,25 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
     })
     .await;
     let pushes = app.pushes_received().await;
-    let mut seen: Vec<(i64, String)> = pushes.iter().map(|p| (p["sequence"].as_i64().unwrap(), p["status"].as_str().unwrap().to_owned())).collect();
+    let mut seen: Vec<(i64, String)> = pushes
+        .iter()
+        .map(|p| {
+            (
+                p["sequence"].as_i64().unwrap(),
+                p["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     seen.sort();
-    assert_eq!(seen, [(1, "picked_up".into()), (2, "in_transit".into()), (3, "out_for_delivery".into()), (4, "delivered".into())]);
+    assert_eq!(
+        seen,
+        [
+            (1, "picked_up".into()),
+            (2, "in_transit".into()),
+            (3, "out_for_delivery".into()),
+            (4, "delivered".into())
+        ]
+    );
     let delivered = pushes.iter().find(|p| p["status"] == "delivered").unwrap();
     assert_eq!(delivered["order_id"], "ORD-1");
     assert_eq!(delivered["tracking_number"], "SBX-PUSH");
@@ -52,12 +109,20 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
     let attempts: usize = {
         let mut total = 0;
         for row in app.gateway().store.outbox_of_shipment(&id).await.unwrap() {
-            total += app.gateway().store.push_attempts(&row.id).await.unwrap().len();
+            total += app
+                .gateway()
+                .store
+                .push_attempts(&row.id)
+                .await
+                .unwrap()
+                .len();
         }
         total
     };
     assert_eq!(attempts, 7, "every attempt is recorded");
-    let (_, stored) = app.get_json(&format!("/v1/shipments/{id}"), &app.keys.mall).await;
+    let (_, stored) = app
+        .get_json(&format!("/v1/shipments/{id}"), &app.keys.mall)
+        .await;
     assert_eq!(stored["events"].as_array().unwrap().len(), 5);
     app.finish().await;
 }
@@ -74,13 +139,30 @@ async fn every_status_change_reaches_the_mall_despite_failures_on_postgres_rabbi
 
 async fn exhausted_pushes_become_dead_letters_and_replay(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("retry.max_attempts", json!(3))]).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(503)).mount(&app.mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&app.mall)
+        .await;
     let shipment = app.register("sandbox", "SBX-DEAD", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
-    app.sandbox_webhook(&sandbox_event("SBX-DEAD", "1", "2026-11-20T08:00:00Z", "PU")).await;
-    wait_until("the push is dead-lettered", Duration::from_secs(30), || async { outbox_states(&app, &id).await == ["dead"] }).await;
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-DEAD",
+        "1",
+        "2026-11-20T08:00:00Z",
+        "PU",
+    ))
+    .await;
+    wait_until(
+        "the push is dead-lettered",
+        Duration::from_secs(30),
+        || async { outbox_states(&app, &id).await == ["dead"] },
+    )
+    .await;
 
-    let (status, listed) = app.get_json("/v1/admin/dead-letters", &app.keys.admin).await;
+    let (status, listed) = app
+        .get_json("/v1/admin/dead-letters", &app.keys.admin)
+        .await;
     assert_eq!(status, 200);
     let letters = listed["dead_letters"].as_array().unwrap();
     assert_eq!(letters.len(), 1);
@@ -89,17 +171,53 @@ async fn exhausted_pushes_become_dead_letters_and_replay(backend: Backend) {
     assert!(letters[0]["last_error"].as_str().unwrap().contains("503"));
 
     app.mall.reset().await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(200)).mount(&app.mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
     let letter_id = letters[0]["id"].as_i64().unwrap();
-    let response = app.http.post(format!("{}/v1/admin/dead-letters/{letter_id}/replay", app.base)).bearer_auth(&app.keys.admin).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!(
+            "{}/v1/admin/dead-letters/{letter_id}/replay",
+            app.base
+        ))
+        .bearer_auth(&app.keys.admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    wait_until("the replayed push is delivered", Duration::from_secs(30), || async { outbox_states(&app, &id).await == ["delivered"] }).await;
+    wait_until(
+        "the replayed push is delivered",
+        Duration::from_secs(30),
+        || async { outbox_states(&app, &id).await == ["delivered"] },
+    )
+    .await;
     let pushes = app.pushes_received().await;
     assert_eq!(pushes.len(), 1);
-    assert_eq!(pushes[0]["id"], letters[0]["ref_id"], "the replay keeps the webhook-id");
-    let response = app.http.post(format!("{}/v1/admin/dead-letters/{letter_id}/replay", app.base)).bearer_auth(&app.keys.admin).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 422, "a dead letter is replayed once");
-    let (_, listed) = app.get_json("/v1/admin/dead-letters", &app.keys.admin).await;
+    assert_eq!(
+        pushes[0]["id"], letters[0]["ref_id"],
+        "the replay keeps the webhook-id"
+    );
+    let response = app
+        .http
+        .post(format!(
+            "{}/v1/admin/dead-letters/{letter_id}/replay",
+            app.base
+        ))
+        .bearer_auth(&app.keys.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        422,
+        "a dead letter is replayed once"
+    );
+    let (_, listed) = app
+        .get_json("/v1/admin/dead-letters", &app.keys.admin)
+        .await;
     assert!(listed["dead_letters"].as_array().unwrap().is_empty());
     app.finish().await;
 }
@@ -117,25 +235,76 @@ async fn exhausted_pushes_become_dead_letters_that_can_be_replayed_on_postgres_r
 #[tokio::test]
 async fn gone_stops_retrying_and_retry_after_is_honoured() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(410)).up_to_n_times(1).with_priority(1).mount(&app.mall).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1")).up_to_n_times(1).with_priority(2).mount(&app.mall).await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(200)).with_priority(3).mount(&app.mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(410))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.mall)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&app.mall)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(3)
+        .mount(&app.mall)
+        .await;
     let first = app.register("sandbox", "SBX-GONE", None).await;
-    app.sandbox_webhook(&sandbox_event("SBX-GONE", "1", "2026-11-20T08:00:00Z", "PU")).await;
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-GONE",
+        "1",
+        "2026-11-20T08:00:00Z",
+        "PU",
+    ))
+    .await;
     let first_id = first["id"].as_str().unwrap().to_owned();
-    wait_until("410 ends the push", Duration::from_secs(10), || async { outbox_states(&app, &first_id).await == ["gone"] }).await;
+    wait_until("410 ends the push", Duration::from_secs(10), || async {
+        outbox_states(&app, &first_id).await == ["gone"]
+    })
+    .await;
 
     let second = app.register("sandbox", "SBX-429", None).await;
     let second_id = second["id"].as_str().unwrap().to_owned();
-    app.sandbox_webhook(&sandbox_event("SBX-429", "1", "2026-11-20T08:00:00Z", "PU")).await;
-    wait_until("the push after 429 is delivered", Duration::from_secs(10), || async { outbox_states(&app, &second_id).await == ["delivered"] }).await;
+    app.sandbox_webhook(&sandbox_event("SBX-429", "1", "2026-11-20T08:00:00Z", "PU"))
+        .await;
+    wait_until(
+        "the push after 429 is delivered",
+        Duration::from_secs(10),
+        || async { outbox_states(&app, &second_id).await == ["delivered"] },
+    )
+    .await;
     let calls = app.mall.received_requests().await.unwrap();
     assert_eq!(calls.len(), 3, "410 is not retried; 429 is retried once");
-    let rows = app.gateway().store.outbox_of_shipment(&second_id).await.unwrap();
-    let attempts = app.gateway().store.push_attempts(&rows[0].id).await.unwrap();
+    let rows = app
+        .gateway()
+        .store
+        .outbox_of_shipment(&second_id)
+        .await
+        .unwrap();
+    let attempts = app
+        .gateway()
+        .store
+        .push_attempts(&rows[0].id)
+        .await
+        .unwrap();
     let waited = attempts[1].attempted_at - attempts[0].attempted_at;
-    assert!(waited >= chrono::Duration::milliseconds(950), "Retry-After: 1 was honoured (waited {waited})");
-    let dead: Vec<Value> = app.get_json("/v1/admin/dead-letters", &app.keys.admin).await.1["dead_letters"].as_array().unwrap().clone();
+    assert!(
+        waited >= chrono::Duration::milliseconds(950),
+        "Retry-After: 1 was honoured (waited {waited})"
+    );
+    let dead: Vec<Value> = app
+        .get_json("/v1/admin/dead-letters", &app.keys.admin)
+        .await
+        .1["dead_letters"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(dead.is_empty(), "410 is not a dead letter");
     app.finish().await;
 }

@@ -10,7 +10,9 @@ use trackgate::store::Store;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Backend, SANDBOX_SECRET, Storage, amqp_url, new_signing_secret, sandbox_event, wait_until};
+use crate::helpers::{
+    Backend, SANDBOX_SECRET, Storage, amqp_url, new_signing_secret, sandbox_event, wait_until,
+};
 
 struct Gateway {
     env: Vec<(String, String)>,
@@ -19,22 +21,36 @@ struct Gateway {
 impl Gateway {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trackgate"));
-        command.args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).env("RUST_LOG", "warn");
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "warn");
         command
     }
 
     fn serve(&self) -> Child {
-        self.command(&["serve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the trackgate binary starts")
+        self.command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the trackgate binary starts")
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_ready(http: &reqwest::Client, port: u16) {
     wait_until("the gateway is ready", Duration::from_secs(30), || async {
-        http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+        http.get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     })
     .await;
 }
@@ -42,15 +58,34 @@ async fn wait_ready(http: &reqwest::Client, port: u16) {
 async fn pushes_survive_kill_9(backend: Backend) {
     let storage = Storage::create(backend).await;
     let mall = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(500)).mount(&mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&mall)
+        .await;
     let port = free_port();
     let mut env: Vec<(String, String)> = vec![
-        ("TRACKGATE__DATABASE__URL".into(), storage.database_url.clone()),
-        ("TRACKGATE__SERVER__LISTEN".into(), format!("127.0.0.1:{port}")),
+        (
+            "TRACKGATE__DATABASE__URL".into(),
+            storage.database_url.clone(),
+        ),
+        (
+            "TRACKGATE__SERVER__LISTEN".into(),
+            format!("127.0.0.1:{port}"),
+        ),
         ("TRACKGATE__SERVER__WORKERS".into(), "1".into()),
-        ("TRACKGATE__MALL__ENDPOINT".into(), format!("{}/push", mall.uri())),
-        ("TRACKGATE__MALL__SIGNING_SECRET".into(), new_signing_secret()),
-        ("TRACKGATE__CARRIERS__SANDBOX__WEBHOOK_SECRET".into(), SANDBOX_SECRET.into()),
+        (
+            "TRACKGATE__MALL__ENDPOINT".into(),
+            format!("{}/push", mall.uri()),
+        ),
+        (
+            "TRACKGATE__MALL__SIGNING_SECRET".into(),
+            new_signing_secret(),
+        ),
+        (
+            "TRACKGATE__CARRIERS__SANDBOX__WEBHOOK_SECRET".into(),
+            SANDBOX_SECRET.into(),
+        ),
         ("TRACKGATE__RETRY__INITIAL_DELAY_MS".into(), "1500".into()),
         ("TRACKGATE__RETRY__MAX_DELAY_MS".into(), "3000".into()),
         ("TRACKGATE__QUEUE__LEASE_SECS".into(), "2".into()),
@@ -63,43 +98,102 @@ async fn pushes_survive_kill_9(backend: Backend) {
         env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
     }
     let gateway = Gateway { env };
-    let created = gateway.command(&["keys", "create", "--scope", "mall"]).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = gateway
+        .command(&["keys", "create", "--scope", "mall"])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
 
     let http = reqwest::Client::new();
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let shipment: Value = http.post(format!("{base}/v1/shipments")).bearer_auth(&token).json(&json!({"carrier": "sandbox", "tracking_number": "SBX-KILL"})).send().await.unwrap().json().await.unwrap();
+    let shipment: Value = http
+        .post(format!("{base}/v1/shipments"))
+        .bearer_auth(&token)
+        .json(&json!({"carrier": "sandbox", "tracking_number": "SBX-KILL"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let body = sandbox_event("SBX-KILL", "1", "2026-11-20T08:00:00Z", "PU");
     let response = http
         .post(format!("{base}/webhooks/sandbox"))
-        .header("x-sandbox-signature", trackgate::carriers::sandbox::sign(SANDBOX_SECRET, &body))
+        .header(
+            "x-sandbox-signature",
+            trackgate::carriers::sandbox::sign(SANDBOX_SECRET, &body),
+        )
         .body(body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    wait_until("the first push attempt fails", Duration::from_secs(15), || async { !mall.received_requests().await.unwrap().is_empty() }).await;
+    wait_until(
+        "the first push attempt fails",
+        Duration::from_secs(15),
+        || async { !mall.received_requests().await.unwrap().is_empty() },
+    )
+    .await;
 
     child.kill().unwrap(); // SIGKILL: no graceful anything
     child.wait().unwrap();
     mall.reset().await;
-    Mock::given(method("POST")).and(path("/push")).respond_with(ResponseTemplate::new(200)).mount(&mall).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mall)
+        .await;
 
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
-    let store = Store::connect(&trackgate::config::DatabaseSettings { url: storage.database_url.clone(), max_connections: 2, migrate_on_start: false }).await.unwrap();
-    let shipment_id = shipment["id"].as_str().unwrap().to_owned();
-    wait_until("the push waiting for its retry is delivered after the restart", Duration::from_secs(30), || async {
-        store.outbox_of_shipment(&shipment_id).await.unwrap().iter().all(|row| row.state == "delivered")
+    let store = Store::connect(&trackgate::config::DatabaseSettings {
+        url: storage.database_url.clone(),
+        max_connections: 2,
+        migrate_on_start: false,
     })
+    .await
+    .unwrap();
+    let shipment_id = shipment["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the push waiting for its retry is delivered after the restart",
+        Duration::from_secs(30),
+        || async {
+            store
+                .outbox_of_shipment(&shipment_id)
+                .await
+                .unwrap()
+                .iter()
+                .all(|row| row.state == "delivered")
+        },
+    )
     .await;
     let outbox = store.outbox_of_shipment(&shipment_id).await.unwrap();
     assert_eq!(outbox.len(), 1);
-    let delivered_ids: Vec<String> = mall.received_requests().await.unwrap().iter().map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap().to_owned()).collect();
-    assert!(delivered_ids.contains(&outbox[0].id), "the same webhook-id is delivered after the crash");
+    let delivered_ids: Vec<String> = mall
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("webhook-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        delivered_ids.contains(&outbox[0].id),
+        "the same webhook-id is delivered after the crash"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     storage.cleanup().await;

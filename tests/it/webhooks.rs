@@ -9,7 +9,10 @@ use crate::helpers::{Backend, KUAIDI100_SALT, TestApp, fixture};
 
 async fn counts(app: &TestApp) -> (u64, u64) {
     let db = app.gateway().store.conn();
-    (inbound_webhook::Entity::find().count(db).await.unwrap(), tracking_event::Entity::find().count(db).await.unwrap())
+    (
+        inbound_webhook::Entity::find().count(db).await.unwrap(),
+        tracking_event::Entity::find().count(db).await.unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -30,34 +33,81 @@ async fn webhook_with_a_bad_signature_is_rejected_and_nothing_is_stored() {
         assert_eq!(problem["code"], "invalid_signature");
     }
     // Kuaidi100 with a sign made from another salt.
-    let tampered = String::from_utf8(fixture("carriers/kuaidi100/callback-in-transit-advanced-codes.txt")).unwrap().replace("sign=", "sign=00");
-    let response = app.http.post(format!("{}/webhooks/kuaidi100", app.base)).body(tampered).send().await.unwrap();
+    let tampered = String::from_utf8(fixture(
+        "carriers/kuaidi100/callback-in-transit-advanced-codes.txt",
+    ))
+    .unwrap()
+    .replace("sign=", "sign=00");
+    let response = app
+        .http
+        .post(format!("{}/webhooks/kuaidi100", app.base))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     assert_eq!(counts(&app).await, (0, 0));
 
-    let response = app.http.post(format!("{}/webhooks/pigeon-post", app.base)).body("{}").send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/webhooks/pigeon-post", app.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["code"], "unknown_carrier");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "unknown_carrier"
+    );
     app.finish().await;
 }
 
 #[tokio::test]
 async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_format() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let shipment = app.register("kuaidi100", "78412345678901", Some("ORD-9")).await;
+    let shipment = app
+        .register("kuaidi100", "78412345678901", Some("ORD-9"))
+        .await;
     let body = fixture("carriers/kuaidi100/callback-delivered-state-names.txt");
     for _ in 0..2 {
-        let response = app.http.post(format!("{}/webhooks/kuaidi100", app.base)).header("content-type", "application/x-www-form-urlencoded").body(body.clone()).send().await.unwrap();
+        let response = app
+            .http
+            .post(format!("{}/webhooks/kuaidi100", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 200);
-        assert_eq!(response.text().await.unwrap(), r#"{"result":true,"returnCode":"200","message":"成功"}"#);
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"result":true,"returnCode":"200","message":"成功"}"#
+        );
     }
-    let (_, stored) = app.get_json(&format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()), &app.keys.mall).await;
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(stored["delivered_at"], "2026-11-21T03:45:09Z");
-    assert_eq!(stored["events"].as_array().unwrap().len(), 6, "the repeated callback added no events");
+    assert_eq!(
+        stored["events"].as_array().unwrap().len(),
+        6,
+        "the repeated callback added no events"
+    );
     let (webhooks, events) = counts(&app).await;
-    assert_eq!((webhooks, events), (2, 6), "each delivery is kept raw; events are deduplicated");
-    let raw = inbound_webhook::Entity::find().all(app.gateway().store.conn()).await.unwrap();
+    assert_eq!(
+        (webhooks, events),
+        (2, 6),
+        "each delivery is kept raw; events are deduplicated"
+    );
+    let raw = inbound_webhook::Entity::find()
+        .all(app.gateway().store.conn())
+        .await
+        .unwrap();
     assert_eq!(raw[0].body, body, "the raw body is kept byte for byte");
     assert_eq!(raw[0].outcome, "processed");
     let _ = KUAIDI100_SALT;
@@ -67,26 +117,55 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
 #[tokio::test]
 async fn an_unparseable_body_is_kept_raw_and_can_be_reprocessed() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let response = app.sandbox_webhook(&fixture("carriers/sandbox/webhook-malformed.json")).await;
+    let response = app
+        .sandbox_webhook(&fixture("carriers/sandbox/webhook-malformed.json"))
+        .await;
     assert_eq!(response.status().as_u16(), 400);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "unparseable_payload");
     let inbound_id = problem["inbound_webhook_id"].as_i64().unwrap();
-    let stored = app.gateway().store.inbound_webhook(inbound_id).await.unwrap().unwrap();
+    let stored = app
+        .gateway()
+        .store
+        .inbound_webhook(inbound_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.outcome, "failed");
     assert!(stored.error.unwrap().contains("EOF"));
 
     // An update for a number the mall has not registered yet is stored and flagged, not lost.
     let early = fixture("carriers/sandbox/webhook-delivered-proxy.json");
     assert_eq!(app.sandbox_webhook(&early).await.status().as_u16(), 200);
-    let partial = app.gateway().store.inbound_webhooks_in(&["partial"], 10).await.unwrap();
+    let partial = app
+        .gateway()
+        .store
+        .inbound_webhooks_in(&["partial"], 10)
+        .await
+        .unwrap();
     assert_eq!(partial.len(), 1);
-    assert!(partial[0].error.as_deref().unwrap().contains("not registered: SBX2000001"));
+    assert!(
+        partial[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not registered: SBX2000001")
+    );
 
     let shipment = app.register("sandbox", "SBX2000001", None).await;
-    let summary = trackgate::inbound::reprocess(app.gateway(), None, true).await.unwrap();
-    assert!(summary.contains("1 new event(s); 1 still failing"), "{summary}");
-    let (_, stored) = app.get_json(&format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()), &app.keys.mall).await;
+    let summary = trackgate::inbound::reprocess(app.gateway(), None, true)
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("1 new event(s); 1 still failing"),
+        "{summary}"
+    );
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(stored["sub_status"], "signed_by_proxy");
     app.finish().await;
@@ -95,9 +174,19 @@ async fn an_unparseable_body_is_kept_raw_and_can_be_reprocessed() {
 #[tokio::test]
 async fn the_kuaidi100_salt_comes_from_the_carrier_instance_config() {
     // A salt that does not match the fixtures' sign: every callback is refused.
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("carriers.kuaidi100.salt", serde_json::json!("another-salt"))]).await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("carriers.kuaidi100.salt", serde_json::json!("another-salt"))],
+    )
+    .await;
     let body = fixture("carriers/kuaidi100/callback-in-transit-advanced-codes.txt");
-    let response = app.http.post(format!("{}/webhooks/kuaidi100", app.base)).body(body).send().await.unwrap();
+    let response = app
+        .http
+        .post(format!("{}/webhooks/kuaidi100", app.base))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     app.finish().await;
 }

@@ -130,16 +130,19 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         return Ok(outcome);
     };
     if result.nu.is_empty() {
-        return Err(ParseError::Body("`lastResult.nu` (tracking number) is empty".into()));
+        return Err(ParseError::Body(
+            "`lastResult.nu` (tracking number) is empty".into(),
+        ));
     }
     let mut events = Vec::with_capacity(result.data.len());
     for value in result.data {
         match serde_json::from_value::<WireEvent>(value) {
             Ok(wire) => match normalize_event(wire) {
                 Ok(event) => events.push(event),
-                Err(message) => outcome
-                    .problems
-                    .push(Problem { tracking_number: Some(result.nu.clone()), message }),
+                Err(message) => outcome.problems.push(Problem {
+                    tracking_number: Some(result.nu.clone()),
+                    message,
+                }),
             },
             Err(err) => outcome.problems.push(Problem {
                 tracking_number: Some(result.nu.clone()),
@@ -157,7 +160,11 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
 }
 
 fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
-    let text = if wire.ftime.is_empty() { &wire.time } else { &wire.ftime };
+    let text = if wire.ftime.is_empty() {
+        &wire.time
+    } else {
+        &wire.ftime
+    };
     let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S")
         .map_err(|_| format!("event time `{text}` is not `yyyy-MM-dd HH:mm:ss`"))?;
     let instant = Instant::from_local(naive, china_standard_time())
@@ -194,7 +201,9 @@ fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
 
 /// `lastResult.state` describes the newest event; use it where that event had no usable code.
 fn apply_current_state(events: &mut [TrackingEvent], state: Option<&str>) {
-    let Some(state) = state.filter(|s| !s.is_empty()) else { return };
+    let Some(state) = state.filter(|s| !s.is_empty()) else {
+        return;
+    };
     let (status, sub_status) = map_state(state);
     if status == Status::Unknown {
         return;
@@ -216,17 +225,27 @@ impl CarrierAdapter for Kuaidi100Adapter {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { webhook: true, poll: false, poll_batch_size: 1 }
+        Capabilities {
+            webhook: true,
+            poll: false,
+            poll_batch_size: 1,
+        }
     }
 
     fn verify_webhook(
         &self,
         inbound: Inbound<Unverified>,
     ) -> Result<Inbound<Verified>, SignatureError> {
-        let salt = self.config.salt.as_deref().ok_or(SignatureError::NotConfigured)?;
+        let salt = self
+            .config
+            .salt
+            .as_deref()
+            .ok_or(SignatureError::NotConfigured)?;
         let (param, given) = form_fields(inbound.body());
         let given = given.ok_or(SignatureError::Missing("form field `sign`"))?;
-        let param = param.ok_or(SignatureError::Malformed("form field `param` is missing".into()))?;
+        let param = param.ok_or(SignatureError::Malformed(
+            "form field `param` is missing".into(),
+        ))?;
         let expected = sign(&param, salt);
         // Accept lower-case hex too: some proxies re-encode; compare in constant time.
         let given = given.trim().to_ascii_uppercase();
@@ -247,7 +266,11 @@ impl CarrierAdapter for Kuaidi100Adapter {
         } else {
             r#"{"result":false,"returnCode":"500","message":"失败"}"#
         };
-        WebhookAck { status: 200, content_type: "application/json;charset=UTF-8", body: body.into() }
+        WebhookAck {
+            status: 200,
+            content_type: "application/json;charset=UTF-8",
+            body: body.into(),
+        }
     }
 }
 
@@ -264,7 +287,9 @@ mod tests {
     }
 
     fn adapter() -> Kuaidi100Adapter {
-        Kuaidi100Adapter::new(Kuaidi100Config { salt: Some("salty".into()) })
+        Kuaidi100Adapter::new(Kuaidi100Config {
+            salt: Some("salty".into()),
+        })
     }
 
     #[test]
@@ -278,7 +303,9 @@ mod tests {
     fn callback_signed_with_another_salt_is_rejected() {
         let param = r#"{"status":"polling"}"#;
         let body = form(param, &sign(param, "pepper"));
-        let err = adapter().verify_webhook(Inbound::new(vec![], body)).unwrap_err();
+        let err = adapter()
+            .verify_webhook(Inbound::new(vec![], body))
+            .unwrap_err();
         assert_eq!(err, SignatureError::Mismatch);
     }
 

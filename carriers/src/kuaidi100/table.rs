@@ -37,7 +37,10 @@ pub fn map_state(code: &str) -> (Status, Option<&'static str>) {
         "4" => (Status::Returned, None),
         "401" => (Status::Cancelled, None),
         "5" => (Status::OutForDelivery, None),
-        "501" => (Status::AvailableForPickup, Some("delivered_to_locker_or_station")),
+        "501" => (
+            Status::AvailableForPickup,
+            Some("delivered_to_locker_or_station"),
+        ),
         "6" => (Status::Returning, None),
         "7" => (Status::InTransit, Some("rerouted_to_other_carrier")),
         "8" => (Status::InTransit, Some("customs_clearance")),

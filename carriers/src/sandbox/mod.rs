@@ -36,7 +36,10 @@ pub struct SandboxConfig {
     /// Sent as `x-api-key` on polls (secret).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub api_key: Option<String>,
-    #[serde(default = "default_batch_size", deserialize_with = "crate::settings::count")]
+    #[serde(
+        default = "default_batch_size",
+        deserialize_with = "crate::settings::count"
+    )]
     pub batch_size: usize,
 }
 
@@ -94,7 +97,10 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
     let mut outcome = ParseOutcome::default();
     for value in envelope.shipments {
-        let number_hint = value.get("tracking_number").and_then(|v| v.as_str()).map(str::to_owned);
+        let number_hint = value
+            .get("tracking_number")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         match serde_json::from_value::<WireShipment>(value) {
             Ok(shipment) => parse_shipment(shipment, &mut outcome),
             Err(err) => outcome.problems.push(Problem {
@@ -171,17 +177,25 @@ impl CarrierAdapter for SandboxAdapter {
         &self,
         inbound: Inbound<Unverified>,
     ) -> Result<Inbound<Verified>, SignatureError> {
-        let secret = self.config.webhook_secret.as_deref().ok_or(SignatureError::NotConfigured)?;
-        let given = inbound.header(SIGNATURE_HEADER).ok_or(SignatureError::Missing(SIGNATURE_HEADER))?;
+        let secret = self
+            .config
+            .webhook_secret
+            .as_deref()
+            .ok_or(SignatureError::NotConfigured)?;
+        let given = inbound
+            .header(SIGNATURE_HEADER)
+            .ok_or(SignatureError::Missing(SIGNATURE_HEADER))?;
         let hex_part = given
             .strip_prefix("sha256=")
             .ok_or_else(|| SignatureError::Malformed("expected `sha256=<hex>`".into()))?;
         let given_bytes =
             hex::decode(hex_part).map_err(|_| SignatureError::Malformed("not hex".into()))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
         mac.update(inbound.body());
         // `verify_slice` compares in constant time.
-        mac.verify_slice(&given_bytes).map_err(|_| SignatureError::Mismatch)?;
+        mac.verify_slice(&given_bytes)
+            .map_err(|_| SignatureError::Mismatch)?;
         Ok(inbound.into_verified())
     }
 
@@ -194,7 +208,11 @@ impl CarrierAdapter for SandboxAdapter {
         tracking_numbers: &[String],
         _token: Option<&crate::AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
-        let base = self.config.base_url.as_deref().ok_or(ParseError::NotSupported("polling"))?;
+        let base = self
+            .config
+            .base_url
+            .as_deref()
+            .ok_or(ParseError::NotSupported("polling"))?;
         let numbers: Vec<String> = tracking_numbers
             .iter()
             .map(|n| form_urlencoded::byte_serialize(n.as_bytes()).collect())
@@ -205,7 +223,11 @@ impl CarrierAdapter for SandboxAdapter {
         }
         Ok(HttpRequest {
             method: HttpMethod::Get,
-            url: format!("{}/v1/track?numbers={}", base.trim_end_matches('/'), numbers.join(",")),
+            url: format!(
+                "{}/v1/track?numbers={}",
+                base.trim_end_matches('/'),
+                numbers.join(",")
+            ),
             headers,
             body: None,
         })
@@ -233,25 +255,35 @@ mod tests {
     fn webhook_signed_with_the_secret_verifies() {
         let body = br#"{"shipments":[]}"#.to_vec();
         let headers = vec![(SIGNATURE_HEADER.to_owned(), sign("s3cret", &body))];
-        assert!(adapter().verify_webhook(Inbound::new(headers, body)).is_ok());
+        assert!(
+            adapter()
+                .verify_webhook(Inbound::new(headers, body))
+                .is_ok()
+        );
     }
 
     #[test]
     fn webhook_with_tampered_body_is_rejected() {
         let headers = vec![(SIGNATURE_HEADER.to_owned(), sign("s3cret", b"{}"))];
-        let err = adapter().verify_webhook(Inbound::new(headers, b"{ }".to_vec())).unwrap_err();
+        let err = adapter()
+            .verify_webhook(Inbound::new(headers, b"{ }".to_vec()))
+            .unwrap_err();
         assert_eq!(err, SignatureError::Mismatch);
     }
 
     #[test]
     fn webhook_without_signature_is_rejected() {
-        let err = adapter().verify_webhook(Inbound::new(vec![], b"{}".to_vec())).unwrap_err();
+        let err = adapter()
+            .verify_webhook(Inbound::new(vec![], b"{}".to_vec()))
+            .unwrap_err();
         assert_eq!(err, SignatureError::Missing(SIGNATURE_HEADER));
     }
 
     #[test]
     fn poll_request_lists_the_numbers_and_the_key() {
-        let request = adapter().build_poll_request(&["A 1".into(), "B2".into()], None).unwrap();
+        let request = adapter()
+            .build_poll_request(&["A 1".into(), "B2".into()], None)
+            .unwrap();
         assert_eq!(request.url, "http://127.0.0.1:9/v1/track?numbers=A+1,B2");
         assert!(request.headers.contains(&("x-api-key".into(), "k".into())));
     }

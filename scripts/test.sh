@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# trackgate's full test suite: unit tests, fixture conformance, property tests and the
+# integration suite on SQLite and on the real PostgreSQL + RabbitMQ, then fmt and clippy.
+#
+# It first makes sure PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672) are up:
+# it starts them when installed but stopped, and installs them from Debian's packages when
+# absent, so it works on a fresh machine. Tests that need a service fail if it is unreachable;
+# none is skipped. Override the addresses with TRACKGATE_TEST_POSTGRES_URL / TRACKGATE_TEST_AMQP_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+port_open() { timeout 2 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+wait_for_port() { # port seconds name
+  for _ in $(seq 1 "$2"); do port_open "$1" && return 0; sleep 1; done
+  log "$3 did not come up on port $1"; return 1
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+apt_install() {
+  log "installing $* from Debian's packages"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # policy-rc.d keeps the packages from trying to start services through an init system.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  if [ -z "${TRACKGATE_TEST_POSTGRES_URL:-}" ] && ! port_open 5432; then
+    local installed_now=0
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then apt_install postgresql; installed_now=1; fi
+    local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if [ "$installed_now" = 1 ]; then
+      # A fresh cluster asks for passwords on TCP; the tests connect as `postgres` on loopback.
+      as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "/etc/postgresql/$version/main/pg_hba.conf"
+    fi
+    log "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    wait_for_port 5432 60 PostgreSQL
+  fi
+}
+
+ensure_rabbitmq() {
+  if [ -z "${TRACKGATE_TEST_AMQP_URL:-}" ] && ! port_open 5672; then
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then apt_install rabbitmq-server; fi
+    log "starting RabbitMQ"
+    as_root rabbitmq-server -detached || true
+    wait_for_port 5672 120 RabbitMQ
+  fi
+}
+
+ensure_postgres
+ensure_rabbitmq
+
+cargo test --workspace --locked
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
