@@ -365,10 +365,35 @@ fn reject_secrets_in_files(files: &Figment, file: Option<&Path>) -> Result<(), C
     Ok(())
 }
 
-/// Figment's errors name the key already; keep every error of the chain on one line.
+/// One line per error, naming the key as written in config.toml and where the value came from.
 fn describe(err: figment::Error) -> String {
     err.into_iter()
-        .map(|e| e.to_string())
+        .map(|e| {
+            let key = e
+                .path
+                .iter()
+                .map(|p| p.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            let source = match e.metadata.as_ref() {
+                Some(meta) if meta.name.contains(ENV_PREFIX) => {
+                    format!(
+                        " (from environment variable {ENV_PREFIX}{})",
+                        key.replace('.', "__").to_uppercase()
+                    )
+                }
+                Some(meta) => match &meta.source {
+                    Some(figment::Source::File(path)) => format!(" (from {})", path.display()),
+                    _ => format!(" (from {})", meta.name),
+                },
+                None => String::new(),
+            };
+            if key.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("`{key}`: {}{source}", e.kind)
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

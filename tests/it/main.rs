@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod cli;
 mod ingest;
 mod poll;
 mod push;

@@ -308,3 +308,79 @@ async fn gone_stops_retrying_and_retry_after_is_honoured() {
     assert!(dead.is_empty(), "410 is not a dead letter");
     app.finish().await;
 }
+
+/// Close this test's RabbitMQ connections from the broker side, as a broker restart would.
+fn drop_rabbit_connections(prefix: &str) -> usize {
+    let listed = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    let mut closed = 0;
+    for line in String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("trackgate/{prefix}")))
+    {
+        let pid = line.split_whitespace().next().unwrap();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: simulated broker restart"])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+        closed += 1;
+    }
+    closed
+}
+
+#[tokio::test]
+async fn the_rabbitmq_backend_reconnects_when_the_broker_drops_it() {
+    let app = TestApp::spawn(Backend::PostgresRabbit).await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let prefix = app.storage.as_ref().unwrap().amqp_prefix.clone().unwrap();
+    let shipment = app.register("sandbox", "SBX-RECONNECT", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-RECONNECT",
+        "1",
+        "2026-11-20T08:00:00Z",
+        "PU",
+    ))
+    .await;
+    wait_until(
+        "the first push is delivered",
+        Duration::from_secs(15),
+        || async { outbox_states(&app, &id).await == ["delivered"] },
+    )
+    .await;
+
+    assert_eq!(
+        drop_rabbit_connections(&prefix),
+        2,
+        "one publisher and one consumer connection"
+    );
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-RECONNECT",
+        "2",
+        "2026-11-20T09:00:00Z",
+        "IT",
+    ))
+    .await;
+    wait_until(
+        "the push after the disconnect is delivered",
+        Duration::from_secs(30),
+        || async { outbox_states(&app, &id).await == ["delivered", "delivered"] },
+    )
+    .await;
+    assert_eq!(app.pushes_received().await.len(), 2);
+    app.finish().await;
+}
