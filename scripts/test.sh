@@ -54,6 +54,15 @@ ensure_rabbitmq() {
 ensure_postgres
 ensure_rabbitmq
 
-cargo test --workspace --locked
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$output"
+test_status=${PIPESTATUS[0]}
+set -e
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# One closing line over every test binary (cargo prints one `test result` per binary).
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$output"
+exit "$test_status"

@@ -236,13 +236,7 @@ impl Poller {
                 .polls
                 .with_label_values(&[instance.id.as_str(), "network_error"])
                 .inc();
-            let failure = if err.is_timeout() {
-                Failure::Timeout
-            } else if err.is_connect() {
-                Failure::Connect
-            } else {
-                Failure::Other
-            };
+            let failure = Failure::from_transport(&err);
             PollError {
                 failure,
                 retry_after: None,

@@ -59,6 +59,10 @@ impl Demo {
             "webhook answered {}",
             response.status()
         );
+        println!(
+            "  sent {code} {description} @ {}",
+            time.format("%Y-%m-%d %H:%M %:z")
+        );
         Ok(())
     }
 
@@ -195,10 +199,6 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
     ] {
         demo.webhook("SBX1000001", id, h(hours), code, text, place)
             .await?;
-        println!(
-            "  sent {code} {text} @ {}",
-            h(hours).format("%Y-%m-%d %H:%M %:z")
-        );
     }
     println!("  (a3 was sent twice; OD arrived after DL but happened before it)");
 
@@ -225,10 +225,6 @@ async fn run_in(workdir: &std::path::Path) -> anyhow::Result<()> {
     ] {
         demo.webhook("SBX1000002", id, s(hours), code, text, place)
             .await?;
-        println!(
-            "  sent {code} {text} @ {}",
-            s(hours).format("%Y-%m-%d %H:%M %:z")
-        );
     }
 
     println!("\nSBX1000003 by polling the sandbox carrier API:");

@@ -8,6 +8,23 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Deserialize;
 
+/// Serve `configure`'s routes with `data` on a fresh loopback port; returns the base URL.
+fn serve_loopback<T: Send + Sync + 'static>(
+    data: web::Data<T>,
+    configure: fn(&mut web::ServiceConfig),
+) -> anyhow::Result<(String, actix_web::dev::ServerHandle)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok((base, handle))
+}
+
 /// One POST the mall saw.
 #[derive(Debug, Clone)]
 pub struct Receipt {
@@ -96,22 +113,10 @@ impl MallReceiver {
         let verifier =
             Arc::new(standardwebhooks::Webhook::new(secret).map_err(|e| anyhow::anyhow!("{e}"))?);
         let data = web::Data::new((state.clone(), verifier));
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!(
-            "http://127.0.0.1:{}/trackgate/push",
-            listener.local_addr()?.port()
-        );
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/trackgate/push", web::post().to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (base, handle) = serve_loopback(data, |cfg| {
+            cfg.route("/trackgate/push", web::post().to(receive));
+        })?;
+        let url = format!("{base}/trackgate/push");
         Ok(MallReceiver {
             url,
             state,
@@ -154,19 +159,9 @@ impl SandboxCarrier {
     pub fn start() -> anyhow::Result<SandboxCarrier> {
         let events: CarrierEvents = Default::default();
         let data = web::Data::new(events.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/v1/track", web::get().to(track))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (url, handle) = serve_loopback(data, |cfg| {
+            cfg.route("/v1/track", web::get().to(track));
+        })?;
         Ok(SandboxCarrier {
             url,
             events,

@@ -96,81 +96,59 @@ impl PushWorker {
         let elapsed_ms = started.elapsed().as_millis() as i64;
         self.metrics.observe_push(&outcome, started.elapsed());
         let (status, error) = (outcome.http_status(), outcome.error_text());
-        match outcome {
-            SendOutcome::Delivered { .. } => {
-                self.store
-                    .record_push_attempt(
-                        &row,
-                        attempt,
-                        status,
-                        None,
-                        elapsed_ms,
-                        OutboxState::Delivered.as_str(),
-                    )
-                    .await?;
-                tracing::info!(outbox_id, shipment_id = %row.shipment_id, seq = row.seq, attempt, "push delivered");
-                self.queue.ack(delivery).await?;
-            }
+        let decision = match outcome {
+            SendOutcome::Delivered { .. } => None,
             SendOutcome::Failed {
                 failure,
                 retry_after,
                 ..
-            } => {
-                match decide(
-                    &self.retry,
-                    attempt as u32,
-                    failure,
-                    retry_after,
-                    random_jitter(),
-                ) {
-                    Decision::RetryAfter(delay) => {
-                        self.store
-                            .record_push_attempt(
-                                &row,
-                                attempt,
-                                status,
-                                error.clone(),
-                                elapsed_ms,
-                                OutboxState::Pending.as_str(),
-                            )
-                            .await?;
-                        tracing::warn!(outbox_id, attempt, ?delay, error = ?error, "push failed; will retry");
-                        self.queue.retry(delivery, delay).await?;
-                    }
-                    Decision::Stop => {
-                        self.store
-                            .record_push_attempt(
-                                &row,
-                                attempt,
-                                status,
-                                error,
-                                elapsed_ms,
-                                OutboxState::Gone.as_str(),
-                            )
-                            .await?;
-                        tracing::warn!(outbox_id, "mall answered 410 Gone; not retrying");
-                        self.queue.ack(delivery).await?;
-                    }
-                    Decision::DeadLetter => {
-                        self.store
-                            .record_push_attempt(
-                                &row,
-                                attempt,
-                                status,
-                                error,
-                                elapsed_ms,
-                                OutboxState::Dead.as_str(),
-                            )
-                            .await?;
-                        self.metrics.dead_letters.with_label_values(&["push"]).inc();
-                        tracing::error!(
-                            outbox_id,
-                            attempt,
-                            "push dead-lettered after the last attempt"
-                        );
-                        self.queue.dead_letter(delivery).await?;
-                    }
-                }
+            } => Some(decide(
+                &self.retry,
+                attempt as u32,
+                failure,
+                retry_after,
+                random_jitter(),
+            )),
+        };
+        let new_state = match decision {
+            None => OutboxState::Delivered,
+            Some(Decision::RetryAfter(_)) => OutboxState::Pending,
+            Some(Decision::Stop) => OutboxState::Gone,
+            Some(Decision::DeadLetter) => OutboxState::Dead,
+        };
+        // The attempt, the new state (and a dead letter) are recorded before the queue is
+        // settled: a crash in between redelivers a task whose row is already settled.
+        self.store
+            .record_push_attempt(&row, attempt, status, error.clone(), elapsed_ms, new_state)
+            .await?;
+        let shipment_id = &row.shipment_id;
+        match decision {
+            None => {
+                tracing::info!(
+                    outbox_id,
+                    shipment_id,
+                    seq = row.seq,
+                    attempt,
+                    "push delivered"
+                );
+                self.queue.ack(delivery).await?;
+            }
+            Some(Decision::RetryAfter(delay)) => {
+                tracing::warn!(outbox_id, shipment_id, attempt, ?delay, error = ?error, "push failed; will retry");
+                self.queue.retry(delivery, delay).await?;
+            }
+            Some(Decision::Stop) => {
+                tracing::warn!(
+                    outbox_id,
+                    shipment_id,
+                    "mall answered 410 Gone; not retrying"
+                );
+                self.queue.ack(delivery).await?;
+            }
+            Some(Decision::DeadLetter) => {
+                self.metrics.dead_letters.with_label_values(&["push"]).inc();
+                tracing::error!(outbox_id, shipment_id, attempt, error = ?error, "push dead-lettered after the last attempt");
+                self.queue.dead_letter(delivery).await?;
             }
         }
         Ok(())

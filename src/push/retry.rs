@@ -19,6 +19,19 @@ pub enum Failure {
     Other,
 }
 
+impl Failure {
+    /// Classify a transport error (no HTTP status was received).
+    pub fn from_transport(err: &reqwest::Error) -> Failure {
+        if err.is_timeout() {
+            Failure::Timeout
+        } else if err.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::Other
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     RetryAfter(Duration),

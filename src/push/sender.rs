@@ -145,13 +145,7 @@ impl MallClient {
                 }
             }
             Err(err) => {
-                let failure = if err.is_timeout() {
-                    Failure::Timeout
-                } else if err.is_connect() {
-                    Failure::Connect
-                } else {
-                    Failure::Other
-                };
+                let failure = Failure::from_transport(&err);
                 SendOutcome::Failed {
                     failure,
                     retry_after: None,

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::entities::{dead_letter, push_attempt, push_outbox};
 use super::{Store, StoreError};
+use crate::push::OutboxState;
 
 impl Store {
     pub async fn outbox_row(&self, id: &str) -> Result<Option<push_outbox::Model>, StoreError> {
@@ -52,7 +53,7 @@ impl Store {
         http_status: Option<u16>,
         error: Option<String>,
         duration_ms: i64,
-        new_state: &str,
+        new_state: OutboxState,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         let txn = self.conn().begin().await?;
@@ -67,17 +68,17 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        if new_state == "dead" {
+        if new_state == OutboxState::Dead {
             new_dead_letter("push", &row.id, attempt, error.clone())
                 .insert(&txn)
                 .await?;
         }
         let mut active: push_outbox::ActiveModel = row.clone().into();
         active.attempts = Set(attempt);
-        active.state = Set(new_state.to_owned());
+        active.state = Set(new_state.as_str().to_owned());
         active.last_error = Set(error);
         active.updated_at = Set(now);
-        if new_state == "delivered" {
+        if new_state == OutboxState::Delivered {
             active.delivered_at = Set(Some(now));
         }
         active.update(&txn).await?;
