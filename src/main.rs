@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use trackgate::config::Settings;
-use trackgate::startup::{Application, Gateway, install_crypto_provider};
+use trackgate::startup::{Application, Gateway, ShutdownSignals, install_crypto_provider};
 use trackgate::store::Store;
 use trackgate::store::keys::Scope;
 
@@ -113,9 +113,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if no_migrate {
                 settings.database.migrate_on_start = false;
             }
+            let signals = ShutdownSignals::install()?;
             let app = Application::build(settings).await?;
             eprintln!("trackgate listening on port {}", app.port());
-            app.start().await?.until_signalled().await;
+            app.start().await?.until(signals).await;
         }
         Command::Migrate => {
             let store = Store::connect(&settings.database).await?;

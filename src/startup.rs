@@ -165,26 +165,46 @@ impl Running {
         }
     }
 
-    /// Serve until SIGINT or SIGTERM, then stop gracefully.
-    pub async fn until_signalled(self) {
-        wait_for_signal().await;
+    /// Serve until SIGINT or SIGTERM arrives on `signals`, then stop gracefully.
+    pub async fn until(self, signals: ShutdownSignals) {
+        signals.recv().await;
         tracing::info!("shutting down");
         self.stop().await;
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM handlers, installed before the server starts so that a signal arriving
+/// at any moment after start-up is a graceful stop, never the default abrupt exit.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    pub fn install() -> std::io::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn http_server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {

@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use tokio::sync::Notify;
 
@@ -27,6 +28,9 @@ pub struct EmbeddedQueue {
     lease: Duration,
     idle_poll: Duration,
     wake: Arc<Notify>,
+    /// Held by the one worker that is looking for work, so idle workers cost one query per
+    /// `idle_poll_ms` in total rather than one each.
+    seeker: Arc<tokio::sync::Mutex<()>>,
     closed: Arc<AtomicBool>,
 }
 
@@ -37,6 +41,7 @@ impl EmbeddedQueue {
             lease: Duration::from_secs(settings.lease_secs.max(1)),
             idle_poll: Duration::from_millis(settings.idle_poll_ms.max(10)),
             wake: Arc::new(Notify::new()),
+            seeker: Arc::new(tokio::sync::Mutex::new(())),
             closed: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -62,6 +67,7 @@ impl EmbeddedQueue {
     }
 
     pub async fn next(&self) -> Result<Delivery, QueueError> {
+        let _seeking = self.seeker.lock().await;
         loop {
             if self.closed.load(Ordering::Relaxed) {
                 return Err(QueueError::Closed);
@@ -69,7 +75,7 @@ impl EmbeddedQueue {
             if let Some(delivery) = self.claim().await? {
                 return Ok(delivery);
             }
-            // Woken early by an enqueue in this process; other processes are seen on the tick.
+            // Woken early by an enqueue in this process; other processes' work is seen on the tick.
             let _ = tokio::time::timeout(self.idle_poll, self.wake.notified()).await;
         }
     }
@@ -83,8 +89,8 @@ impl EmbeddedQueue {
             .filter(queue_task::Column::AvailableAt.lte(now))
             .filter(free.clone())
             .order_by_asc(queue_task::Column::AvailableAt)
-            .cursor_by(queue_task::Column::Id)
-            .first(8)
+            .order_by_asc(queue_task::Column::Id)
+            .limit(8)
             .all(self.store.conn())
             .await
             .map_err(crate::store::StoreError::from)?;

@@ -91,3 +91,87 @@ fn serve_without_a_mall_endpoint_says_which_variable_to_set() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("TRACKGATE__MALL__ENDPOINT"));
 }
+
+mod against_a_running_gateway {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, ResponseTemplate};
+
+    use crate::helpers::{Backend, TestApp, fixture, sandbox_event, wait_until};
+
+    fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+        let database = app.storage.as_ref().unwrap().database_url.clone();
+        let output = super::trackgate(args, &[("TRACKGATE__DATABASE__URL", database.as_str())]);
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
+        let app = TestApp::spawn_with(Backend::Sqlite, &[("retry.max_attempts", json!(1))]).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&app.mall)
+            .await;
+        let shipment = app.register("sandbox", "SBX-CLI", None).await;
+        let id = shipment["id"].as_str().unwrap().to_owned();
+        app.sandbox_webhook(&sandbox_event("SBX-CLI", "1", "2026-11-20T08:00:00Z", "PU"))
+            .await;
+        let store = app.gateway().store.clone();
+        wait_until("the push is dead", Duration::from_secs(15), || async {
+            store.outbox_of_shipment(&id).await.unwrap()[0].state == "dead"
+        })
+        .await;
+
+        let (ok, listed, stderr) = cli(&app, &["dead-letters", "list"]);
+        assert!(ok, "{stderr}");
+        let letter: Value =
+            serde_json::from_str(listed.lines().next().expect("one dead letter")).unwrap();
+        assert_eq!(letter["kind"], "push");
+
+        app.mall.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&app.mall)
+            .await;
+        let (ok, replayed, stderr) =
+            cli(&app, &["dead-letters", "replay", &letter["id"].to_string()]);
+        assert!(ok, "{stderr}");
+        assert!(replayed.starts_with("replayed:"));
+        wait_until(
+            "the running gateway delivers the replayed push",
+            Duration::from_secs(15),
+            || async { store.outbox_of_shipment(&id).await.unwrap()[0].state == "delivered" },
+        )
+        .await;
+        let (ok, _, stderr) = cli(&app, &["dead-letters", "replay", &letter["id"].to_string()]);
+        assert!(!ok && stderr.contains("already replayed"), "{stderr}");
+        app.finish().await;
+    }
+
+    #[tokio::test]
+    async fn reprocess_reports_what_it_did() {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        assert_eq!(
+            app.sandbox_webhook(&fixture("carriers/sandbox/webhook-malformed.json"))
+                .await
+                .status()
+                .as_u16(),
+            400
+        );
+        let (ok, summary, stderr) = cli(&app, &["reprocess"]);
+        assert!(ok, "{stderr}");
+        assert_eq!(
+            summary.trim(),
+            "reprocessed 0 webhook(s), 0 new event(s); 1 still failing"
+        );
+        let (ok, _, stderr) = cli(&app, &["reprocess", "--id", "999"]);
+        assert!(!ok && stderr.contains("no inbound webhook 999"), "{stderr}");
+        app.finish().await;
+    }
+}

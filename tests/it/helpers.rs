@@ -52,6 +52,7 @@ pub struct Storage {
 
 impl Storage {
     pub async fn create(backend: Backend) -> Storage {
+        trackgate::startup::install_crypto_provider();
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();

@@ -208,3 +208,50 @@ async fn pushes_waiting_for_a_retry_survive_kill_9() {
 async fn pushes_waiting_for_a_retry_survive_kill_9_on_postgres_rabbitmq() {
     pushes_survive_kill_9(Backend::PostgresRabbit).await;
 }
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let storage = Storage::create(Backend::Sqlite).await;
+    let port = free_port();
+    let gateway = Gateway {
+        env: vec![
+            (
+                "TRACKGATE__DATABASE__URL".into(),
+                storage.database_url.clone(),
+            ),
+            (
+                "TRACKGATE__SERVER__LISTEN".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            (
+                "TRACKGATE__MALL__ENDPOINT".into(),
+                "http://127.0.0.1:9/push".into(),
+            ),
+            (
+                "TRACKGATE__MALL__SIGNING_SECRET".into(),
+                new_signing_secret(),
+            ),
+        ],
+    };
+    let mut child = gateway.serve();
+    wait_ready(&reqwest::Client::new(), port).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(code) = child.try_wait().unwrap() {
+            exited = Some(code);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("trackgate did not exit within 20 s of SIGTERM")
+    });
+    assert!(code.success(), "exit status {code}");
+    storage.cleanup().await;
+}
