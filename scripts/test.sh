@@ -51,8 +51,23 @@ ensure_rabbitmq() {
   fi
 }
 
+# Leftovers of earlier runs whose tests panicked before cleaning up (best effort).
+remove_stale_test_data() {
+  if [ -z "${TRACKGATE_TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null 2>&1; then
+    for db in $(psql -h 127.0.0.1 -U postgres -d postgres -Atc "select datname from pg_database where datname like 'tg_test_%'" 2>/dev/null); do
+      psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+    done
+  fi
+  if [ -z "${TRACKGATE_TEST_AMQP_URL:-}" ] && command -v rabbitmqctl >/dev/null 2>&1; then
+    for queue in $(as_root rabbitmqctl list_queues name -q --no-table-headers 2>/dev/null | grep '^tgtest\.' || true); do
+      as_root rabbitmqctl delete_queue "$queue" >/dev/null 2>&1 || true
+    done
+  fi
+}
+
 ensure_postgres
 ensure_rabbitmq
+remove_stale_test_data
 
 output=$(mktemp)
 trap 'rm -f "$output"' EXIT
