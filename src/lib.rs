@@ -13,6 +13,7 @@ pub mod domain;
 pub mod inbound;
 pub mod ingest;
 pub mod metrics;
+pub mod normalize;
 pub mod poller;
 pub mod push;
 pub mod queue;

@@ -57,6 +57,17 @@ enum Command {
     },
     /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
     Demo,
+    /// Print what a carrier adapter makes of one raw body (signatures are not checked).
+    Normalize {
+        /// The adapter kind (sandbox, kuaidi100, ...).
+        #[arg(long)]
+        carrier: String,
+        /// Which parser to use; by default the webhook parser if the carrier sends webhooks.
+        #[arg(long, value_enum)]
+        source: Option<trackgate::normalize::BodySource>,
+        /// The body exactly as the carrier sends it; `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,8 +113,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if matches!(cli.command, Command::Demo) {
-        return trackgate::demo::run().await;
+    match &cli.command {
+        Command::Demo => return trackgate::demo::run().await,
+        Command::Normalize {
+            carrier,
+            source,
+            file,
+        } => return normalize(carrier, *source, file),
+        _ => {}
     }
     let mut settings = Settings::load(cli.config.as_deref())?;
     trackgate::telemetry::init(&settings.log);
@@ -191,7 +208,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Normalize { .. } => unreachable!("handled above"),
     }
+    Ok(())
+}
+
+/// `trackgate normalize`: no config, no database, no network.
+fn normalize(
+    kind: &str,
+    source: Option<trackgate::normalize::BodySource>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let adapter = trackgate::registry::build_adapter(kind, &serde_json::Map::new())
+        .map_err(|err| anyhow::anyhow!("--carrier: {err}"))?;
+    let body = if file.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)?;
+        buffer
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let normalized = trackgate::normalize::normalize(adapter.as_ref(), source, &body)
+        .with_context(|| format!("{} is not a {kind} body", file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&normalized)?);
     Ok(())
 }

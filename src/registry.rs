@@ -33,14 +33,25 @@ pub struct Registry {
     carriers: Arc<BTreeMap<String, Arc<CarrierInstance>>>,
 }
 
-fn settings_of<T: serde::de::DeserializeOwned>(
-    id: &str,
-    settings: &CarrierSettings,
-) -> Result<T, RegistryError> {
-    serde_json::from_value(serde_json::Value::Object(settings.adapter.clone())).map_err(|err| {
-        RegistryError {
-            id: id.to_owned(),
-            message: err.to_string(),
+/// Build one adapter of `kind` from its settings: the one `match` over carrier kinds.
+pub fn build_adapter(
+    kind: &str,
+    settings: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Box<dyn CarrierAdapter>, String> {
+    fn read<T: serde::de::DeserializeOwned>(
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<T, String> {
+        serde_json::from_value(serde_json::Value::Object(settings.clone()))
+            .map_err(|err| err.to_string())
+    }
+    Ok(match kind {
+        "sandbox" => Box::new(SandboxAdapter::new(read::<SandboxConfig>(settings)?)),
+        "kuaidi100" => Box::new(Kuaidi100Adapter::new(read::<Kuaidi100Config>(settings)?)),
+        other => {
+            return Err(format!(
+                "unknown kind `{other}`; valid kinds are: {}",
+                trackgate_carriers::KINDS.join(", ")
+            ));
         }
     })
 }
@@ -49,23 +60,12 @@ impl Registry {
     pub fn build(carriers: &BTreeMap<String, CarrierSettings>) -> Result<Registry, RegistryError> {
         let mut built = BTreeMap::new();
         for (id, settings) in carriers.iter().filter(|(_, s)| s.enabled) {
-            let adapter: Box<dyn CarrierAdapter> = match settings.kind.as_str() {
-                "sandbox" => Box::new(SandboxAdapter::new(settings_of::<SandboxConfig>(
-                    id, settings,
-                )?)),
-                "kuaidi100" => Box::new(Kuaidi100Adapter::new(settings_of::<Kuaidi100Config>(
-                    id, settings,
-                )?)),
-                other => {
-                    return Err(RegistryError {
-                        id: id.clone(),
-                        message: format!(
-                            "unknown kind `{other}`; valid kinds are: {}",
-                            trackgate_carriers::KINDS.join(", ")
-                        ),
-                    });
+            let adapter = build_adapter(&settings.kind, &settings.adapter).map_err(|message| {
+                RegistryError {
+                    id: id.clone(),
+                    message,
                 }
-            };
+            })?;
             let per_second =
                 NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter = RateLimiter::direct(Quota::per_second(per_second));

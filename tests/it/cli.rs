@@ -92,6 +92,73 @@ fn serve_without_a_mall_endpoint_says_which_variable_to_set() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("TRACKGATE__MALL__ENDPOINT"));
 }
 
+#[test]
+fn normalize_prints_shipments_deduplicated_and_oldest_first() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/carriers");
+    let output = trackgate(
+        &[
+            "normalize",
+            "--carrier",
+            "kuaidi100",
+            &format!("{fixtures}/kuaidi100/callback-delivered-state-names.txt"),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shipment = &printed["shipments"][0];
+    assert_eq!(shipment["tracking_number"], "78412345678901");
+    assert_eq!(shipment["carrier"], "kuaidi100");
+    assert_eq!(shipment["status"], "delivered");
+    assert_eq!(shipment["delivered_at"], "2026-11-21T03:45:09Z");
+    let events = shipment["events"].as_array().unwrap();
+    assert_eq!(events.len(), 6);
+    assert_eq!(
+        events[0]["occurred_at"], "2026-11-19T09:20:05Z",
+        "oldest first"
+    );
+    assert_eq!(printed["problems"], serde_json::json!([]));
+
+    let output = trackgate(
+        &[
+            "normalize",
+            "--carrier",
+            "sandbox",
+            "--source",
+            "poll",
+            &format!("{fixtures}/sandbox/poll-mixed-batch.json"),
+        ],
+        &[],
+    );
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["shipments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        printed["problems"].as_array().unwrap().len(),
+        2,
+        "a bad time and an entry without a number"
+    );
+
+    let output = trackgate(
+        &[
+            "normalize",
+            "--carrier",
+            "sandbox",
+            &format!("{fixtures}/sandbox/webhook-malformed.json"),
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a sandbox body"));
+    let output = trackgate(&["normalize", "--carrier", "pigeon", "-"], &[]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--carrier"));
+}
+
 mod against_a_running_gateway {
     use std::time::Duration;
 
