@@ -37,7 +37,9 @@ ensure_postgres() {
       as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "/etc/postgresql/$version/main/pg_hba.conf"
     fi
     log "starting PostgreSQL $version"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    # restart, not start: the package may have started the cluster before pg_hba.conf changed.
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart \
+      || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     wait_for_port 5432 60 PostgreSQL
   fi
 }

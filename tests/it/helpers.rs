@@ -243,7 +243,17 @@ impl TestApp {
             ("carriers.kuaidi100.salt".into(), json!(KUAIDI100_SALT)),
         ];
         overrides.extend(self.storage.as_ref().unwrap().overrides());
-        overrides.extend(self.extra.iter().cloned());
+        // `{carrier}` and `{mall}` in extra string values stand for the fakes' base URLs.
+        overrides.extend(self.extra.iter().map(|(key, value)| {
+            let value = match value.as_str() {
+                Some(text) => json!(
+                    text.replace("{carrier}", &self.carrier.uri())
+                        .replace("{mall}", &self.mall.uri())
+                ),
+                None => value.clone(),
+            };
+            (key.clone(), value)
+        }));
         let borrowed: Vec<(&str, Value)> = overrides
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))

@@ -146,3 +146,99 @@ async fn a_failed_poll_is_retried_through_the_queue() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn an_expired_oauth_token_is_refreshed_once_and_retry_after_is_honoured() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use wiremock::matchers::header;
+
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("poll.enabled", json!(true)),
+            ("carriers.sandbox.token_url", json!("{carrier}/oauth/token")),
+            ("carriers.sandbox.client_id", json!("trackgate")),
+            ("carriers.sandbox.client_secret", json!("s3cret")),
+        ],
+    )
+    .await;
+    let token = |value: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({"access_token": value, "expires_in": 3600}))
+    };
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(token("expired-token"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(token("fresh-token"))
+        .with_priority(2)
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/track"))
+        .and(header("authorization", "Bearer expired-token"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&app.carrier)
+        .await;
+    // With the fresh token: first a 429 asking for one second, then the answer.
+    let seen: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let recorder = seen.clone();
+    let body = fixture("carriers/sandbox/poll-mixed-batch.json");
+    Mock::given(method("GET"))
+        .and(path("/v1/track"))
+        .and(header("authorization", "Bearer fresh-token"))
+        .respond_with(move |_: &wiremock::Request| {
+            let mut seen = recorder.lock().unwrap();
+            seen.push(Instant::now());
+            if seen.len() == 1 {
+                ResponseTemplate::new(429).insert_header("retry-after", "1")
+            } else {
+                ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json")
+            }
+        })
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+
+    let shipment = app.register("sandbox", "SBX2000001", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the poll succeeds with a fresh token",
+        Duration::from_secs(20),
+        || async { status_of(&app, &id).await == "out_for_delivery" },
+    )
+    .await;
+
+    let requests = app.carrier.received_requests().await.unwrap();
+    let token_requests: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/oauth/token")
+        .collect();
+    assert_eq!(
+        token_requests.len(),
+        2,
+        "one token, then exactly one refresh after the 401"
+    );
+    let form = String::from_utf8_lossy(&token_requests[0].body).into_owned();
+    assert!(
+        form.contains("grant_type=client_credentials") && form.contains("client_secret=s3cret"),
+        "{form}"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[1] - seen[0] >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured ({:?})",
+        seen[1] - seen[0]
+    );
+    app.finish().await;
+}

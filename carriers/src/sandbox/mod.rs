@@ -41,10 +41,29 @@ pub struct SandboxConfig {
         deserialize_with = "crate::settings::count"
     )]
     pub batch_size: usize,
+    /// OAuth client-credentials token endpoint; polls use no token without it.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_id: Option<String>,
+    /// Secret.
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_secret: Option<String>,
 }
 
 fn default_batch_size() -> usize {
     50
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default = "default_expires_in")]
+    expires_in: u64,
+}
+
+fn default_expires_in() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +225,7 @@ impl CarrierAdapter for SandboxAdapter {
     fn build_poll_request(
         &self,
         tracking_numbers: &[String],
-        _token: Option<&crate::AccessToken>,
+        token: Option<&crate::AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let base = self
             .config
@@ -220,6 +239,12 @@ impl CarrierAdapter for SandboxAdapter {
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         if let Some(key) = &self.config.api_key {
             headers.push(("x-api-key".to_owned(), key.clone()));
+        }
+        if let Some(token) = token {
+            headers.push((
+                "authorization".to_owned(),
+                format!("Bearer {}", token.token),
+            ));
         }
         Ok(HttpRequest {
             method: HttpMethod::Get,
@@ -236,6 +261,36 @@ impl CarrierAdapter for SandboxAdapter {
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse(body)
     }
+
+    fn token_request(&self) -> Option<HttpRequest> {
+        let url = self.config.token_url.clone()?;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", self.config.client_id.as_deref().unwrap_or(""))
+            .append_pair(
+                "client_secret",
+                self.config.client_secret.as_deref().unwrap_or(""),
+            )
+            .finish();
+        Some(HttpRequest {
+            method: HttpMethod::Post,
+            url,
+            headers: vec![(
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
+            body: Some(body.into_bytes()),
+        })
+    }
+
+    fn parse_token_response(&self, body: &[u8]) -> Result<crate::AccessToken, ParseError> {
+        let token: TokenResponse = serde_json::from_slice(body)
+            .map_err(|err| ParseError::Body(format!("token response: {err}")))?;
+        Ok(crate::AccessToken {
+            token: token.access_token,
+            expires_in: std::time::Duration::from_secs(token.expires_in),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +303,7 @@ mod tests {
             base_url: Some("http://127.0.0.1:9/".into()),
             api_key: Some("k".into()),
             batch_size: 2,
+            ..Default::default()
         })
     }
 
