@@ -233,7 +233,7 @@ async fn an_expired_oauth_token_is_refreshed_once_and_retry_after_is_honoured() 
         form.contains("grant_type=client_credentials") && form.contains("client_secret=s3cret"),
         "{form}"
     );
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     assert!(
         seen[1] - seen[0] >= Duration::from_millis(950),
