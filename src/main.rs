@@ -57,6 +57,8 @@ enum Command {
     },
     /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
     Demo,
+    /// List the carriers whose tracking-number format (and check digit) fits NUMBER.
+    Detect { number: String },
     /// Print what a carrier adapter makes of one raw body (signatures are not checked).
     Normalize {
         /// The adapter kind (sandbox, kuaidi100, ...).
@@ -120,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             source,
             file,
         } => return normalize(carrier, *source, file),
+        Command::Detect { number } => return detect(number),
         _ => {}
     }
     let mut settings = Settings::load(cli.config.as_deref())?;
@@ -208,7 +211,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Demo | Command::Normalize { .. } => unreachable!("handled above"),
+        Command::Demo | Command::Normalize { .. } | Command::Detect { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
@@ -232,5 +237,20 @@ fn normalize(
     let normalized = trackgate::normalize::normalize(adapter.as_ref(), source, &body)
         .with_context(|| format!("{} is not a {kind} body", file.display()))?;
     println!("{}", serde_json::to_string_pretty(&normalized)?);
+    Ok(())
+}
+
+/// `trackgate detect`: candidates by format, most confident first; exit 1 when none fits.
+fn detect(number: &str) -> anyhow::Result<()> {
+    let candidates = trackgate::carriers::detect::detect(number);
+    let printed = serde_json::json!({
+        "number": trackgate::carriers::detect::canonical(number),
+        "candidates": candidates,
+    });
+    println!("{}", serde_json::to_string_pretty(&printed)?);
+    anyhow::ensure!(
+        !candidates.is_empty(),
+        "no known carrier uses the format of `{number}`"
+    );
     Ok(())
 }

@@ -91,6 +91,16 @@ impl Registry {
         self.carriers.values()
     }
 
+    /// The first configured instance whose adapter kind is earliest in `kinds`.
+    pub fn instance_for_kinds(&self, kinds: &[&str]) -> Option<Arc<CarrierInstance>> {
+        kinds.iter().find_map(|kind| {
+            self.carriers
+                .values()
+                .find(|c| c.adapter.kind() == *kind)
+                .cloned()
+        })
+    }
+
     pub fn ids(&self) -> Vec<String> {
         self.carriers.keys().cloned().collect()
     }

@@ -11,6 +11,7 @@ mod model;
 pub mod settings;
 mod status;
 
+pub mod detect;
 pub mod kuaidi100;
 pub mod sandbox;
 

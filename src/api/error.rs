@@ -26,6 +26,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("no carrier instance `{0}` is configured")]
     UnknownCarrier(String),
+    #[error("{detail}")]
+    CarrierUndetermined {
+        code: &'static str,
+        detail: String,
+        candidates: serde_json::Value,
+    },
     #[error("webhook signature rejected: {0}")]
     InvalidSignature(String),
     #[error(
@@ -54,6 +60,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::UnknownCarrier(_) => "unknown_carrier",
+            ApiError::CarrierUndetermined { code, .. } => code,
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::UnparseablePayload { .. } => "unparseable_payload",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -100,7 +107,9 @@ impl ResponseError for ApiError {
             ApiError::MalformedJson(_)
             | ApiError::BadRequest(_)
             | ApiError::UnparseablePayload { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::CarrierUndetermined { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownCarrier(_) => StatusCode::NOT_FOUND,
@@ -126,6 +135,9 @@ impl ResponseError for ApiError {
         });
         if let ApiError::UnparseablePayload { inbound_id, .. } = self {
             body["inbound_webhook_id"] = json!(inbound_id);
+        }
+        if let ApiError::CarrierUndetermined { candidates, .. } = self {
+            body["candidates"] = candidates.clone();
         }
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");

@@ -15,10 +15,6 @@ const MAX_ORDER_ID: usize = 128;
 
 /// Check one registration and turn it into a store command.
 fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiError> {
-    let carrier = gateway
-        .registry
-        .get(&input.carrier)
-        .ok_or_else(|| ApiError::UnknownCarrier(input.carrier.clone()))?;
     let tracking_number = input.tracking_number.trim().to_owned();
     if tracking_number.is_empty() {
         return Err(ApiError::Validation(
@@ -48,6 +44,13 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
             "`metadata` must be a JSON object".into(),
         ));
     }
+    let carrier = match &input.carrier {
+        Some(id) => gateway
+            .registry
+            .get(id)
+            .ok_or_else(|| ApiError::UnknownCarrier(id.clone()))?,
+        None => carrier_by_format(&gateway.registry, &tracking_number)?,
+    };
     Ok(NewShipment {
         carrier_id: carrier.id.clone(),
         carrier_kind: carrier.adapter.kind().to_owned(),
@@ -55,6 +58,36 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
         order_id,
         metadata: input.metadata,
     })
+}
+
+/// Choose the carrier instance for a number without one: only a single high-confidence
+/// candidate that a configured instance can track is taken; anything else is answered with the
+/// candidates, never a guess.
+fn carrier_by_format(
+    registry: &crate::registry::Registry,
+    number: &str,
+) -> Result<std::sync::Arc<crate::registry::CarrierInstance>, ApiError> {
+    let candidates = trackgate_carriers::detect::detect(number);
+    let listed = serde_json::to_value(&candidates).unwrap_or_default();
+    let undetermined = |code, detail: String| ApiError::CarrierUndetermined {
+        code,
+        detail,
+        candidates: listed.clone(),
+    };
+    let confident: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.confidence == trackgate_carriers::detect::Confidence::High)
+        .collect();
+    match confident.as_slice() {
+        [only] => registry.instance_for_kinds(only.kinds).ok_or_else(|| {
+            undetermined(
+                "carrier_not_configured",
+                format!("`{number}` looks like a {} number, but no carrier instance of kind {} is configured", only.carrier, only.kinds.join(" or ")),
+            )
+        }),
+        [] if candidates.is_empty() => Err(undetermined("carrier_not_detected", format!("no known carrier uses the format of `{number}`; send `carrier`"))),
+        _ => Err(undetermined("carrier_ambiguous", format!("`{number}` fits several carriers' formats; send `carrier` (see candidates)"))),
+    }
 }
 
 pub async fn register(

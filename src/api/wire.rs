@@ -9,8 +9,10 @@ use crate::store::entities::{shipment, tracking_event};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentIn {
-    /// The carrier instance id from config (`[carriers.<id>]`).
-    pub carrier: String,
+    /// The carrier instance id from config (`[carriers.<id>]`); detected from the tracking
+    /// number's format when absent.
+    #[serde(default)]
+    pub carrier: Option<String>,
     pub tracking_number: String,
     #[serde(default)]
     pub order_id: Option<String>,

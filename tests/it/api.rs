@@ -395,3 +395,44 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_shipment_without_a_carrier_is_registered_only_when_its_format_is_unambiguous() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let post = |number: &str| {
+        app.http
+            .post(format!("{}/v1/shipments", app.base))
+            .bearer_auth(&app.keys.mall)
+            .json(&json!({"tracking_number": number}))
+            .send()
+    };
+    let response = post("YT9693083639795").await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        created["carrier"], "kuaidi100",
+        "YTO numbers are tracked through the configured Kuaidi100 instance"
+    );
+
+    let problem = assert_problem(
+        post("1Z999AA10123456784").await.unwrap(),
+        422,
+        "carrier_not_configured",
+    )
+    .await;
+    assert_eq!(problem["candidates"][0]["carrier"], "UPS");
+    let problem = assert_problem(
+        post("776094337676").await.unwrap(),
+        422,
+        "carrier_ambiguous",
+    )
+    .await;
+    assert_eq!(problem["candidates"].as_array().unwrap().len(), 2);
+    assert_problem(
+        post("NOT-A-NUMBER").await.unwrap(),
+        422,
+        "carrier_not_detected",
+    )
+    .await;
+    app.finish().await;
+}

@@ -159,6 +159,22 @@ fn normalize_prints_shipments_deduplicated_and_oldest_first() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--carrier"));
 }
 
+#[test]
+fn detect_ranks_candidates_and_fails_on_unknown_formats() {
+    let output = trackgate(&["detect", "1z999aa10123456784"], &[]);
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["number"], "1Z999AA10123456784");
+    assert_eq!(printed["candidates"][0]["carrier"], "UPS");
+    assert_eq!(printed["candidates"][0]["confidence"], "high");
+    let output = trackgate(&["detect", "1Z999AA10123456785"], &[]);
+    assert!(
+        !output.status.success(),
+        "a bad check digit matches nothing"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no known carrier"));
+}
+
 mod against_a_running_gateway {
     use std::time::Duration;
 
