@@ -8,7 +8,9 @@
 //! relay re-enqueues them at start-up (see [`crate::push::relay_unenqueued`]).
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem, Status, TrackingUpdate};
 
@@ -110,9 +112,13 @@ async fn ingest_one(
     report: &mut IngestReport,
 ) -> Result<Option<String>, StoreError> {
     let txn = store.conn().begin().await?;
+    // FOR UPDATE (PostgreSQL): concurrent updates of one shipment take turns, so each derives
+    // the status from every committed event and sequences never repeat. SQLite has a single
+    // writer anyway and ignores the clause.
     let Some(found) = shipment::Entity::find()
         .filter(shipment::Column::CarrierId.eq(carrier_id))
         .filter(shipment::Column::TrackingNumber.eq(&update.tracking_number))
+        .lock_exclusive()
         .one(&txn)
         .await?
     else {

@@ -71,3 +71,59 @@ proptest! {
         });
     }
 }
+
+async fn concurrent_updates_of_one_shipment_serialize(backend: Backend) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, ResponseTemplate};
+
+    let app = TestApp::spawn(backend).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let shipment = app.register("sandbox", "CONCURRENT", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    // Twelve events, each in its own webhook, all sent at once; times and codes climb together.
+    let codes = [
+        "CR", "PU", "IT", "IT", "IT", "FA", "IT", "OD", "FA", "OD", "OD", "DL",
+    ];
+    let sends = codes.iter().enumerate().map(|(i, code)| {
+        let body = body(
+            "CONCURRENT",
+            &[(
+                i,
+                i as u32 * 2,
+                CODES.iter().position(|c| c == code).unwrap(),
+            )],
+        );
+        let app = &app;
+        async move { app.sandbox_webhook(&body).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (status, _, events) = snapshot(&app, &id).await;
+    assert_eq!(status, "delivered");
+    assert_eq!(events.len(), 12);
+    let sequences: Vec<i64> = app
+        .gateway()
+        .store
+        .outbox_of_shipment(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.seq)
+        .collect();
+    let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+    assert_eq!(sequences, expected, "push sequences are unique and gapless");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_shipment_take_turns() {
+    concurrent_updates_of_one_shipment_serialize(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_shipment_take_turns_on_postgres_rabbitmq() {
+    concurrent_updates_of_one_shipment_serialize(Backend::PostgresRabbit).await;
+}
