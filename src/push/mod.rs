@@ -57,9 +57,13 @@ pub async fn enqueue_new(store: &Store, queue: &Queue, outbox_id: &str) {
     }
 }
 
-/// Enqueue pending outbox rows that never reached the queue. Runs at start-up and periodically.
+/// Enqueue pending outbox rows that never reached the queue (committed, then the process died
+/// before the enqueue). Runs at start-up and every 10 s; rows younger than 15 s are left to the
+/// enqueue that is probably still under way.
 pub async fn relay_unenqueued(store: &Store, queue: &Queue) -> Result<usize, StoreError> {
-    let ids = store.unenqueued_outbox_ids(500).await?;
+    let ids = store
+        .unenqueued_outbox_ids(std::time::Duration::from_secs(15), 500)
+        .await?;
     for id in &ids {
         enqueue_new(store, queue, id).await;
     }

@@ -31,12 +31,20 @@ impl Store {
     }
 
     /// Pending rows that never reached the queue (the process died between commit and enqueue).
-    pub async fn unenqueued_outbox_ids(&self, limit: u64) -> Result<Vec<String>, StoreError> {
+    /// Only rows untouched for `settle` are returned, so a row whose enqueue is under way right
+    /// now is not queued a second time.
+    pub async fn unenqueued_outbox_ids(
+        &self,
+        settle: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let before = Utc::now() - settle;
         Ok(push_outbox::Entity::find()
             .select_only()
             .column(push_outbox::Column::Id)
             .filter(push_outbox::Column::State.eq("pending"))
             .filter(push_outbox::Column::Enqueued.eq(false))
+            .filter(push_outbox::Column::UpdatedAt.lt(before))
             .order_by_asc(push_outbox::Column::CreatedAt)
             .limit(limit)
             .into_tuple()
