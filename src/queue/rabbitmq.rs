@@ -32,6 +32,8 @@ use super::{Delivery, DeliveryHandle, QueueError, Task};
 use crate::config::QueueSettings;
 
 const ROUTING_KEY: &str = "task";
+/// Longest wait for one publish, connection included: an unreachable broker must not hang callers.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct RabbitQueue {
@@ -195,6 +197,17 @@ impl RabbitQueue {
         delay: Duration,
         dead: bool,
     ) -> Result<(), QueueError> {
+        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_confirmed(task, delay, dead))
+            .await
+            .map_err(|_| QueueError::NotConfirmed)?
+    }
+
+    async fn publish_confirmed(
+        &self,
+        task: &Task,
+        delay: Duration,
+        dead: bool,
+    ) -> Result<(), QueueError> {
         let channel = self.publisher_channel().await?;
         let (exchange, routing_key) = if dead {
             (String::new(), self.dead_name())
@@ -239,11 +252,14 @@ impl RabbitQueue {
         Ok(())
     }
 
+    /// A few quick tries: enough to ride over a reconnect, short enough that a webhook is not
+    /// held for long while the broker is down (the outbox relay and broker redelivery cover the
+    /// rest: a publish that fails leaves the outbox row un-enqueued or the delivery unsettled).
     fn publish_backoff() -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(3))
-            .with_max_times(8)
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(3)
             .with_jitter()
     }
 
