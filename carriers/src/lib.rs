@@ -12,6 +12,7 @@ pub mod settings;
 mod status;
 
 pub mod detect;
+pub mod easypost;
 pub mod kuaidi100;
 pub mod sandbox;
 
@@ -23,4 +24,4 @@ pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, d
 pub use status::{Status, UnknownStatus};
 
 /// The adapter kinds this crate provides, as written in config (`kind = "..."`).
-pub const KINDS: &[&str] = &["sandbox", "kuaidi100"];
+pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost"];

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trackgate_carriers::{ParseError, ParseOutcome, kuaidi100, sandbox};
+use trackgate_carriers::{ParseError, ParseOutcome, easypost, kuaidi100, sandbox};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/carriers")
@@ -17,6 +17,7 @@ fn parse_with(kind: &str, body: &[u8]) -> Result<ParseOutcome, ParseError> {
     match kind {
         "sandbox" => sandbox::parse(body),
         "kuaidi100" => kuaidi100::parse(body),
+        "easypost" => easypost::parse_event(body),
         other => panic!("fixtures for unknown carrier kind `{other}`"),
     }
 }

@@ -330,7 +330,10 @@ mod tests {
     fn an_unknown_carrier_kind_lists_the_valid_ones() {
         let err = Settings::with_overrides(&[("carriers.x.kind", json!("pigeon"))]).unwrap_err();
         assert!(err.to_string().contains("carriers.x.kind"), "{err}");
-        assert!(err.to_string().contains("sandbox, kuaidi100"), "{err}");
+        assert!(
+            err.to_string().contains("sandbox, kuaidi100, easypost"),
+            "{err}"
+        );
     }
 
     #[test]

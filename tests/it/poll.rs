@@ -242,3 +242,54 @@ async fn an_expired_oauth_token_is_refreshed_once_and_retry_after_is_honoured() 
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn easypost_trackers_are_polled_with_basic_auth() {
+    use wiremock::matchers::{header, query_param};
+
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("poll.enabled", json!(true)),
+            ("carriers.easypost.api_key", json!("EZAK_test")),
+            ("carriers.easypost.base_url", json!("{carrier}")),
+        ],
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/trackers"))
+        .and(query_param("tracking_codes[]", "EZ1000000001"))
+        .and(header("authorization", "Basic RVpBS190ZXN0Og=="))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("conformance/karrio/easypost/tracking_response/response.json"),
+            "application/json",
+        ))
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let shipment = app.register("easypost", "EZ1000000001", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the EasyPost tracker is polled",
+        Duration::from_secs(15),
+        || async { status_of(&app, &id).await == "info_received" },
+    )
+    .await;
+    let stored = app
+        .gateway()
+        .store
+        .shipment_with_events(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.events.len(), 2);
+    assert_eq!(
+        stored.shipment.estimated_delivery.unwrap().to_rfc3339(),
+        "2022-04-11T03:34:58+00:00"
+    );
+    app.finish().await;
+}

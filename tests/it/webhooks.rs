@@ -190,3 +190,50 @@ async fn the_kuaidi100_salt_comes_from_the_carrier_instance_config() {
     assert_eq!(response.status().as_u16(), 401);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn easypost_tracker_events_are_verified_and_stored() {
+    let secret = "whsec-easypost-ünïcode";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[(
+            "carriers.easypost.webhook_secret",
+            serde_json::json!(secret),
+        )],
+    )
+    .await;
+    let shipment = app
+        .register("easypost", "9400109104250532908587", None)
+        .await;
+    let body = fixture("carriers/easypost/webhook-tracker-updated-delivered.json");
+    let post = |body: Vec<u8>| {
+        let signature = trackgate::carriers::easypost::sign(
+            secret,
+            &fixture("carriers/easypost/webhook-tracker-updated-delivered.json"),
+        );
+        app.http
+            .post(format!("{}/webhooks/easypost", app.base))
+            .header("x-hmac-signature", signature)
+            .body(body)
+            .send()
+    };
+    let mut tampered = body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] = b' ';
+    assert_eq!(
+        post(tampered).await.unwrap().status().as_u16(),
+        401,
+        "one byte changed"
+    );
+    assert_eq!(counts(&app).await, (0, 0));
+    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["status"], "delivered");
+    assert_eq!(stored["events"].as_array().unwrap().len(), 5);
+    app.finish().await;
+}

@@ -1,0 +1,207 @@
+//! Conformance with karrio's test-suite: the real carrier payloads karrio tests its parsers on,
+//! with the results karrio asserts (copied from `../shared/conformance/karrio/` into
+//! `fixtures/conformance/karrio/<carrier>/<case>/`).
+//!
+//! For every case of a carrier we support: the tracking numbers, the event count and every
+//! event's local time must match karrio's; every event status must match through the crosswalk
+//! below, except the deliberate disagreements listed in `DISAGREEMENTS` (and argued in
+//! `fixtures/conformance.md`). Error cases must be errors for us too.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::FixedOffset;
+use serde_json::Value;
+use trackgate_carriers::{ParseError, ParseOutcome, Status, easypost};
+
+/// A parser of one carrier's poll responses.
+type Parser = fn(&[u8]) -> Result<ParseOutcome, ParseError>;
+
+/// karrio carrier name → our parser of that carrier's poll responses.
+fn parser_for(carrier: &str) -> Option<Parser> {
+    match carrier {
+        "easypost" => Some(easypost::parse_poll),
+        _ => None,
+    }
+}
+
+/// Our vocabulary in karrio's (karrio has no `info_received`, `returning`/`returned` split, etc.).
+fn crosswalk(status: Status) -> &'static str {
+    match status {
+        Status::Pending | Status::InfoReceived => "pending",
+        Status::PickedUp => "picked_up",
+        Status::InTransit => "in_transit",
+        Status::OutForDelivery => "out_for_delivery",
+        Status::AvailableForPickup => "ready_for_pickup",
+        Status::FailedAttempt => "delivery_failed",
+        Status::Exception => "on_hold",
+        Status::Returning | Status::Returned => "return_to_sender",
+        Status::Delivered => "delivered",
+        Status::Cancelled => "cancelled",
+        Status::Expired | Status::Unknown => "unknown",
+    }
+}
+
+/// (carrier, raw code, karrio's status, ours): disagreements we keep on purpose.
+const DISAGREEMENTS: &[(&str, &str, &str, &str)] = &[
+    // A label exists and the carrier has not scanned the parcel: nothing is on hold.
+    ("easypost", "pre_transit", "on_hold", "pending"),
+];
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/conformance/karrio")
+}
+
+fn response_of(case: &Path) -> Vec<u8> {
+    ["response.json", "response.xml"]
+        .iter()
+        .map(|name| case.join(name))
+        .find(|p| p.exists())
+        .map(|p| std::fs::read(p).unwrap())
+        .unwrap_or_else(|| panic!("{}: no response file", case.display()))
+}
+
+/// Check one case; returns the number of documented disagreements it hit.
+fn check_case(
+    carrier: &str,
+    case: &Path,
+    parse: fn(&[u8]) -> Result<ParseOutcome, ParseError>,
+) -> Result<usize, String> {
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap();
+    let trackers = expected["trackers"].as_array().cloned().unwrap_or_default();
+    let parsed = parse(&response_of(case));
+    if trackers.is_empty() {
+        return match parsed {
+            Err(_) => Ok(0),
+            Ok(outcome) if outcome.updates.is_empty() => Ok(0),
+            Ok(outcome) => Err(format!(
+                "karrio reports only errors; we parsed {} update(s)",
+                outcome.updates.len()
+            )),
+        };
+    }
+    let outcome = parsed.map_err(|err| format!("karrio parses it; we fail: {err}"))?;
+    let theirs: BTreeSet<&str> = trackers
+        .iter()
+        .filter_map(|t| t["tracking_number"].as_str())
+        .collect();
+    let ours: BTreeSet<&str> = outcome
+        .updates
+        .iter()
+        .map(|u| u.tracking_number.as_str())
+        .collect();
+    if theirs != ours {
+        return Err(format!(
+            "tracking numbers: karrio {theirs:?}, ours {ours:?}"
+        ));
+    }
+    let mut disagreements = 0;
+    for tracker in &trackers {
+        let number = tracker["tracking_number"].as_str().unwrap();
+        let update = outcome
+            .updates
+            .iter()
+            .find(|u| u.tracking_number == number)
+            .unwrap();
+        let events = tracker["events"].as_array().cloned().unwrap_or_default();
+        if events.len() != update.events.len() {
+            return Err(format!(
+                "{number}: karrio has {} events, we have {}",
+                events.len(),
+                update.events.len()
+            ));
+        }
+        let mut our_times: Vec<String> = update
+            .events
+            .iter()
+            .map(|e| {
+                let offset = FixedOffset::east_opt(e.utc_offset_seconds.unwrap_or(0)).unwrap();
+                e.occurred_at
+                    .with_timezone(&offset)
+                    .format("%Y-%m-%dT%H:%M:%S")
+                    .to_string()
+            })
+            .collect();
+        let mut their_times: Vec<String> = events
+            .iter()
+            .map(|e| e["timestamp"].as_str().unwrap_or("")[..19].to_owned())
+            .collect();
+        our_times.sort();
+        their_times.sort();
+        if our_times != their_times {
+            return Err(format!(
+                "{number}: event local times differ: karrio {their_times:?}, ours {our_times:?}"
+            ));
+        }
+        for event in &events {
+            let Some(their_status) = event["status"].as_str() else {
+                continue;
+            };
+            let code = event["code"].as_str().unwrap_or("");
+            let ours = update
+                .events
+                .iter()
+                .find(|e| e.raw_code == code)
+                .map(|e| crosswalk(e.status))
+                .unwrap_or("missing");
+            if ours == their_status {
+                continue;
+            }
+            if DISAGREEMENTS.contains(&(carrier, code, their_status, ours)) {
+                disagreements += 1;
+                continue;
+            }
+            return Err(format!(
+                "{number}: event `{code}` is {their_status} for karrio, {ours} for us (not a documented disagreement)"
+            ));
+        }
+    }
+    Ok(disagreements)
+}
+
+#[test]
+fn supported_carriers_agree_with_karrio() {
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    let (mut cases, mut passed) = (0, 0);
+    for carrier_dir in std::fs::read_dir(cases_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+    {
+        let carrier = carrier_dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let parse = parser_for(&carrier)
+            .unwrap_or_else(|| panic!("fixtures for `{carrier}`, which has no parser here"));
+        for case in std::fs::read_dir(&carrier_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+        {
+            cases += 1;
+            match check_case(&carrier, &case, parse) {
+                Ok(disagreements) => {
+                    passed += 1;
+                    report.push(format!(
+                        "ok   {carrier}/{} ({disagreements} documented disagreement(s))",
+                        case.file_name().unwrap().to_string_lossy()
+                    ));
+                }
+                Err(why) => failures.push(format!(
+                    "FAIL {carrier}/{}: {why}",
+                    case.file_name().unwrap().to_string_lossy()
+                )),
+            }
+        }
+    }
+    println!(
+        "karrio conformance: {passed}/{cases} cases\n{}",
+        report.join("\n")
+    );
+    assert!(cases > 0, "no conformance cases found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
