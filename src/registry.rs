@@ -10,6 +10,7 @@ use trackgate_carriers::CarrierAdapter;
 use trackgate_carriers::easypost::{EasyPostAdapter, EasyPostConfig};
 use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
 use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
+use trackgate_carriers::shippo::{ShippoAdapter, ShippoConfig};
 
 use crate::config::CarrierSettings;
 
@@ -49,6 +50,7 @@ pub fn build_adapter(
         "sandbox" => Box::new(SandboxAdapter::new(read::<SandboxConfig>(settings)?)),
         "kuaidi100" => Box::new(Kuaidi100Adapter::new(read::<Kuaidi100Config>(settings)?)),
         "easypost" => Box::new(EasyPostAdapter::new(read::<EasyPostConfig>(settings)?)),
+        "shippo" => Box::new(ShippoAdapter::new(read::<ShippoConfig>(settings)?)),
         other => {
             return Err(format!(
                 "unknown kind `{other}`; valid kinds are: {}",

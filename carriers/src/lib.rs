@@ -15,6 +15,7 @@ pub mod detect;
 pub mod easypost;
 pub mod kuaidi100;
 pub mod sandbox;
+pub mod shippo;
 
 pub use adapter::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
@@ -24,4 +25,4 @@ pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, d
 pub use status::{Status, UnknownStatus};
 
 /// The adapter kinds this crate provides, as written in config (`kind = "..."`).
-pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost"];
+pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost", "shippo"];

@@ -16,6 +16,7 @@ pub const CARRIER_SECRET_KEYS: &[&str] = &[
     "webhook_secret",
     "salt",
     "api_key",
+    "api_token",
     "client_secret",
     "key",
     "password",

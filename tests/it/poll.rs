@@ -293,3 +293,43 @@ async fn easypost_trackers_are_polled_with_basic_auth() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn shippo_tracks_are_polled_per_underlying_carrier() {
+    use wiremock::matchers::header;
+
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("poll.enabled", json!(true)),
+            ("carriers.shippo.api_token", json!("shippo_test_token")),
+            ("carriers.shippo.carrier", json!("usps")),
+            ("carriers.shippo.base_url", json!("{carrier}")),
+        ],
+    )
+    .await;
+    let webhook: serde_json::Value = serde_json::from_slice(&fixture(
+        "carriers/shippo/webhook-track-updated-delivery-attempted.json",
+    ))
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/tracks/usps/9205590164917312751089"))
+        .and(header("authorization", "ShippoToken shippo_test_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&webhook["data"]))
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let shipment = app.register("shippo", "9205590164917312751089", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the Shippo track is polled",
+        Duration::from_secs(15),
+        || async { status_of(&app, &id).await == "failed_attempt" },
+    )
+    .await;
+    app.finish().await;
+}

@@ -237,3 +237,46 @@ async fn easypost_tracker_events_are_verified_and_stored() {
     assert_eq!(stored["events"].as_array().unwrap().len(), 5);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn shippo_track_updates_are_verified_and_stored() {
+    let secret = "shippo-webhook-secret";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("carriers.shippo.webhook_secret", serde_json::json!(secret))],
+    )
+    .await;
+    let shipment = app
+        .register("shippo", "9205590164917312751089", Some("1001"))
+        .await;
+    let body = fixture("carriers/shippo/webhook-track-updated-delivery-attempted.json");
+    let signature =
+        trackgate::carriers::shippo::sign(secret, chrono::Utc::now().timestamp(), &body);
+    let post = |body: Vec<u8>| {
+        app.http
+            .post(format!("{}/webhooks/shippo", app.base))
+            .header("shippo-auth-signature", signature.clone())
+            .body(body)
+            .send()
+    };
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    assert_eq!(
+        post(tampered).await.unwrap().status().as_u16(),
+        401,
+        "one byte changed"
+    );
+    assert_eq!(counts(&app).await, (0, 0));
+    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["status"], "failed_attempt");
+    assert_eq!(stored["sub_status"], "delivery_attempted");
+    assert_eq!(stored["estimated_delivery"], "2026-11-21T00:00:00Z");
+    assert_eq!(stored["events"].as_array().unwrap().len(), 5);
+    app.finish().await;
+}
