@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use trackgate_carriers::CarrierAdapter;
+use trackgate_carriers::aftership::{AfterShipAdapter, AfterShipConfig};
 use trackgate_carriers::easypost::{EasyPostAdapter, EasyPostConfig};
 use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
 use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
@@ -51,6 +52,7 @@ pub fn build_adapter(
         "kuaidi100" => Box::new(Kuaidi100Adapter::new(read::<Kuaidi100Config>(settings)?)),
         "easypost" => Box::new(EasyPostAdapter::new(read::<EasyPostConfig>(settings)?)),
         "shippo" => Box::new(ShippoAdapter::new(read::<ShippoConfig>(settings)?)),
+        "aftership" => Box::new(AfterShipAdapter::new(read::<AfterShipConfig>(settings)?)),
         other => {
             return Err(format!(
                 "unknown kind `{other}`; valid kinds are: {}",

@@ -11,11 +11,13 @@ mod model;
 pub mod settings;
 mod status;
 
+pub mod aftership;
 pub mod detect;
 pub mod easypost;
 pub mod kuaidi100;
 pub mod sandbox;
 pub mod shippo;
+pub mod zones;
 
 pub use adapter::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
@@ -25,4 +27,4 @@ pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, d
 pub use status::{Status, UnknownStatus};
 
 /// The adapter kinds this crate provides, as written in config (`kind = "..."`).
-pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost", "shippo"];
+pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost", "shippo", "aftership"];

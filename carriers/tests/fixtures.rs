@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use trackgate_carriers::{ParseError, ParseOutcome, easypost, kuaidi100, sandbox, shippo};
+use trackgate_carriers::{
+    ParseError, ParseOutcome, aftership, easypost, kuaidi100, sandbox, shippo,
+};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/carriers")
@@ -19,6 +21,7 @@ fn parse_with(kind: &str, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         "kuaidi100" => kuaidi100::parse(body),
         "easypost" => easypost::parse_event(body),
         "shippo" => shippo::parse_webhook_body(body),
+        "aftership" => aftership::parse_webhook_body(body),
         other => panic!("fixtures for unknown carrier kind `{other}`"),
     }
 }

@@ -398,7 +398,12 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn a_shipment_without_a_carrier_is_registered_only_when_its_format_is_unambiguous() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Without the AfterShip instance (which can track UPS), a UPS number has no carrier here.
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("carriers.aftership.enabled", json!(false))],
+    )
+    .await;
     let post = |number: &str| {
         app.http
             .post(format!("{}/v1/shipments", app.base))
@@ -434,5 +439,25 @@ async fn a_shipment_without_a_carrier_is_registered_only_when_its_format_is_unam
         "carrier_not_detected",
     )
     .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_aggregator_tracks_numbers_whose_own_carrier_has_no_adapter() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .http
+        .post(format!("{}/v1/shipments", app.base))
+        .bearer_auth(&app.keys.mall)
+        .json(&json!({"tracking_number": "1Z999AA10123456784"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        created["carrier"], "aftership",
+        "UPS numbers go to the configured AfterShip instance"
+    );
     app.finish().await;
 }

@@ -333,3 +333,44 @@ async fn shippo_tracks_are_polled_per_underlying_carrier() {
     .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn aftership_trackings_are_polled_in_batches_with_the_api_key() {
+    use wiremock::matchers::{header, query_param};
+
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("poll.enabled", json!(true)),
+            ("carriers.aftership.api_key", json!("asat_test")),
+            ("carriers.aftership.base_url", json!("{carrier}")),
+        ],
+    )
+    .await;
+    let webhook: serde_json::Value = serde_json::from_slice(&fixture(
+        "carriers/aftership/webhook-tracking-update-delivered.json",
+    ))
+    .unwrap();
+    let answer = json!({"meta": {"code": 200}, "data": {"trackings": [webhook["msg"]]}});
+    Mock::given(method("GET"))
+        .and(path("/v4/trackings"))
+        .and(query_param("tracking_numbers", "794612345678"))
+        .and(header("aftership-api-key", "asat_test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let shipment = app.register("aftership", "794612345678", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the AfterShip tracking is polled",
+        Duration::from_secs(15),
+        || async { status_of(&app, &id).await == "delivered" },
+    )
+    .await;
+    app.finish().await;
+}

@@ -280,3 +280,50 @@ async fn shippo_track_updates_are_verified_and_stored() {
     assert_eq!(stored["events"].as_array().unwrap().len(), 5);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn aftership_tracking_updates_are_verified_and_stored() {
+    let secret = "aftership-webhook-secret";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[(
+            "carriers.aftership.webhook_secret",
+            serde_json::json!(secret),
+        )],
+    )
+    .await;
+    let shipment = app
+        .register("aftership", "794612345678", Some("1001"))
+        .await;
+    let body = fixture("carriers/aftership/webhook-tracking-update-delivered.json");
+    let signature = trackgate::carriers::aftership::sign(secret, &body);
+    let post = |body: Vec<u8>| {
+        app.http
+            .post(format!("{}/webhooks/aftership", app.base))
+            .header("aftership-hmac-sha256", signature.clone())
+            .body(body)
+            .send()
+    };
+    let mut tampered = body.clone();
+    tampered[20] ^= 1;
+    assert_eq!(
+        post(tampered).await.unwrap().status().as_u16(),
+        401,
+        "one byte changed"
+    );
+    assert_eq!(counts(&app).await, (0, 0));
+    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["status"], "delivered");
+    assert_eq!(
+        stored["delivered_at"], "2026-11-20T15:21:00Z",
+        "Brooklyn local time resolved in America/New_York"
+    );
+    assert_eq!(stored["events"].as_array().unwrap().len(), 6);
+    app.finish().await;
+}

@@ -1,0 +1,457 @@
+//! `aftership`: AfterShip Tracking API v4 — polled (`GET /v4/trackings?tracking_numbers=A,B`,
+//! header `aftership-api-key`) and pushed (`tracking_update` webhooks).
+//!
+//! Webhook signature: `aftership-hmac-sha256` = base64 of HMAC-SHA256(webhook secret, raw body),
+//! as AfterShip's webhook documentation and SDKs compute it. `checkpoint_time` is the carrier's
+//! time at the checkpoint: with an offset it is used as given; without one it is local time at
+//! the checkpoint, resolved from `country_iso3` and `state` (flagged as inferred) — and when the
+//! zone cannot be known (a multi-zone country without a state) the time is taken as UTC with
+//! a problem saying so. The tracking's own tag applies to its newest checkpoint when that
+//! checkpoint's tag is missing.
+
+mod table;
+
+use base64::Engine as _;
+use chrono::{NaiveDate, NaiveDateTime};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::zones::{resolve_local, zone_of};
+use crate::{
+    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
+    ParseError, ParseOutcome, Problem, SignatureError, Status, TrackingEvent, TrackingUpdate,
+    Unverified, Verified, dedupe_key,
+};
+
+pub use table::map_tag;
+
+pub const SIGNATURE_HEADER: &str = "aftership-hmac-sha256";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AfterShipConfig {
+    /// Secret: the API key.
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub api_key: Option<String>,
+    /// Secret: the webhook secret.
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub webhook_secret: Option<String>,
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(
+        default = "default_batch_size",
+        deserialize_with = "crate::settings::count"
+    )]
+    pub batch_size: usize,
+}
+
+fn default_base_url() -> String {
+    "https://api.aftership.com".into()
+}
+fn default_batch_size() -> usize {
+    50
+}
+
+impl Default for AfterShipConfig {
+    fn default() -> Self {
+        AfterShipConfig {
+            api_key: None,
+            webhook_secret: None,
+            base_url: default_base_url(),
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AfterShipAdapter {
+    config: AfterShipConfig,
+}
+
+impl AfterShipAdapter {
+    pub fn new(config: AfterShipConfig) -> Self {
+        AfterShipAdapter { config }
+    }
+}
+
+/// The `aftership-hmac-sha256` value for `body`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[derive(Debug, Deserialize)]
+struct Tracking {
+    tracking_number: String,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    subtag: Option<String>,
+    #[serde(default)]
+    expected_delivery: Option<String>,
+    #[serde(default)]
+    checkpoints: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Checkpoint {
+    checkpoint_time: String,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    subtag: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    country_iso3: Option<String>,
+}
+
+/// A checkpoint time: offset given, or local at the checkpoint's location.
+fn checkpoint_instant(checkpoint: &Checkpoint) -> Result<(Instant, Option<String>), String> {
+    let text = checkpoint.checkpoint_time.trim();
+    if let Some(instant) = Instant::parse_rfc3339(text) {
+        return Ok((instant, None));
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+        })
+        .map_err(|_| format!("checkpoint_time `{text}` is not a date or date-time"))?;
+    match zone_of(
+        checkpoint.country_iso3.as_deref(),
+        checkpoint.state.as_deref(),
+    ) {
+        Some(zone) => resolve_local(naive, zone)
+            .map(|instant| (instant, None))
+            .ok_or_else(|| format!("checkpoint_time `{text}` does not exist in {zone}")),
+        None => Ok((
+            Instant {
+                utc: naive.and_utc(),
+                offset_seconds: None,
+                offset_inferred: true,
+            },
+            Some(format!(
+                "no time zone known for the checkpoint at `{text}`; taken as UTC"
+            )),
+        )),
+    }
+}
+
+fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcome) {
+    let hint = value
+        .get("tracking_number")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let tracking: Tracking = match serde_json::from_value(value) {
+        Ok(tracking) => tracking,
+        Err(err) => {
+            outcome.problems.push(Problem {
+                tracking_number: hint,
+                message: format!("unreadable tracking: {err}"),
+            });
+            return;
+        }
+    };
+    let number = tracking.tracking_number.clone();
+    let problem = |message: String| Problem {
+        tracking_number: Some(number.clone()),
+        message,
+    };
+    let mut events = Vec::with_capacity(tracking.checkpoints.len());
+    for value in tracking.checkpoints {
+        let checkpoint: Checkpoint = match serde_json::from_value(value) {
+            Ok(checkpoint) => checkpoint,
+            Err(err) => {
+                outcome
+                    .problems
+                    .push(problem(format!("unreadable checkpoint: {err}")));
+                continue;
+            }
+        };
+        let (instant, note) = match checkpoint_instant(&checkpoint) {
+            Ok(resolved) => resolved,
+            Err(message) => {
+                outcome.problems.push(problem(message));
+                continue;
+            }
+        };
+        if let Some(note) = note {
+            outcome.problems.push(problem(note));
+        }
+        let (status, sub_status) = checkpoint
+            .tag
+            .as_deref()
+            .map(|tag| map_tag(tag, checkpoint.subtag.as_deref()))
+            .unwrap_or((Status::Unknown, None));
+        let raw_code = checkpoint
+            .subtag
+            .clone()
+            .or(checkpoint.tag.clone())
+            .unwrap_or_default();
+        let description = checkpoint.message.clone().unwrap_or_default();
+        let location = checkpoint
+            .location
+            .clone()
+            .filter(|l| !l.trim().is_empty())
+            .or_else(|| {
+                let parts: Vec<&str> = [
+                    &checkpoint.city,
+                    &checkpoint.state,
+                    &checkpoint.country_iso3,
+                ]
+                .into_iter()
+                .filter_map(|p| p.as_deref())
+                .collect();
+                (!parts.is_empty()).then(|| parts.join(", "))
+            });
+        let key = dedupe_key(&[
+            &checkpoint.checkpoint_time,
+            &raw_code,
+            &description,
+            location.as_deref().unwrap_or(""),
+        ]);
+        events.push(TrackingEvent {
+            occurred_at: instant.utc,
+            utc_offset_seconds: instant.offset_seconds,
+            offset_inferred: instant.offset_inferred,
+            status,
+            sub_status: sub_status.map(str::to_owned),
+            raw_code,
+            description,
+            location,
+            dedupe_key: key,
+        });
+    }
+    if let (Some(tag), Some(newest)) = (
+        tracking.tag.as_deref(),
+        events.iter_mut().max_by_key(|e| e.occurred_at),
+    ) && newest.status == Status::Unknown
+    {
+        let (status, sub) = map_tag(tag, tracking.subtag.as_deref());
+        newest.status = status;
+        newest.sub_status = sub.map(str::to_owned);
+    }
+    let estimated_delivery = tracking.expected_delivery.as_deref().and_then(|text| {
+        Instant::parse_rfc3339(text).map(|i| i.utc).or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        })
+    });
+    outcome.updates.push(TrackingUpdate {
+        tracking_number: number,
+        estimated_delivery,
+        events,
+    });
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    meta: Meta,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta {
+    code: i64,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    if !(200..300).contains(&envelope.meta.code) {
+        return Err(ParseError::CarrierError(format!(
+            "{} {}: {}",
+            envelope.meta.code,
+            envelope.meta.kind.unwrap_or_default(),
+            envelope.meta.message.unwrap_or_default()
+        )));
+    }
+    let data = envelope.data.unwrap_or_default();
+    let mut outcome = ParseOutcome::default();
+    match (
+        data.get("trackings").and_then(|t| t.as_array()),
+        data.get("tracking"),
+    ) {
+        (Some(list), _) => list
+            .iter()
+            .cloned()
+            .for_each(|t| parse_tracking(t, &mut outcome)),
+        (None, Some(one)) => parse_tracking(one.clone(), &mut outcome),
+        (None, None) => return Err(ParseError::Body("`data` holds no tracking".into())),
+    }
+    Ok(outcome)
+}
+
+#[derive(Debug, Deserialize)]
+struct Webhook {
+    event: String,
+    msg: serde_json::Value,
+}
+
+pub fn parse_webhook_body(body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    let hook: Webhook =
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let mut outcome = ParseOutcome::default();
+    if hook.event == "tracking_update" {
+        parse_tracking(hook.msg, &mut outcome);
+    } else {
+        outcome.problems.push(Problem {
+            tracking_number: None,
+            message: format!("`{}` events carry no tracking data; ignored", hook.event),
+        });
+    }
+    Ok(outcome)
+}
+
+impl CarrierAdapter for AfterShipAdapter {
+    fn kind(&self) -> &'static str {
+        "aftership"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhook: true,
+            poll: self.config.api_key.is_some(),
+            poll_batch_size: self.config.batch_size.clamp(1, 50),
+        }
+    }
+
+    fn verify_webhook(
+        &self,
+        inbound: Inbound<Unverified>,
+    ) -> Result<Inbound<Verified>, SignatureError> {
+        let secret = self
+            .config
+            .webhook_secret
+            .as_deref()
+            .ok_or(SignatureError::NotConfigured)?;
+        let given = inbound
+            .header(SIGNATURE_HEADER)
+            .ok_or(SignatureError::Missing("aftership-hmac-sha256"))?;
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(given.trim())
+            .map_err(|_| SignatureError::Malformed("not base64".into()))?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
+        mac.update(inbound.body());
+        mac.verify_slice(&given)
+            .map_err(|_| SignatureError::Mismatch)?;
+        Ok(inbound.into_verified())
+    }
+
+    fn parse_webhook(&self, inbound: &Inbound<Verified>) -> Result<ParseOutcome, ParseError> {
+        parse_webhook_body(inbound.body())
+    }
+
+    fn build_poll_request(
+        &self,
+        tracking_numbers: &[String],
+        _token: Option<&AccessToken>,
+    ) -> Result<HttpRequest, ParseError> {
+        let key = self
+            .config
+            .api_key
+            .as_deref()
+            .ok_or(ParseError::NotSupported("polling without an api_key"))?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("tracking_numbers", &tracking_numbers.join(","))
+            .finish();
+        Ok(HttpRequest {
+            method: HttpMethod::Get,
+            url: format!(
+                "{}/v4/trackings?{query}",
+                self.config.base_url.trim_end_matches('/')
+            ),
+            headers: vec![
+                ("aftership-api-key".into(), key.to_owned()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: None,
+        })
+    }
+
+    fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        parse_poll(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter() -> AfterShipAdapter {
+        AfterShipAdapter::new(AfterShipConfig {
+            webhook_secret: Some("as-secret".into()),
+            api_key: Some("asat_1".into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn webhook_signed_with_base64_hmac_verifies() {
+        let body = br#"{"event":"tracking_update","msg":{}}"#.to_vec();
+        let good = vec![(SIGNATURE_HEADER.to_owned(), sign("as-secret", &body))];
+        assert!(
+            adapter()
+                .verify_webhook(Inbound::new(good, body.clone()))
+                .is_ok()
+        );
+        let bad = vec![(SIGNATURE_HEADER.to_owned(), sign("as-secret", b"{}"))];
+        assert_eq!(
+            adapter()
+                .verify_webhook(Inbound::new(bad, body))
+                .unwrap_err(),
+            SignatureError::Mismatch
+        );
+    }
+
+    #[test]
+    fn local_checkpoint_times_resolve_in_the_checkpoint_zone() {
+        let body = br#"{"meta":{"code":200},"data":{"trackings":[{"tracking_number":"1Z1","tag":"InTransit","checkpoints":[
+            {"checkpoint_time":"2026-07-01T08:00:00","tag":"InTransit","subtag":"InTransit_001","country_iso3":"USA","state":"CA","message":"Departed"},
+            {"checkpoint_time":"2026-07-02T08:00:00+02:00","tag":"InTransit","subtag":"InTransit_001","country_iso3":"DEU","message":"Arrived"},
+            {"checkpoint_time":"2026-07-03T08:00:00","tag":"InTransit","country_iso3":"RUS","message":"Somewhere"}]}]}}"#;
+        let outcome = parse_poll(body).unwrap();
+        let events = &outcome.updates[0].events;
+        assert_eq!(
+            events[0].occurred_at.to_rfc3339(),
+            "2026-07-01T15:00:00+00:00"
+        );
+        assert!(events[0].offset_inferred);
+        assert_eq!(
+            events[1].occurred_at.to_rfc3339(),
+            "2026-07-02T06:00:00+00:00"
+        );
+        assert!(!events[1].offset_inferred);
+        assert_eq!(events[2].utc_offset_seconds, None);
+        assert_eq!(
+            outcome.problems.len(),
+            1,
+            "the unresolvable zone is reported"
+        );
+    }
+
+    #[test]
+    fn an_error_envelope_is_a_carrier_error() {
+        let err = parse_poll(br#"{"meta":{"code":401,"type":"Unauthorized","message":"Invalid API key."},"data":{}}"#).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::CarrierError("401 Unauthorized: Invalid API key.".into())
+        );
+    }
+}
