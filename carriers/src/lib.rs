@@ -7,6 +7,7 @@
 //! files alone. The gateway (`src/`) depends on this crate; this crate depends on no part of it.
 
 mod adapter;
+mod common;
 mod model;
 pub mod settings;
 mod status;

@@ -13,10 +13,10 @@ mod table;
 
 use base64::Engine as _;
 use chrono::{NaiveDate, NaiveDateTime};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
-use sha2::Sha256;
 
+use crate::common::{hmac_sha256, join_non_empty};
 use crate::zones::{resolve_local, zone_of};
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
@@ -76,8 +76,7 @@ impl AfterShipAdapter {
 
 /// The `aftership-hmac-sha256` value for `body`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-    mac.update(body);
+    let mac = hmac_sha256(secret.as_bytes(), &[body]);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
@@ -202,15 +201,14 @@ fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcome) {
             .clone()
             .filter(|l| !l.trim().is_empty())
             .or_else(|| {
-                let parts: Vec<&str> = [
-                    &checkpoint.city,
-                    &checkpoint.state,
-                    &checkpoint.country_iso3,
-                ]
-                .into_iter()
-                .filter_map(|p| p.as_deref())
-                .collect();
-                (!parts.is_empty()).then(|| parts.join(", "))
+                join_non_empty(
+                    [
+                        &checkpoint.city,
+                        &checkpoint.state,
+                        &checkpoint.country_iso3,
+                    ]
+                    .map(|p| p.as_deref()),
+                )
             });
         let key = dedupe_key(&[
             &checkpoint.checkpoint_time,
@@ -346,10 +344,8 @@ impl CarrierAdapter for AfterShipAdapter {
         let given = base64::engine::general_purpose::STANDARD
             .decode(given.trim())
             .map_err(|_| SignatureError::Malformed("not base64".into()))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-        mac.update(inbound.body());
-        mac.verify_slice(&given)
+        hmac_sha256(secret.as_bytes(), &[inbound.body()])
+            .verify_slice(&given)
             .map_err(|_| SignatureError::Mismatch)?;
         Ok(inbound.into_verified())
     }

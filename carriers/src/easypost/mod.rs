@@ -10,12 +10,12 @@
 mod table;
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::common::{Address, hmac_sha256};
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
     ParseError, ParseOutcome, Problem, SignatureError, Status, TrackingEvent, TrackingUpdate,
@@ -75,8 +75,7 @@ impl EasyPostAdapter {
 /// The `X-Hmac-Signature` value EasyPost sends for `body`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let key: String = secret.nfkd().collect();
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("hmac takes any key");
-    mac.update(body);
+    let mac = hmac_sha256(key.as_bytes(), &[body]);
     format!(
         "hmac-sha256-hex={}",
         hex::encode(mac.finalize().into_bytes())
@@ -108,25 +107,7 @@ struct Detail {
     status_detail: Option<String>,
     datetime: String,
     #[serde(default)]
-    tracking_location: Option<Location>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Location {
-    city: Option<String>,
-    state: Option<String>,
-    zip: Option<String>,
-    country: Option<String>,
-}
-
-impl Location {
-    fn joined(&self) -> Option<String> {
-        let parts: Vec<&str> = [&self.city, &self.state, &self.zip, &self.country]
-            .into_iter()
-            .filter_map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()))
-            .collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
-    }
+    tracking_location: Option<Address>,
 }
 
 fn parse_tracker(value: serde_json::Value, outcome: &mut ParseOutcome) {

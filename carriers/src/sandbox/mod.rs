@@ -10,10 +10,10 @@
 
 mod table;
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Deserialize;
-use sha2::Sha256;
 
+use crate::common::hmac_sha256;
 use crate::{
     Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant, ParseError,
     ParseOutcome, Problem, SignatureError, TrackingEvent, TrackingUpdate, Unverified, Verified,
@@ -79,8 +79,7 @@ impl SandboxAdapter {
 
 /// Sign a body the way the sandbox carrier does (used by the demo and the tests).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-    mac.update(body);
+    let mac = hmac_sha256(secret.as_bytes(), &[body]);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
@@ -209,11 +208,9 @@ impl CarrierAdapter for SandboxAdapter {
             .ok_or_else(|| SignatureError::Malformed("expected `sha256=<hex>`".into()))?;
         let given_bytes =
             hex::decode(hex_part).map_err(|_| SignatureError::Malformed("not hex".into()))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-        mac.update(inbound.body());
         // `verify_slice` compares in constant time.
-        mac.verify_slice(&given_bytes)
+        hmac_sha256(secret.as_bytes(), &[inbound.body()])
+            .verify_slice(&given_bytes)
             .map_err(|_| SignatureError::Mismatch)?;
         Ok(inbound.into_verified())
     }

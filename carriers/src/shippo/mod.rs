@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::common::{Address, hmac_sha256};
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
     ParseError, ParseOutcome, Problem, SignatureError, TrackingEvent, TrackingUpdate, Unverified,
@@ -74,19 +75,20 @@ impl ShippoAdapter {
     }
 }
 
-fn mac_hex(secret: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
+/// HMAC-SHA256 of `"<timestamp>.<body>"`.
+fn signed_payload_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
 }
 
 /// The `Shippo-Auth-Signature` value for `body` sent at `timestamp` (unix seconds).
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!(
         "t={timestamp},v1={}",
-        hex::encode(mac_hex(secret, &timestamp.to_string(), body))
+        hex::encode(
+            signed_payload_mac(secret, &timestamp.to_string(), body)
+                .finalize()
+                .into_bytes()
+        )
     )
 }
 
@@ -110,7 +112,7 @@ struct WireStatus {
     #[serde(default)]
     substatus: Option<Substatus>,
     #[serde(default)]
-    location: Option<Location>,
+    location: Option<Address>,
     #[serde(default)]
     object_id: Option<String>,
 }
@@ -118,24 +120,6 @@ struct WireStatus {
 #[derive(Debug, Deserialize)]
 struct Substatus {
     code: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Location {
-    city: Option<String>,
-    state: Option<String>,
-    zip: Option<String>,
-    country: Option<String>,
-}
-
-impl Location {
-    fn joined(&self) -> Option<String> {
-        let parts: Vec<&str> = [&self.city, &self.state, &self.zip, &self.country]
-            .into_iter()
-            .filter_map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()))
-            .collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
-    }
 }
 
 fn to_event(number: &str, value: serde_json::Value) -> Result<TrackingEvent, String> {
@@ -289,11 +273,7 @@ impl CarrierAdapter for ShippoAdapter {
                 self.config.tolerance_secs
             )));
         }
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(inbound.body());
+        let mac = signed_payload_mac(secret, &timestamp, inbound.body());
         // `verify_slice` compares in constant time; any one v1 may match (secret rotation).
         if signatures
             .iter()

@@ -1,0 +1,48 @@
+//! Pieces several adapters share: HMAC-SHA256 over a message given in parts, and a postal
+//! address as most tracking APIs send it (city, state, zip, country), joined for display.
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// An HMAC-SHA256 over the concatenation of `parts`; `finalize` it, or `verify_slice` a given
+/// tag (constant time).
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac takes any key");
+    for part in parts {
+        mac.update(part);
+    }
+    mac
+}
+
+/// The non-empty parts, trimmed and joined with ", ".
+pub(crate) fn join_non_empty<'a>(
+    parts: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<String> {
+    let parts: Vec<&str> = parts
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `{city, state, zip, country}`, every field optional.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Address {
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub zip: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+impl Address {
+    pub fn joined(&self) -> Option<String> {
+        join_non_empty([&self.city, &self.state, &self.zip, &self.country].map(|p| p.as_deref()))
+    }
+}
