@@ -284,6 +284,15 @@ impl TestApp {
         }
     }
 
+    /// The fake mall answers 200 to every push from now on.
+    pub async fn mall_accepts_pushes(&self) {
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path("/push"))
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&self.mall)
+            .await;
+    }
+
     pub async fn register(&self, carrier: &str, number: &str, order: Option<&str>) -> Value {
         let response = self
             .http

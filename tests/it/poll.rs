@@ -30,11 +30,7 @@ async fn due_shipments_are_polled_in_batches_and_ingested() {
         ))
         .mount(&app.carrier)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let first = app.register("sandbox", "SBX2000001", None).await;
     let second = app.register("sandbox", "SBX2000002", None).await;
     app.register("sandbox", "SBX2000003", None).await;
@@ -125,11 +121,7 @@ async fn a_failed_poll_is_retried_through_the_queue() {
             .with_priority(2)
             .mount(&app.carrier)
             .await;
-        Mock::given(method("POST"))
-            .and(path("/push"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&app.mall)
-            .await;
+        app.mall_accepts_pushes().await;
         let shipment = app.register("sandbox", "SBX2000001", None).await;
         let id = shipment["id"].as_str().unwrap().to_owned();
         wait_until(
@@ -203,11 +195,7 @@ async fn an_expired_oauth_token_is_refreshed_once_and_retry_after_is_honoured() 
         })
         .mount(&app.carrier)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
 
     let shipment = app.register("sandbox", "SBX2000001", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
@@ -266,11 +254,7 @@ async fn easypost_trackers_are_polled_with_basic_auth() {
         ))
         .mount(&app.carrier)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let shipment = app.register("easypost", "EZ1000000001", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
     wait_until(
@@ -318,11 +302,7 @@ async fn shippo_tracks_are_polled_per_underlying_carrier() {
         .respond_with(ResponseTemplate::new(200).set_body_json(&webhook["data"]))
         .mount(&app.carrier)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let shipment = app.register("shippo", "9205590164917312751089", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
     wait_until(
@@ -359,11 +339,7 @@ async fn aftership_trackings_are_polled_in_batches_with_the_api_key() {
         .respond_with(ResponseTemplate::new(200).set_body_json(answer))
         .mount(&app.carrier)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let shipment = app.register("aftership", "794612345678", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
     wait_until(

@@ -171,11 +171,7 @@ async fn exhausted_pushes_become_dead_letters_and_replay(backend: Backend) {
     assert!(letters[0]["last_error"].as_str().unwrap().contains("503"));
 
     app.mall.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let letter_id = letters[0]["id"].as_i64().unwrap();
     let response = app
         .http
@@ -341,11 +337,7 @@ fn drop_rabbit_connections(prefix: &str) -> usize {
 #[tokio::test]
 async fn the_rabbitmq_backend_reconnects_when_the_broker_drops_it() {
     let app = TestApp::spawn(Backend::PostgresRabbit).await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.mall)
-        .await;
+    app.mall_accepts_pushes().await;
     let prefix = app.storage.as_ref().unwrap().amqp_prefix.clone().unwrap();
     let shipment = app.register("sandbox", "SBX-RECONNECT", None).await;
     let id = shipment["id"].as_str().unwrap().to_owned();
