@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::Mutex;
-use trackgate_carriers::{AccessToken, HttpMethod, HttpRequest};
+use trackgate_carriers::{AccessToken, HttpMethod, HttpRequest, PollTarget};
 
 use crate::config::{PollSettings, RetrySettings};
 use crate::ingest::{IngestReport, Source, ingest};
@@ -93,9 +93,8 @@ impl Poller {
                     Utc::now() + chrono::Duration::seconds(self.settings.interval_secs as i64);
                 // Schedule first: a slow or failing poll must not be picked up again next tick.
                 self.store.schedule_poll(&ids, next).await?;
-                let numbers: Vec<String> =
-                    chunk.iter().map(|s| s.tracking_number.clone()).collect();
-                match self.poll_numbers(instance, &numbers).await {
+                let targets: Vec<PollTarget> = chunk.iter().map(poll_target).collect();
+                match self.poll_targets(instance, &targets).await {
                     Ok(_) => polled += chunk.len(),
                     Err(err) => {
                         tracing::warn!(carrier = %instance.id, error = %err, "poll failed; queued for retry");
@@ -124,18 +123,18 @@ impl Poller {
         Ok(polled)
     }
 
-    /// Poll these tracking numbers of one carrier instance and ingest the result.
-    pub async fn poll_numbers(
+    /// Poll these shipments of one carrier instance and ingest the result.
+    pub async fn poll_targets(
         &self,
         instance: &CarrierInstance,
-        numbers: &[String],
+        targets: &[PollTarget],
     ) -> Result<IngestReport, PollError> {
         let mut refreshed = false;
         loop {
             let token = self.token(instance, refreshed).await?;
             let request = instance
                 .adapter
-                .build_poll_request(numbers, token.as_ref())
+                .build_poll_request(targets, token.as_ref())
                 .map_err(|err| PollError::other(err.to_string()))?;
             let (status, headers, body) = self.send(instance, request).await?;
             if status == 401 && token.is_some() && !refreshed {
@@ -268,7 +267,7 @@ impl Poller {
         };
         let attempt = delivery.task.attempt + 1;
         match self
-            .poll_numbers(&instance, std::slice::from_ref(&shipment.tracking_number))
+            .poll_targets(&instance, &[poll_target(&shipment)])
             .await
         {
             Ok(_) => self.queue.ack(delivery).await?,
@@ -290,5 +289,14 @@ impl Poller {
             },
         }
         Ok(())
+    }
+}
+
+/// What the adapter needs to poll one stored shipment.
+fn poll_target(shipment: &crate::store::entities::shipment::Model) -> PollTarget {
+    PollTarget {
+        tracking_number: shipment.tracking_number.clone(),
+        carrier_code: shipment.carrier_code.clone(),
+        phone_last4: shipment.phone_last4.clone(),
     }
 }

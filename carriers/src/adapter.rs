@@ -125,6 +125,32 @@ pub struct AccessToken {
     pub expires_in: Duration,
 }
 
+/// One shipment to poll: its tracking number and what some carriers need beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollTarget {
+    pub tracking_number: String,
+    /// The carrier's code at an aggregator (Kuaidi100 `com` such as `shunfeng`, a 17TRACK
+    /// carrier number), when the mall gave it; adapters that need one detect it otherwise.
+    pub carrier_code: Option<String>,
+    /// The last four digits of the sender's or recipient's phone (SF Express via Kuaidi100
+    /// refuses queries without them).
+    pub phone_last4: Option<String>,
+}
+
+impl From<&str> for PollTarget {
+    fn from(tracking_number: &str) -> Self {
+        PollTarget {
+            tracking_number: tracking_number.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The tracking numbers of `targets`, in order.
+pub fn tracking_numbers(targets: &[PollTarget]) -> Vec<&str> {
+    targets.iter().map(|t| t.tracking_number.as_str()).collect()
+}
+
 /// The exact response a carrier expects after delivering a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookAck {
@@ -175,13 +201,13 @@ pub trait CarrierAdapter: Send + Sync + std::fmt::Debug {
         Err(ParseError::NotSupported("oauth"))
     }
 
-    /// The request that polls these tracking numbers (at most `poll_batch_size` of them).
+    /// The request that polls these shipments (at most `poll_batch_size` of them).
     fn build_poll_request(
         &self,
-        tracking_numbers: &[String],
+        targets: &[PollTarget],
         token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
-        let _ = (tracking_numbers, token);
+        let _ = (targets, token);
         Err(ParseError::NotSupported("polling"))
     }
 

@@ -21,8 +21,9 @@ pub mod shippo;
 pub mod zones;
 
 pub use adapter::{
+    tracking_numbers,
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
-    SignatureError, Unverified, Verified, WebhookAck,
+    PollTarget, SignatureError, Unverified, Verified, WebhookAck,
 };
 pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, dedupe_key};
 pub use status::{Status, UnknownStatus};

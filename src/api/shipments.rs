@@ -44,6 +44,34 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
             "`metadata` must be a JSON object".into(),
         ));
     }
+    let carrier_code = input
+        .carrier_code
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    if carrier_code
+        .as_ref()
+        .is_some_and(|c| c.len() > 64 || c.chars().any(|ch| ch.is_control()))
+    {
+        return Err(ApiError::Validation(
+            "`carrier_code` must be at most 64 characters without control characters".into(),
+        ));
+    }
+    let phone_last4 = match input.phone.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(phone) => {
+            let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
+            let well_formed = phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+            if !well_formed || digits.len() < 4 {
+                return Err(ApiError::Validation(
+                    "`phone` must be a phone number (digits, spaces, + - ( ) .) with at least 4 digits"
+                        .into(),
+                ));
+            }
+            Some(digits[digits.len() - 4..].to_owned())
+        }
+    };
     let carrier = match &input.carrier {
         Some(id) => gateway
             .registry
@@ -57,6 +85,8 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
         tracking_number,
         order_id,
         metadata: input.metadata,
+        carrier_code,
+        phone_last4,
     })
 }
 

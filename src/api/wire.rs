@@ -18,6 +18,14 @@ pub struct ShipmentIn {
     pub order_id: Option<String>,
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
+    /// The carrier's code at an aggregator (Kuaidi100 `com`, e.g. `shunfeng`; a 17TRACK carrier
+    /// number); detected from the number when absent.
+    #[serde(default)]
+    pub carrier_code: Option<String>,
+    /// The sender's or recipient's phone; only its last four digits are kept (SF Express via
+    /// Kuaidi100 needs them).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +60,8 @@ pub struct ShipmentOut {
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub tracking: bool,
     pub metadata: Option<serde_json::Value>,
+    pub carrier_code: Option<String>,
+    pub phone_last4: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +94,8 @@ impl ShipmentOut {
             carrier_kind: model.carrier_kind,
             tracking_number: model.tracking_number,
             order_id: model.order_id,
+            carrier_code: model.carrier_code,
+            phone_last4: model.phone_last4,
             status: model.status,
             sub_status: model.sub_status,
             raw_code: model.status_raw_code,

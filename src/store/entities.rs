@@ -24,6 +24,8 @@ pub mod shipment {
         pub tracking: bool,
         pub push_seq: i64,
         pub next_poll_at: Option<DateTimeUtc>,
+        pub carrier_code: Option<String>,
+        pub phone_last4: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -19,6 +19,9 @@ pub struct NewShipment {
     pub tracking_number: String,
     pub order_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// See [`trackgate_carriers::PollTarget`].
+    pub carrier_code: Option<String>,
+    pub phone_last4: Option<String>,
 }
 
 /// A shipment with its events, oldest first.
@@ -52,6 +55,8 @@ impl Store {
             tracking: Set(true),
             push_seq: Set(0),
             next_poll_at: Set(Some(now)),
+            carrier_code: Set(new.carrier_code),
+            phone_last4: Set(new.phone_last4),
             created_at: Set(now),
             updated_at: Set(now),
         };

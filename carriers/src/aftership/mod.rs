@@ -356,7 +356,8 @@ impl CarrierAdapter for AfterShipAdapter {
 
     fn build_poll_request(
         &self,
-        tracking_numbers: &[String],
+        targets: &[crate::PollTarget],
+
         _token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let key = self
@@ -365,7 +366,7 @@ impl CarrierAdapter for AfterShipAdapter {
             .as_deref()
             .ok_or(ParseError::NotSupported("polling without an api_key"))?;
         let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("tracking_numbers", &tracking_numbers.join(","))
+            .append_pair("tracking_numbers", &crate::tracking_numbers(targets).join(","))
             .finish();
         Ok(HttpRequest {
             method: HttpMethod::Get,

@@ -293,7 +293,8 @@ impl CarrierAdapter for EasyPostAdapter {
 
     fn build_poll_request(
         &self,
-        tracking_numbers: &[String],
+        targets: &[crate::PollTarget],
+
         _token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let key = self
@@ -302,10 +303,10 @@ impl CarrierAdapter for EasyPostAdapter {
             .as_deref()
             .ok_or(ParseError::NotSupported("polling without an api_key"))?;
         let mut query = form_urlencoded::Serializer::new(String::new());
-        for number in tracking_numbers {
-            query.append_pair("tracking_codes[]", number);
+        for target in targets {
+            query.append_pair("tracking_codes[]", &target.tracking_number);
         }
-        query.append_pair("page_size", &tracking_numbers.len().max(1).to_string());
+        query.append_pair("page_size", &targets.len().max(1).to_string());
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
         Ok(HttpRequest {
             method: HttpMethod::Get,

@@ -221,7 +221,8 @@ impl CarrierAdapter for SandboxAdapter {
 
     fn build_poll_request(
         &self,
-        tracking_numbers: &[String],
+        targets: &[crate::PollTarget],
+
         token: Option<&crate::AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let base = self
@@ -229,8 +230,9 @@ impl CarrierAdapter for SandboxAdapter {
             .base_url
             .as_deref()
             .ok_or(ParseError::NotSupported("polling"))?;
-        let numbers: Vec<String> = tracking_numbers
+        let numbers: Vec<String> = targets
             .iter()
+            .map(|t| &t.tracking_number)
             .map(|n| form_urlencoded::byte_serialize(n.as_bytes()).collect())
             .collect();
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];

@@ -291,7 +291,8 @@ impl CarrierAdapter for ShippoAdapter {
 
     fn build_poll_request(
         &self,
-        tracking_numbers: &[String],
+        targets: &[crate::PollTarget],
+
         _token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let token = self
@@ -304,8 +305,9 @@ impl CarrierAdapter for ShippoAdapter {
             .carrier
             .as_deref()
             .ok_or(ParseError::NotSupported("polling without a carrier"))?;
-        let number = tracking_numbers
+        let number = targets
             .first()
+            .map(|t| &t.tracking_number)
             .ok_or(ParseError::NotSupported("an empty poll"))?;
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         Ok(HttpRequest {
