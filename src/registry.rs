@@ -8,10 +8,15 @@ use std::sync::Arc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use trackgate_carriers::CarrierAdapter;
 use trackgate_carriers::aftership::{AfterShipAdapter, AfterShipConfig};
+use trackgate_carriers::dhl::{DhlAdapter, DhlConfig};
 use trackgate_carriers::easypost::{EasyPostAdapter, EasyPostConfig};
+use trackgate_carriers::fedex::{FedExAdapter, FedExConfig};
 use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
 use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
+use trackgate_carriers::seventeen_track::{SeventeenTrackAdapter, SeventeenTrackConfig};
 use trackgate_carriers::shippo::{ShippoAdapter, ShippoConfig};
+use trackgate_carriers::ups::{UpsAdapter, UpsConfig};
+use trackgate_carriers::usps::{UspsAdapter, UspsConfig};
 
 use crate::config::CarrierSettings;
 
@@ -53,6 +58,13 @@ pub fn build_adapter(
         "easypost" => Box::new(EasyPostAdapter::new(read::<EasyPostConfig>(settings)?)),
         "shippo" => Box::new(ShippoAdapter::new(read::<ShippoConfig>(settings)?)),
         "aftership" => Box::new(AfterShipAdapter::new(read::<AfterShipConfig>(settings)?)),
+        "ups" => Box::new(UpsAdapter::new(read::<UpsConfig>(settings)?)),
+        "fedex" => Box::new(FedExAdapter::new(read::<FedExConfig>(settings)?)),
+        "dhl" => Box::new(DhlAdapter::new(read::<DhlConfig>(settings)?)),
+        "usps" => Box::new(UspsAdapter::new(read::<UspsConfig>(settings)?)),
+        "17track" => Box::new(SeventeenTrackAdapter::new(read::<SeventeenTrackConfig>(
+            settings,
+        )?)),
         other => {
             return Err(format!(
                 "unknown kind `{other}`; valid kinds are: {}",

@@ -215,4 +215,11 @@ pub trait CarrierAdapter: Send + Sync + std::fmt::Debug {
         let _ = body;
         Err(ParseError::NotSupported("polling"))
     }
+
+    /// For carriers that track a number only once it is registered with them (17TRACK): the
+    /// request registering `targets`, sent for the numbers a poll reported as unregistered.
+    fn registration_request(&self, targets: &[PollTarget]) -> Option<HttpRequest> {
+        let _ = targets;
+        None
+    }
 }

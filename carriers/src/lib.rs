@@ -9,15 +9,21 @@
 mod adapter;
 mod common;
 mod model;
+pub mod oauth;
 pub mod settings;
 mod status;
 
 pub mod aftership;
 pub mod detect;
+pub mod dhl;
 pub mod easypost;
+pub mod fedex;
 pub mod kuaidi100;
 pub mod sandbox;
+pub mod seventeen_track;
 pub mod shippo;
+pub mod ups;
+pub mod usps;
 pub mod zones;
 
 pub use adapter::{
@@ -29,4 +35,15 @@ pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, d
 pub use status::{Status, UnknownStatus};
 
 /// The adapter kinds this crate provides, as written in config (`kind = "..."`).
-pub const KINDS: &[&str] = &["sandbox", "kuaidi100", "easypost", "shippo", "aftership"];
+pub const KINDS: &[&str] = &[
+    "sandbox",
+    "kuaidi100",
+    "easypost",
+    "shippo",
+    "aftership",
+    "ups",
+    "fedex",
+    "dhl",
+    "usps",
+    "17track",
+];

@@ -50,6 +50,10 @@ pub struct Problem {
 pub struct ParseOutcome {
     pub updates: Vec<TrackingUpdate>,
     pub problems: Vec<Problem>,
+    /// Numbers the carrier will not answer for until they are registered with it (17TRACK):
+    /// the poller sends the adapter's `registration_request` for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unregistered: Vec<String>,
 }
 
 /// A dedupe key from the fields that identify a carrier event: a SHA-256 over the parts, each

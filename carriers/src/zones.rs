@@ -151,6 +151,39 @@ pub fn resolve_local(naive: NaiveDateTime, zone: Tz) -> Option<Instant> {
     })
 }
 
+/// A local time at a location. Resolved in the location's zone when it can be known (flagged as
+/// inferred); otherwise taken as UTC, also flagged, with a note saying so for the caller's
+/// problems list. A wall-clock time skipped by a daylight-saving change is read one hour later.
+pub fn local_at(
+    naive: NaiveDateTime,
+    country: Option<&str>,
+    subdivision: Option<&str>,
+) -> (Instant, Option<String>) {
+    if let Some(zone) = zone_of(country, subdivision) {
+        let resolved = resolve_local(naive, zone)
+            .or_else(|| resolve_local(naive + chrono::Duration::hours(1), zone));
+        if let Some(instant) = resolved {
+            return (instant, None);
+        }
+    }
+    let utc = Instant {
+        utc: naive.and_utc(),
+        offset_seconds: None,
+        offset_inferred: true,
+    };
+    let place = [country, subdivision]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    (
+        utc,
+        Some(format!(
+            "no time zone known for `{place}`; local time {naive} taken as UTC"
+        )),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use trackgate_carriers::{
-    ParseError, ParseOutcome, aftership, easypost, kuaidi100, sandbox, shippo,
+    ParseError, ParseOutcome, aftership, dhl, easypost, fedex, kuaidi100, sandbox,
+    seventeen_track, shippo, ups, usps,
 };
 
 fn fixtures_dir() -> PathBuf {
@@ -22,6 +23,13 @@ fn parse_with(kind: &str, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         "easypost" => easypost::parse_event(body),
         "shippo" => shippo::parse_webhook_body(body),
         "aftership" => aftership::parse_webhook_body(body),
+        "ups" => ups::parse_poll(body),
+        "fedex" => fedex::parse_poll(body),
+        "dhl" => dhl::parse_poll(body),
+        "usps" => usps::parse_poll(body),
+        "17track" if body.starts_with(b"{\"code\"") => seventeen_track::parse_poll(body),
+        "17track" => seventeen_track::parse_push(body),
+        "kuaidi100-query" => kuaidi100::parse_query(body),
         other => panic!("fixtures for unknown carrier kind `{other}`"),
     }
 }

@@ -11,7 +11,10 @@
 //! states (`resultv2=4`), else the state name in `status`. `lastResult.state` is the carrier's
 //! current status: it is applied to the newest event when that event's own status is unknown,
 //! so the shipment reflects it at the time of that event.
+//!
+//! Polls use the real-time `query` API (`query.rs`).
 
+mod query;
 mod table;
 
 use chrono::{FixedOffset, NaiveDateTime};
@@ -25,6 +28,7 @@ use crate::{
     dedupe_key,
 };
 
+pub use query::{company_code, parse_query, query_sign};
 pub use table::{map_state, map_state_name};
 
 /// Settings of one Kuaidi100 instance.
@@ -33,6 +37,15 @@ pub struct Kuaidi100Config {
     /// The subscription salt (secret: from the environment only).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub salt: Option<String>,
+    /// The account's `customer` id, for `query` polls (secret).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub customer: Option<String>,
+    /// The account's authorization `key`, which signs `query` polls (secret).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub key: Option<String>,
+    /// `https://poll.kuaidi100.com` by default.
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +92,7 @@ struct Callback {
 }
 
 #[derive(Debug, Deserialize)]
-struct LastResult {
+pub(super) struct LastResult {
     #[serde(default)]
     nu: String,
     #[serde(default)]
@@ -129,6 +142,12 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         }
         return Ok(outcome);
     };
+    parse_last_result(result, &mut outcome)?;
+    Ok(outcome)
+}
+
+/// The tracking data of a callback's `lastResult`, or of a `query` answer (the same shape).
+pub(super) fn parse_last_result(result: LastResult, outcome: &mut ParseOutcome) -> Result<(), ParseError> {
     if result.nu.is_empty() {
         return Err(ParseError::Body(
             "`lastResult.nu` (tracking number) is empty".into(),
@@ -156,7 +175,7 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         estimated_delivery: None,
         events,
     });
-    Ok(outcome)
+    Ok(())
 }
 
 fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
@@ -227,9 +246,21 @@ impl CarrierAdapter for Kuaidi100Adapter {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             webhook: true,
-            poll: false,
+            poll: self.config.customer.is_some() && self.config.key.is_some(),
             poll_batch_size: 1,
         }
+    }
+
+    fn build_poll_request(
+        &self,
+        targets: &[crate::PollTarget],
+        _token: Option<&crate::AccessToken>,
+    ) -> Result<crate::HttpRequest, ParseError> {
+        query::request(&self.config, targets)
+    }
+
+    fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        parse_query(body)
     }
 
     fn verify_webhook(
@@ -289,6 +320,7 @@ mod tests {
     fn adapter() -> Kuaidi100Adapter {
         Kuaidi100Adapter::new(Kuaidi100Config {
             salt: Some("salty".into()),
+            ..Default::default()
         })
     }
 

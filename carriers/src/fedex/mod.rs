@@ -1,0 +1,434 @@
+//! `fedex`: the FedEx Track API (`POST /track/v1/trackingnumbers`, up to 30 numbers a request)
+//! behind OAuth client credentials (`POST /oauth/token`, credentials in the form body).
+//!
+//! Each `completeTrackResults[]` item is one requested number. FedEx reuses tracking numbers, so
+//! one number can come back with several `trackResults` (different `trackingNumberUniqueId`s):
+//! they are different parcels, and the one whose newest scan is latest is the shipment in
+//! flight — the others are ignored with a problem noted, never merged. Status comes from each
+//! scan's `eventType` (`table.rs`); `latestStatusDetail.derivedCode` is the carrier's current
+//! status: it fills in the newest scan when that scan's type is unknown, and when it says
+//! `RS` (return to shipper) a newest `DL` scan is the parcel delivered back to its shipper, so
+//! `returned`. Scan `date`s carry their offset; one without (FedEx sends date-only pickups as
+//! `…T00:00:00`) is local at the scan location, resolved through the zone table.
+
+mod table;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+
+use crate::common::join_non_empty;
+use crate::oauth::{self, CredentialsIn};
+use crate::zones::local_at;
+use crate::{
+    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
+    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+};
+
+pub use table::{map_derived_code, map_event_type};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FedExConfig {
+    /// Secret: the API key (OAuth client id).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_id: Option<String>,
+    /// Secret: the secret key (OAuth client secret).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_secret: Option<String>,
+    /// `https://apis.fedex.com` (production) or `https://apis-sandbox.fedex.com`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(
+        default = "default_batch_size",
+        deserialize_with = "crate::settings::count"
+    )]
+    pub batch_size: usize,
+}
+
+fn default_base_url() -> String {
+    "https://apis.fedex.com".into()
+}
+fn default_batch_size() -> usize {
+    30
+}
+
+impl Default for FedExConfig {
+    fn default() -> Self {
+        FedExConfig {
+            client_id: None,
+            client_secret: None,
+            base_url: default_base_url(),
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FedExAdapter {
+    config: FedExConfig,
+}
+
+impl FedExAdapter {
+    pub fn new(config: FedExConfig) -> Self {
+        FedExAdapter { config }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FedExAddress {
+    city: Option<String>,
+    state_or_province_code: Option<String>,
+    postal_code: Option<String>,
+    country_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanEvent {
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    event_type: String,
+    #[serde(default)]
+    event_description: String,
+    #[serde(default)]
+    exception_code: String,
+    #[serde(default)]
+    exception_description: String,
+    #[serde(default)]
+    scan_location: Option<FedExAddress>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LatestStatus {
+    #[serde(default)]
+    derived_code: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DateAndTime {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    date_time: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CarrierError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackResult {
+    #[serde(default)]
+    latest_status_detail: Option<LatestStatus>,
+    #[serde(default)]
+    date_and_times: Vec<DateAndTime>,
+    #[serde(default)]
+    estimated_delivery_time_window: Option<serde_json::Value>,
+    #[serde(default)]
+    scan_events: Vec<serde_json::Value>,
+    #[serde(default)]
+    error: Option<CarrierError>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompleteTrackResult {
+    tracking_number: String,
+    #[serde(default)]
+    track_results: Vec<TrackResult>,
+}
+
+/// A scan date: with its offset as given, or local at the scan location.
+fn scan_instant(text: &str, place: Option<&FedExAddress>) -> Option<(Instant, Option<String>)> {
+    if let Some(instant) = Instant::parse_rfc3339(text) {
+        return Some((instant, None));
+    }
+    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S").ok()?;
+    Some(local_at(
+        naive,
+        place.and_then(|p| p.country_code.as_deref()),
+        place.and_then(|p| p.state_or_province_code.as_deref()),
+    ))
+}
+
+/// A date or date-time of an estimate; a naive one is read as UTC (it is a window, not a scan).
+fn estimate_instant(text: &str) -> Option<DateTime<Utc>> {
+    Instant::parse_rfc3339(text).map(|i| i.utc).or_else(|| {
+        NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|n| n.and_utc())
+    })
+}
+
+fn parse_events(
+    number: &str,
+    result: TrackResult,
+    outcome: &mut ParseOutcome,
+) -> Vec<TrackingEvent> {
+    let mut events = Vec::with_capacity(result.scan_events.len());
+    for value in result.scan_events {
+        let scan: ScanEvent = match serde_json::from_value(value) {
+            Ok(scan) => scan,
+            Err(err) => {
+                outcome.problems.push(Problem {
+                    tracking_number: Some(number.to_owned()),
+                    message: format!("unreadable scan event: {err}"),
+                });
+                continue;
+            }
+        };
+        let Some((instant, note)) = scan_instant(&scan.date, scan.scan_location.as_ref()) else {
+            outcome.problems.push(Problem {
+                tracking_number: Some(number.to_owned()),
+                message: format!("scan date `{}` is not a date-time", scan.date),
+            });
+            continue;
+        };
+        if let Some(message) = note {
+            outcome.problems.push(Problem {
+                tracking_number: Some(number.to_owned()),
+                message,
+            });
+        }
+        let (status, sub_status) = map_event_type(&scan.event_type);
+        let place = scan.scan_location.unwrap_or_default();
+        let location = join_non_empty([
+            place.city.as_deref(),
+            place.state_or_province_code.as_deref(),
+            place.postal_code.as_deref(),
+            place.country_code.as_deref(),
+        ]);
+        let description = match scan.exception_description.trim() {
+            "" => scan.event_description.trim().to_owned(),
+            exception => format!("{}: {exception}", scan.event_description.trim()),
+        };
+        let key = dedupe_key(&[
+            &instant.utc.to_rfc3339(),
+            &scan.event_type,
+            &scan.exception_code,
+            &description,
+            location.as_deref().unwrap_or(""),
+        ]);
+        events.push(TrackingEvent {
+            occurred_at: instant.utc,
+            utc_offset_seconds: instant.offset_seconds,
+            offset_inferred: instant.offset_inferred,
+            status,
+            sub_status,
+            raw_code: scan.event_type,
+            description,
+            location,
+            dedupe_key: key,
+        });
+    }
+    if let Some(current) = result.latest_status_detail
+        && let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
+    {
+        let (status, sub_status) = map_derived_code(&current.derived_code);
+        if newest.status == Status::Unknown {
+            (newest.status, newest.sub_status) = (status, sub_status);
+        } else if newest.status == Status::Delivered && status == Status::Returning {
+            newest.status = Status::Returned;
+            newest.sub_status = Some("delivered_to_shipper".into());
+        }
+    }
+    events
+}
+
+fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
+    let number = complete.tracking_number;
+    let mut candidates = Vec::new();
+    for result in complete.track_results {
+        if let Some(error) = &result.error {
+            outcome.problems.push(Problem {
+                tracking_number: Some(number.clone()),
+                message: format!("{}: {}", error.code, error.message),
+            });
+            if result.scan_events.is_empty() {
+                continue;
+            }
+        }
+        candidates.push(result);
+    }
+    let reused = candidates.len() > 1;
+    let mut parsed: Vec<(Vec<TrackingEvent>, Option<DateTime<Utc>>)> = candidates
+        .into_iter()
+        .map(|result| {
+            let estimate = result
+                .date_and_times
+                .iter()
+                .find(|d| d.kind == "ESTIMATED_DELIVERY")
+                .map(|d| d.date_time.clone())
+                .or_else(|| {
+                    let window = result.estimated_delivery_time_window.as_ref()?;
+                    let window = window.get("window")?;
+                    window
+                        .get("ends")
+                        .or_else(|| window.get("begins"))?
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .and_then(|text| estimate_instant(&text));
+            (parse_events(&number, result, outcome), estimate)
+        })
+        .collect();
+    // The parcel in flight is the one with the latest scan (FedEx reuses numbers).
+    parsed.sort_by_key(|(events, _)| events.iter().map(|e| e.occurred_at).max());
+    let Some((events, estimated_delivery)) = parsed.pop() else {
+        return;
+    };
+    if reused {
+        outcome.problems.push(Problem {
+            tracking_number: Some(number.clone()),
+            message: format!(
+                "FedEx returned {} shipments under this reused number; kept the most recent",
+                parsed.len() + 1
+            ),
+        });
+    }
+    outcome.updates.push(TrackingUpdate {
+        tracking_number: number,
+        estimated_delivery,
+        events,
+    });
+}
+
+/// Parse a Track API answer, or its top-level `errors` envelope (a carrier error).
+pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let Some(results) = value
+        .pointer("/output/completeTrackResults")
+        .and_then(|r| r.as_array())
+    else {
+        let errors: Vec<CarrierError> = value
+            .get("errors")
+            .cloned()
+            .and_then(|e| serde_json::from_value(e).ok())
+            .unwrap_or_default();
+        return Err(match errors.as_slice() {
+            [] => ParseError::Body("no `output.completeTrackResults`".into()),
+            errors => ParseError::CarrierError(
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.code, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        });
+    };
+    let mut outcome = ParseOutcome::default();
+    for value in results {
+        match serde_json::from_value::<CompleteTrackResult>(value.clone()) {
+            Ok(complete) => parse_complete(complete, &mut outcome),
+            Err(err) => outcome.problems.push(Problem {
+                tracking_number: value
+                    .get("trackingNumber")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_owned),
+                message: format!("unreadable track result: {err}"),
+            }),
+        }
+    }
+    Ok(outcome)
+}
+
+impl CarrierAdapter for FedExAdapter {
+    fn kind(&self) -> &'static str {
+        "fedex"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhook: false,
+            poll: self.config.client_id.is_some() && self.config.client_secret.is_some(),
+            poll_batch_size: self.config.batch_size.clamp(1, 30),
+        }
+    }
+
+    fn token_request(&self) -> Option<HttpRequest> {
+        Some(oauth::token_request(
+            oauth::join(&self.config.base_url, "/oauth/token"),
+            self.config.client_id.as_deref()?,
+            self.config.client_secret.as_deref()?,
+            CredentialsIn::FormBody,
+        ))
+    }
+
+    fn parse_token_response(&self, body: &[u8]) -> Result<AccessToken, ParseError> {
+        oauth::parse_token_response(body)
+    }
+
+    fn build_poll_request(
+        &self,
+        targets: &[PollTarget],
+        token: Option<&AccessToken>,
+    ) -> Result<HttpRequest, ParseError> {
+        let token = token.ok_or(ParseError::NotSupported("polling without a token"))?;
+        let tracking_info: Vec<serde_json::Value> = targets
+            .iter()
+            .map(|t| serde_json::json!({"trackingNumberInfo": {"trackingNumber": t.tracking_number}}))
+            .collect();
+        let body = serde_json::json!({
+            "includeDetailedScans": true,
+            "trackingInfo": tracking_info,
+        });
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            url: oauth::join(&self.config.base_url, "/track/v1/trackingnumbers"),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {}", token.token)),
+                ("content-type".into(), "application/json".into()),
+                ("x-locale".into(), "en_US".into()),
+            ],
+            body: Some(body.to_string().into_bytes()),
+        })
+    }
+
+    fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        parse_poll(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_flagged_current_status_turns_delivery_into_returned() {
+        let body = br#"{"output":{"completeTrackResults":[{"trackingNumber":"123","trackResults":[{
+            "latestStatusDetail":{"code":"DL","derivedCode":"RS"},
+            "scanEvents":[{"date":"2026-11-20T10:00:00-05:00","eventType":"DL","eventDescription":"Delivered",
+              "scanLocation":{"city":"X","stateOrProvinceCode":"NY","countryCode":"US"}}]}]}]}}"#;
+        let event = &parse_poll(body).unwrap().updates[0].events[0];
+        assert_eq!(event.status, Status::Returned);
+        assert_eq!(event.raw_code, "DL");
+    }
+
+    #[test]
+    fn the_request_lists_every_number() {
+        let adapter = FedExAdapter::new(FedExConfig {
+            client_id: Some("id".into()),
+            client_secret: Some("secret".into()),
+            ..Default::default()
+        });
+        let token = AccessToken {
+            token: "t".into(),
+            expires_in: std::time::Duration::from_secs(60),
+        };
+        let request = adapter
+            .build_poll_request(&["1".into(), "2".into()], Some(&token))
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&request.body.unwrap()).unwrap();
+        assert_eq!(body["trackingInfo"][1]["trackingNumberInfo"]["trackingNumber"], "2");
+        assert_eq!(adapter.capabilities().poll_batch_size, 30);
+    }
+}

@@ -1,0 +1,299 @@
+//! `usps`: the USPS Tracking API v3 (`GET /tracking/v3/tracking/{number}?expand=DETAIL`), one
+//! number a request, behind OAuth client credentials (`POST /oauth2/v3/token`, JSON body).
+//!
+//! Status comes from each event's `eventCode` (`table.rs`); `statusCategory` is the carrier's
+//! current status and fills in the newest event when its code is unknown. Times: `GMTTimestamp`
+//! is the instant (with `GMTOffset` as the local offset); without it, `eventTimestamp` is local
+//! at the event's state (USPS events without a country are domestic), resolved through the zone
+//! table and flagged as inferred. Both error shapes USPS sends (`{"error":{code,message}}` and
+//! the OAuth `{"error":"invalid_client",…}`) are carrier errors.
+
+mod table;
+
+use chrono::{DateTime, NaiveDateTime};
+use serde::Deserialize;
+
+use crate::common::join_non_empty;
+use crate::oauth::{self, CredentialsIn};
+use crate::zones::local_at;
+use crate::{
+    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
+    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+};
+
+pub use table::{map_event_code, map_status_category};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UspsConfig {
+    /// Secret: the consumer key (OAuth client id).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_id: Option<String>,
+    /// Secret: the consumer secret.
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub client_secret: Option<String>,
+    /// `https://apis.usps.com` by default (`https://apis-tem.usps.com` for testing).
+    #[serde(default, deserialize_with = "crate::settings::optional_string")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UspsAdapter {
+    config: UspsConfig,
+}
+
+impl UspsAdapter {
+    pub fn new(config: UspsConfig) -> Self {
+        UspsAdapter { config }
+    }
+    fn base_url(&self) -> &str {
+        self.config
+            .base_url
+            .as_deref()
+            .unwrap_or("https://apis.usps.com")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UspsEvent {
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    event_timestamp: Option<String>,
+    #[serde(rename = "GMTTimestamp", default)]
+    gmt_timestamp: Option<String>,
+    #[serde(rename = "GMTOffset", default)]
+    gmt_offset: Option<String>,
+    #[serde(default)]
+    event_country: Option<String>,
+    #[serde(default)]
+    event_city: Option<String>,
+    #[serde(default)]
+    event_state: Option<String>,
+    #[serde(rename = "eventZIP", default)]
+    event_zip: Option<String>,
+    #[serde(default)]
+    event_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UspsTracking {
+    tracking_number: String,
+    #[serde(default)]
+    status_category: Option<String>,
+    #[serde(default)]
+    expected_delivery_timestamp: Option<String>,
+    #[serde(default)]
+    tracking_events: Vec<serde_json::Value>,
+}
+
+fn event_instant(event: &UspsEvent) -> Option<(Instant, Option<String>)> {
+    if let Some(gmt) = event.gmt_timestamp.as_deref().and_then(Instant::parse_rfc3339) {
+        let offset = event.gmt_offset.as_deref().and_then(|o| {
+            DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", o.trim())).ok()
+        });
+        return Some((
+            Instant {
+                utc: gmt.utc,
+                offset_seconds: offset.map(|o| o.offset().local_minus_utc()),
+                offset_inferred: false,
+            },
+            None,
+        ));
+    }
+    let text = event.event_timestamp.as_deref()?.trim();
+    if let Some(instant) = Instant::parse_rfc3339(text) {
+        return Some((instant, None));
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok()?;
+    let country = event.event_country.as_deref().filter(|c| !c.is_empty());
+    Some(local_at(
+        naive,
+        Some(country.unwrap_or("US")),
+        event.event_state.as_deref(),
+    ))
+}
+
+fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
+    let number = tracking.tracking_number;
+    let mut events = Vec::with_capacity(tracking.tracking_events.len());
+    for value in tracking.tracking_events {
+        let event: UspsEvent = match serde_json::from_value(value) {
+            Ok(event) => event,
+            Err(err) => {
+                outcome.problems.push(Problem {
+                    tracking_number: Some(number.clone()),
+                    message: format!("unreadable tracking event: {err}"),
+                });
+                continue;
+            }
+        };
+        let Some((instant, note)) = event_instant(&event) else {
+            outcome.problems.push(Problem {
+                tracking_number: Some(number.clone()),
+                message: "tracking event without a readable timestamp".into(),
+            });
+            continue;
+        };
+        if let Some(message) = note {
+            outcome.problems.push(Problem {
+                tracking_number: Some(number.clone()),
+                message,
+            });
+        }
+        let raw_code = event.event_code.unwrap_or_default();
+        let (status, sub_status) = map_event_code(&raw_code);
+        let description = event.event_type.unwrap_or_default().trim().to_owned();
+        let location = join_non_empty([
+            event.event_city.as_deref(),
+            event.event_state.as_deref(),
+            event.event_zip.as_deref(),
+            event.event_country.as_deref(),
+        ]);
+        let key = dedupe_key(&[
+            &instant.utc.to_rfc3339(),
+            &raw_code,
+            &description,
+            location.as_deref().unwrap_or(""),
+        ]);
+        events.push(TrackingEvent {
+            occurred_at: instant.utc,
+            utc_offset_seconds: instant.offset_seconds,
+            offset_inferred: instant.offset_inferred,
+            status,
+            sub_status,
+            raw_code,
+            description,
+            location,
+            dedupe_key: key,
+        });
+    }
+    if let Some(category) = tracking.status_category.as_deref()
+        && let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
+        && newest.status == Status::Unknown
+    {
+        (newest.status, newest.sub_status) = map_status_category(category);
+    }
+    let estimated_delivery = tracking
+        .expected_delivery_timestamp
+        .as_deref()
+        .and_then(Instant::parse_rfc3339)
+        .map(|i| i.utc);
+    outcome.updates.push(TrackingUpdate {
+        tracking_number: number,
+        estimated_delivery,
+        events,
+    });
+}
+
+/// Parse a tracking answer, or either of USPS's error shapes (a carrier error).
+pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    match value.get("error") {
+        Some(serde_json::Value::Object(error)) => {
+            let text = |key: &str| error.get(key).and_then(|v| v.as_str()).unwrap_or("");
+            return Err(ParseError::CarrierError(format!(
+                "{}: {}",
+                text("code"),
+                text("message")
+            )));
+        }
+        Some(serde_json::Value::String(code)) => {
+            let description = value
+                .get("error_description")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            return Err(ParseError::CarrierError(format!("{code}: {description}")));
+        }
+        _ => {}
+    }
+    let tracking: UspsTracking = serde_json::from_value(value)
+        .map_err(|err| ParseError::Body(format!("not a USPS tracking response: {err}")))?;
+    let mut outcome = ParseOutcome::default();
+    parse_tracking(tracking, &mut outcome);
+    Ok(outcome)
+}
+
+impl CarrierAdapter for UspsAdapter {
+    fn kind(&self) -> &'static str {
+        "usps"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhook: false,
+            poll: self.config.client_id.is_some() && self.config.client_secret.is_some(),
+            poll_batch_size: 1,
+        }
+    }
+
+    fn token_request(&self) -> Option<HttpRequest> {
+        Some(oauth::token_request(
+            oauth::join(self.base_url(), "/oauth2/v3/token"),
+            self.config.client_id.as_deref()?,
+            self.config.client_secret.as_deref()?,
+            CredentialsIn::JsonBody,
+        ))
+    }
+
+    fn parse_token_response(&self, body: &[u8]) -> Result<AccessToken, ParseError> {
+        oauth::parse_token_response(body)
+    }
+
+    fn build_poll_request(
+        &self,
+        targets: &[PollTarget],
+        token: Option<&AccessToken>,
+    ) -> Result<HttpRequest, ParseError> {
+        let token = token.ok_or(ParseError::NotSupported("polling without a token"))?;
+        let target = targets
+            .first()
+            .ok_or(ParseError::NotSupported("an empty poll"))?;
+        let number: String =
+            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
+        Ok(HttpRequest {
+            method: HttpMethod::Get,
+            url: oauth::join(
+                self.base_url(),
+                &format!("/tracking/v3/tracking/{number}?expand=DETAIL"),
+            ),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {}", token.token)),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: None,
+        })
+    }
+
+    fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        parse_poll(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_category_fills_an_unknown_newest_event() {
+        let body = br#"{"trackingNumber":"9400","statusCategory":"Delivered","trackingEvents":[
+            {"eventType":"Delivered, Front Door","eventTimestamp":"2026-11-20T13:58:00","eventState":"FL","eventCode":"ZZ"}]}"#;
+        let event = &parse_poll(body).unwrap().updates[0].events[0];
+        assert_eq!(event.status, Status::Delivered);
+        assert_eq!(event.raw_code, "ZZ");
+        assert_eq!(event.occurred_at.to_rfc3339(), "2026-11-20T18:58:00+00:00");
+        assert!(event.offset_inferred);
+    }
+
+    #[test]
+    fn oauth_errors_are_carrier_errors() {
+        let err = parse_poll(br#"{"error":"invalid_client","error_description":"Client authentication failed."}"#)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::CarrierError("invalid_client: Client authentication failed.".into())
+        );
+    }
+}
