@@ -79,7 +79,19 @@ pub fn normalize(
         BodySource::Webhook => {
             adapter.parse_webhook(&Inbound::new(Vec::new(), body.to_vec()).assume_verified())?
         }
-        BodySource::Poll => adapter.parse_poll_response(body)?,
+        BodySource::Poll => match adapter.parse_poll_response(body) {
+            Ok(outcome) => outcome,
+            // The carrier's own error answer is a body we understood: it is reported, not a
+            // failure of the tool (the poller, by contrast, retries it).
+            Err(ParseError::CarrierError(message)) => ParseOutcome {
+                problems: vec![trackgate_carriers::Problem {
+                    tracking_number: None,
+                    message: format!("carrier answered with an error: {message}"),
+                }],
+                ..Default::default()
+            },
+            Err(err) => return Err(err),
+        },
     };
     Ok(summarize(adapter.kind(), outcome))
 }

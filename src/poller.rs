@@ -82,6 +82,11 @@ impl Poller {
             if !capabilities.poll {
                 continue;
             }
+            if let Some(left) = instance.paused_for() {
+                // A 429 paused this carrier: its due shipments stay due until the pause ends.
+                tracing::debug!(carrier = %instance.id, ?left, "carrier paused after a 429");
+                continue;
+            }
             let batch = capabilities.poll_batch_size.max(1);
             let due = self
                 .store
@@ -150,6 +155,12 @@ impl Poller {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, Utc::now()));
+                if status == 429 {
+                    // The quota is the carrier's, not this batch's: pause the whole instance.
+                    let pause = retry_after.unwrap_or(self.settings.default_pause());
+                    instance.pause(pause);
+                    tracing::warn!(carrier = %instance.id, ?pause, "carrier answered 429; instance paused");
+                }
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
                 return Err(PollError {
                     failure: Failure::Status(status),
@@ -161,6 +172,10 @@ impl Poller {
                 .adapter
                 .parse_poll_response(&body)
                 .map_err(|err| PollError::other(err.to_string()))?;
+            if !outcome.unregistered.is_empty() {
+                self.register_with_carrier(instance, targets, &outcome.unregistered)
+                    .await;
+            }
             self.metrics
                 .polls
                 .with_label_values(&[instance.id.as_str(), "ok"])
@@ -214,11 +229,47 @@ impl Poller {
         Ok(Some(token))
     }
 
+    /// Register numbers the carrier does not know yet (17TRACK); they are polled next round.
+    /// A failure is logged only: the next poll reports them unregistered again.
+    async fn register_with_carrier(
+        &self,
+        instance: &CarrierInstance,
+        targets: &[PollTarget],
+        unregistered: &[String],
+    ) {
+        let targets: Vec<PollTarget> = targets
+            .iter()
+            .filter(|t| unregistered.contains(&t.tracking_number))
+            .cloned()
+            .collect();
+        let Some(request) = instance.adapter.registration_request(&targets) else {
+            return;
+        };
+        match self.send(instance, request).await {
+            Ok((status, _, _)) if (200..300).contains(&status) => {
+                tracing::info!(carrier = %instance.id, count = targets.len(), "registered numbers with the carrier");
+            }
+            Ok((status, _, body)) => {
+                let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+                tracing::warn!(carrier = %instance.id, status, %snippet, "registration refused");
+            }
+            Err(err) => tracing::warn!(carrier = %instance.id, error = %err, "registration failed"),
+        }
+    }
+
     async fn send(
         &self,
         instance: &CarrierInstance,
         request: HttpRequest,
     ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), PollError> {
+        if let Some(left) = instance.paused_for() {
+            // Not even a retry task may spend the quota while the carrier asked us to wait.
+            return Err(PollError {
+                failure: Failure::Status(429),
+                retry_after: Some(left),
+                detail: format!("carrier paused for {}s after a 429", left.as_secs()),
+            });
+        }
         instance.limiter.until_ready().await;
         let mut builder = match request.method {
             HttpMethod::Get => self.http.get(&request.url),

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use trackgate_carriers::CarrierAdapter;
@@ -27,6 +28,34 @@ pub struct CarrierInstance {
     pub adapter: Box<dyn CarrierAdapter>,
     /// Every outbound request to this carrier waits on this limiter first.
     pub limiter: DefaultDirectRateLimiter,
+    /// Set when the carrier answered 429: no request goes out before this instant.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl CarrierInstance {
+    /// Stop sending to this carrier for `pause` (a 429's `Retry-After`); a longer pause already
+    /// in force is kept.
+    pub fn pause(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// How long this carrier stays paused, if it is.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        paused
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Whether this instance can follow a shipment at all: it polls, or the carrier pushes.
+    pub fn can_track(&self) -> bool {
+        let capabilities = self.adapter.capabilities();
+        capabilities.poll || capabilities.webhook
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +122,7 @@ impl Registry {
                     id: id.clone(),
                     adapter,
                     limiter,
+                    paused_until: Mutex::new(None),
                 }),
             );
         }
@@ -109,12 +139,13 @@ impl Registry {
         self.carriers.values()
     }
 
-    /// The first configured instance whose adapter kind is earliest in `kinds`.
+    /// The first configured instance whose adapter kind is earliest in `kinds` and that can
+    /// track at all (an instance without credentials can neither poll nor receive pushes).
     pub fn instance_for_kinds(&self, kinds: &[&str]) -> Option<Arc<CarrierInstance>> {
         kinds.iter().find_map(|kind| {
             self.carriers
                 .values()
-                .find(|c| c.adapter.kind() == *kind)
+                .find(|c| c.adapter.kind() == *kind && c.can_track())
                 .cloned()
         })
     }

@@ -27,9 +27,8 @@ pub mod usps;
 pub mod zones;
 
 pub use adapter::{
-    tracking_numbers,
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
-    PollTarget, SignatureError, Unverified, Verified, WebhookAck,
+    PollTarget, SignatureError, Unverified, Verified, WebhookAck, tracking_numbers,
 };
 pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, dedupe_key};
 pub use status::{Status, UnknownStatus};

@@ -46,7 +46,10 @@ pub fn token_request(
             let basic = base64::engine::general_purpose::STANDARD
                 .encode(format!("{client_id}:{client_secret}"));
             (
-                vec![form_type, ("authorization".into(), format!("Basic {basic}"))],
+                vec![
+                    form_type,
+                    ("authorization".into(), format!("Basic {basic}")),
+                ],
                 form(false),
             )
         }
@@ -110,15 +113,26 @@ mod tests {
     #[test]
     fn lifetimes_as_text_or_number_are_read() {
         let ups = br#"{"token_type":"Bearer","access_token":"abc","expires_in":"14399","status":"approved"}"#;
-        assert_eq!(parse_token_response(ups).unwrap().expires_in.as_secs(), 14399);
-        let fedex = br#"{"access_token":"x","token_type":"bearer","expires_in":3599,"scope":"CXS"}"#;
-        assert_eq!(parse_token_response(fedex).unwrap().expires_in.as_secs(), 3599);
+        assert_eq!(
+            parse_token_response(ups).unwrap().expires_in.as_secs(),
+            14399
+        );
+        let fedex =
+            br#"{"access_token":"x","token_type":"bearer","expires_in":3599,"scope":"CXS"}"#;
+        assert_eq!(
+            parse_token_response(fedex).unwrap().expires_in.as_secs(),
+            3599
+        );
     }
 
     #[test]
     fn basic_credentials_stay_out_of_the_body() {
         let request = token_request("u".into(), "id", "secret", CredentialsIn::BasicHeader);
         assert_eq!(request.body.unwrap(), b"grant_type=client_credentials");
-        assert!(request.headers.contains(&("authorization".into(), "Basic aWQ6c2VjcmV0".into())));
+        assert!(
+            request
+                .headers
+                .contains(&("authorization".into(), "Basic aWQ6c2VjcmV0".into()))
+        );
     }
 }

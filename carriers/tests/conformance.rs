@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::FixedOffset;
 use serde_json::Value;
-use trackgate_carriers::{
-    ParseError, ParseOutcome, Status, dhl, easypost, fedex, ups, usps,
-};
+use trackgate_carriers::{ParseError, ParseOutcome, Status, dhl, easypost, fedex, ups, usps};
 
 /// A parser of one carrier's poll responses.
 type Parser = fn(&[u8]) -> Result<ParseOutcome, ParseError>;

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use trackgate_carriers::{
-    ParseError, ParseOutcome, aftership, dhl, easypost, fedex, kuaidi100, sandbox,
-    seventeen_track, shippo, ups, usps,
+    ParseError, ParseOutcome, aftership, dhl, easypost, fedex, kuaidi100, sandbox, seventeen_track,
+    shippo, ups, usps,
 };
 
 fn fixtures_dir() -> PathBuf {
@@ -90,6 +90,7 @@ fn kuaidi100_fixtures_are_signed_with_the_fixture_salt() {
     use trackgate_carriers::{CarrierAdapter, Inbound};
     let adapter = kuaidi100::Kuaidi100Adapter::new(kuaidi100::Kuaidi100Config {
         salt: Some("fixture-salt".into()),
+        ..Default::default()
     });
     let body =
         std::fs::read(fixtures_dir().join("kuaidi100/callback-in-transit-advanced-codes.txt"))

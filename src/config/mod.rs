@@ -106,6 +106,14 @@ pub struct PollSettings {
     pub enabled: bool,
     pub interval_secs: u64,
     pub tick_secs: u64,
+    /// How long a carrier instance pauses after a 429 without a usable `Retry-After`.
+    pub pause_on_429_secs: u64,
+}
+
+impl PollSettings {
+    pub fn default_pause(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.pause_on_429_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -398,10 +398,14 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn a_shipment_without_a_carrier_is_registered_only_when_its_format_is_unambiguous() {
-    // Without the AfterShip instance (which can track UPS), a UPS number has no carrier here.
+    // Without the aggregators (which can track UPS), and with a UPS instance that has no
+    // credentials (so can neither poll nor receive pushes), a UPS number has no carrier here.
     let app = TestApp::spawn_with(
         Backend::Sqlite,
-        &[("carriers.aftership.enabled", json!(false))],
+        &[
+            ("carriers.aftership.enabled", json!(false)),
+            ("carriers.17track.enabled", json!(false)),
+        ],
     )
     .await;
     let post = |number: &str| {
@@ -443,21 +447,38 @@ async fn a_shipment_without_a_carrier_is_registered_only_when_its_format_is_unam
 }
 
 #[tokio::test]
-async fn an_aggregator_tracks_numbers_whose_own_carrier_has_no_adapter() {
+async fn a_carrier_without_credentials_leaves_its_numbers_to_an_aggregator() {
+    let register = |app: &TestApp, number: &'static str| {
+        app.http
+            .post(format!("{}/v1/shipments", app.base))
+            .bearer_auth(&app.keys.mall)
+            .json(&json!({"tracking_number": number}))
+            .send()
+    };
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let response = app
-        .http
-        .post(format!("{}/v1/shipments", app.base))
-        .bearer_auth(&app.keys.mall)
-        .json(&json!({"tracking_number": "1Z999AA10123456784"}))
-        .send()
-        .await
-        .unwrap();
+    let response = register(&app, "1Z999AA10123456784").await.unwrap();
     assert_eq!(response.status().as_u16(), 201);
     let created: Value = response.json().await.unwrap();
     assert_eq!(
-        created["carrier"], "aftership",
-        "UPS numbers go to the configured AfterShip instance"
+        created["carrier"], "17track",
+        "the UPS instance has no credentials: the first aggregator takes UPS numbers"
     );
+    app.finish().await;
+
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("carriers.ups.client_id", json!("ups-client")),
+            ("carriers.ups.client_secret", json!("ups-secret")),
+        ],
+    )
+    .await;
+    let created: Value = register(&app, "1Z999AA10123456784")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["carrier"], "ups", "UPS's own API comes first");
     app.finish().await;
 }

@@ -366,7 +366,10 @@ impl CarrierAdapter for AfterShipAdapter {
             .as_deref()
             .ok_or(ParseError::NotSupported("polling without an api_key"))?;
         let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("tracking_numbers", &crate::tracking_numbers(targets).join(","))
+            .append_pair(
+                "tracking_numbers",
+                &crate::tracking_numbers(targets).join(","),
+            )
             .finish();
         Ok(HttpRequest {
             method: HttpMethod::Get,

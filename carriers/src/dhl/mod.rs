@@ -53,7 +53,8 @@ pub fn map_status_code(code: &str, returning: bool) -> (Status, Option<String>) 
         ("failure", _) => Status::FailedAttempt,
         _ => Status::Unknown,
     };
-    let sub = (returning && status != Status::Unknown).then(|| "return_flag".to_owned());
+    let sub =
+        matches!(status, Status::Returning | Status::Returned).then(|| "return_flag".to_owned());
     (status, sub)
 }
 
@@ -150,7 +151,12 @@ fn event_of(
     };
     let returning = event.return_flag.unwrap_or(shipment_returning);
     let (status, sub_status) = map_status_code(&event.status_code, returning);
-    let description = [event.status.as_deref(), event.description.as_deref()]
+    // DHL Express repeats the status code as its status text; only a different text says more.
+    let status_text = event
+        .status
+        .as_deref()
+        .filter(|text| !text.trim().eq_ignore_ascii_case(event.status_code.trim()));
+    let description = [status_text, event.description.as_deref()]
         .into_iter()
         .flatten()
         .map(str::trim)
@@ -308,7 +314,11 @@ mod tests {
             "events":[{"timestamp":"2026-11-20T10:00:00+01:00","statusCode":"delivered","status":"DELIVERED"},
                       {"timestamp":"2026-11-19T08:00:00","statusCode":"transit","location":{"address":{"countryCode":"DE"}}}]}]}"#;
         let update = &parse_poll(body).unwrap().updates[0];
-        assert_eq!(update.events.len(), 2, "the status repeats the newest event");
+        assert_eq!(
+            update.events.len(),
+            2,
+            "the status repeats the newest event"
+        );
         assert_eq!(update.events[0].status, Status::Returned);
         assert_eq!(update.events[1].status, Status::Returning);
         assert_eq!(
@@ -322,6 +332,9 @@ mod tests {
     fn problem_documents_are_carrier_errors() {
         let err = parse_poll(br#"{"title":"No result found","status":404,"detail":"No shipment"}"#)
             .unwrap_err();
-        assert_eq!(err, ParseError::CarrierError("No result found: No shipment".into()));
+        assert_eq!(
+            err,
+            ParseError::CarrierError("No result found: No shipment".into())
+        );
     }
 }

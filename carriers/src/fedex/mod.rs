@@ -428,7 +428,10 @@ mod tests {
             .build_poll_request(&["1".into(), "2".into()], Some(&token))
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&request.body.unwrap()).unwrap();
-        assert_eq!(body["trackingInfo"][1]["trackingNumberInfo"]["trackingNumber"], "2");
+        assert_eq!(
+            body["trackingInfo"][1]["trackingNumberInfo"]["trackingNumber"],
+            "2"
+        );
         assert_eq!(adapter.capabilities().poll_batch_size, 30);
     }
 }

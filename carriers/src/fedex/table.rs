@@ -12,8 +12,8 @@ pub fn map_event_type(code: &str) -> (Status, Option<String>) {
     let (status, sub) = match code.trim() {
         "OC" | "OX" | "EP" => (InfoReceived, None),
         "PU" | "PX" | "AP" => (PickedUp, None),
-        "IT" | "IX" | "AA" | "AC" | "AF" | "AR" | "AX" | "DP" | "EA" | "EO" | "FD" | "LO" | "OF"
-        | "PF" | "PL" | "PM" | "SF" | "TR" | "DS" | "CH" | "SP" => (InTransit, None),
+        "IT" | "IX" | "AA" | "AC" | "AF" | "AR" | "AX" | "DP" | "EA" | "EO" | "FD" | "LO"
+        | "OF" | "PF" | "PL" | "PM" | "SF" | "TR" | "DS" | "CH" | "SP" => (InTransit, None),
         "CC" => (InTransit, Some("customs_cleared")),
         "CP" => (InTransit, Some("customs_clearance_in_progress")),
         "AE" => (InTransit, Some("arriving_early")),

@@ -147,7 +147,10 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
 }
 
 /// The tracking data of a callback's `lastResult`, or of a `query` answer (the same shape).
-pub(super) fn parse_last_result(result: LastResult, outcome: &mut ParseOutcome) -> Result<(), ParseError> {
+pub(super) fn parse_last_result(
+    result: LastResult,
+    outcome: &mut ParseOutcome,
+) -> Result<(), ParseError> {
     if result.nu.is_empty() {
         return Err(ParseError::Body(
             "`lastResult.nu` (tracking number) is empty".into(),

@@ -53,7 +53,9 @@ pub(super) fn request(
     targets: &[PollTarget],
 ) -> Result<HttpRequest, ParseError> {
     let (Some(customer), Some(key)) = (config.customer.as_deref(), config.key.as_deref()) else {
-        return Err(ParseError::NotSupported("polling without `customer` and `key`"));
+        return Err(ParseError::NotSupported(
+            "polling without `customer` and `key`",
+        ));
     };
     let target = targets
         .first()
@@ -149,7 +151,10 @@ mod tests {
     #[test]
     fn sign_covers_param_key_and_customer_in_that_order() {
         // md5("abc") = 900150983cd24fb0d6963f7d28e17f72
-        assert_eq!(query_sign("a", "b", "c"), "900150983CD24FB0D6963F7D28E17F72");
+        assert_eq!(
+            query_sign("a", "b", "c"),
+            "900150983CD24FB0D6963F7D28E17F72"
+        );
     }
 
     #[test]

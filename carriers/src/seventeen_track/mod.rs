@@ -9,8 +9,8 @@
 //!
 //! One number can have several providers (the origin carrier and the destination carrier of an
 //! international parcel): the events of every provider are merged, each keyed by its provider.
-//! Times: `time_iso` with its offset, else `time_utc`, else `time_raw` local at the event's
-//! address (zone table, flagged as inferred). Status: the event's `sub_status` (or milestone
+//! Times: `time_iso` with its offset, else `time_utc`, else `time_raw` in its `timezone`, else
+//! `time_raw` local at the event's address (zone table, flagged as inferred). Status: the event's `sub_status` (or milestone
 //! `stage`); `latest_status` fills in the newest event when its own status is unknown.
 
 mod table;
@@ -81,7 +81,11 @@ impl SeventeenTrackAdapter {
             .map(|t| {
                 let mut item = serde_json::json!({ "number": t.tracking_number });
                 // A 17TRACK carrier code is numeric; anything else is left to auto-detection.
-                if let Some(code) = t.carrier_code.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+                if let Some(code) = t
+                    .carrier_code
+                    .as_deref()
+                    .and_then(|c| c.parse::<u64>().ok())
+                {
                     item["carrier"] = code.into();
                 }
                 item
@@ -119,6 +123,7 @@ struct Address {
 struct TimeRaw {
     date: Option<String>,
     time: Option<String>,
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,9 +191,19 @@ fn event_instant(event: &Event) -> Option<(Instant, Option<String>)> {
         .as_deref()
         .and_then(|t| NaiveTime::parse_from_str(t.trim(), "%H:%M:%S").ok())
         .unwrap_or_default();
+    let naive = date.and_time(time);
+    if let Some(offset) = raw.timezone.as_deref().and_then(|z| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", z.trim())).ok()
+    }) && let Some(instant) = Instant::parse_rfc3339(&format!(
+        "{}{}",
+        naive.format("%Y-%m-%dT%H:%M:%S"),
+        offset.offset()
+    )) {
+        return Some((instant, None));
+    }
     let address = event.address.as_ref();
     Some(local_at(
-        date.and_time(time),
+        naive,
         address.and_then(|a| a.country.as_deref()),
         address.and_then(|a| a.state.as_deref()),
     ))
@@ -236,17 +251,14 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
                 _ => (String::new(), (Status::Unknown, None)),
             };
             let description = event.description.unwrap_or_default().trim().to_owned();
-            let location = event
-                .location
-                .filter(|l| !l.trim().is_empty())
-                .or_else(|| {
-                    let a = event.address.as_ref()?;
-                    crate::common::join_non_empty([
-                        a.city.as_deref(),
-                        a.state.as_deref(),
-                        a.country.as_deref(),
-                    ])
-                });
+            let location = event.location.filter(|l| !l.trim().is_empty()).or_else(|| {
+                let a = event.address.as_ref()?;
+                crate::common::join_non_empty([
+                    a.city.as_deref(),
+                    a.state.as_deref(),
+                    a.country.as_deref(),
+                ])
+            });
             let key = dedupe_key(&[
                 &provider_key,
                 &instant.utc.to_rfc3339(),
@@ -459,10 +471,16 @@ mod tests {
         let expected = hex::encode(hasher.finalize());
         assert_eq!(sign("KEY", &body), expected);
         let headers = vec![("Sign".to_owned(), expected.to_uppercase())];
-        assert!(adapter.verify_webhook(Inbound::new(headers, body.clone())).is_ok());
+        assert!(
+            adapter
+                .verify_webhook(Inbound::new(headers, body.clone()))
+                .is_ok()
+        );
         let wrong = vec![("sign".to_owned(), sign("OTHER", &body))];
         assert_eq!(
-            adapter.verify_webhook(Inbound::new(wrong, body)).unwrap_err(),
+            adapter
+                .verify_webhook(Inbound::new(wrong, body))
+                .unwrap_err(),
             SignatureError::Mismatch
         );
     }
@@ -483,6 +501,9 @@ mod tests {
         };
         let request = adapter.registration_request(&[target]).unwrap();
         assert!(request.url.ends_with("/register"));
-        assert_eq!(request.body.unwrap(), br#"[{"carrier":3011,"number":"RR1"}]"#);
+        assert_eq!(
+            request.body.unwrap(),
+            br#"[{"carrier":3011,"number":"RR1"}]"#
+        );
     }
 }

@@ -45,7 +45,7 @@ pub fn map_sub_status(code: &str) -> (Status, Option<String>) {
     let sub = match detail {
         "" | "Other" => None,
         _ if status == Unknown => None,
-        detail => Some(snake(detail)),
+        detail => Some(snake(detail)).filter(|sub| sub != status.as_str()),
     };
     (status, sub)
 }

@@ -2,8 +2,8 @@
 //! behind OAuth client credentials (`POST /security/v1/oauth/token`, HTTP Basic with the client id
 //! and secret; the token is cached by the gateway and refreshed on a 401).
 //!
-//! Status comes from each activity's `status.type` (see `table.rs`); the raw code kept is
-//! `type/code` so both survive. Times: `gmtDate`/`gmtTime` (with `gmtOffset` for the local offset)
+//! Status comes from each activity's `status.type`, refined by its 3-digit `statusCode` for the
+//! generic types (see `table.rs`); the raw code kept is `type/code` so both survive. Times: `gmtDate`/`gmtTime` (with `gmtOffset` for the local offset)
 //! when present; otherwise `date`/`time` are local at the activity's address, resolved through
 //! the zone table and flagged as inferred. `deliveryDate` entries of type `SDD`/`RDD` (scheduled
 //! and rescheduled) give the estimated delivery. A shipment answered only with warnings
@@ -22,7 +22,7 @@ use crate::{
     ParseOutcome, PollTarget, Problem, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
-pub use table::map_type;
+pub use table::{map_status, map_type};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UpsConfig {
@@ -79,6 +79,8 @@ struct UpsStatus {
     code: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    status_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,10 +155,7 @@ fn parse_offset(text: &str) -> Option<FixedOffset> {
 
 /// The instant of an activity, and a note when its zone could not be known.
 fn activity_instant(activity: &Activity) -> Result<(Instant, Option<String>), String> {
-    let address = activity
-        .location
-        .as_ref()
-        .and_then(|l| l.address.as_ref());
+    let address = activity.location.as_ref().and_then(|l| l.address.as_ref());
     if let (Some(date), Some(time)) = (
         activity.gmt_date.as_deref().and_then(parse_date),
         activity.gmt_time.as_deref().and_then(parse_time),
@@ -224,14 +223,24 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
                 message,
             });
         }
-        let (status, sub_status) = map_type(&activity.status.kind);
+        let (status, sub_status) = map_status(
+            &activity.status.kind,
+            activity.status.status_code.as_deref(),
+            &activity.status.code,
+        );
         let raw_code = format!("{}/{}", activity.status.kind, activity.status.code);
-        let address = activity.location.and_then(|l| l.address).unwrap_or_default();
+        let address = activity
+            .location
+            .and_then(|l| l.address)
+            .unwrap_or_default();
         let location = join_non_empty([
             address.city.as_deref(),
             address.state_province.as_deref(),
             address.postal_code.as_deref(),
-            address.country_code.as_deref().or(address.country.as_deref()),
+            address
+                .country_code
+                .as_deref()
+                .or(address.country.as_deref()),
         ]);
         let description = activity.status.description.trim().to_owned();
         let key = dedupe_key(&[
@@ -358,8 +367,8 @@ impl CarrierAdapter for UpsAdapter {
         let target = targets
             .first()
             .ok_or(ParseError::NotSupported("an empty poll"))?;
-        let number: String = form_urlencoded::byte_serialize(target.tracking_number.as_bytes())
-            .collect();
+        let number: String =
+            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
         Ok(HttpRequest {
             method: HttpMethod::Get,
             url: oauth::join(
@@ -369,7 +378,10 @@ impl CarrierAdapter for UpsAdapter {
             headers: vec![
                 ("authorization".into(), format!("Bearer {}", token.token)),
                 // UPS requires a per-request transaction id and a source name.
-                ("transid".into(), dedupe_key(&[&number, &Utc::now().to_rfc3339()])),
+                (
+                    "transid".into(),
+                    dedupe_key(&[&number, &Utc::now().to_rfc3339()]),
+                ),
                 ("transactionsrc".into(), "trackgate".into()),
                 ("accept".into(), "application/json".into()),
             ],
@@ -414,8 +426,13 @@ mod tests {
 
     #[test]
     fn error_envelopes_are_carrier_errors() {
-        let err = parse_poll(br#"{"response":{"errors":[{"code":"TV1002","message":"Invalid inquiry number"}]}}"#)
-            .unwrap_err();
-        assert_eq!(err, ParseError::CarrierError("TV1002: Invalid inquiry number".into()));
+        let err = parse_poll(
+            br#"{"response":{"errors":[{"code":"TV1002","message":"Invalid inquiry number"}]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::CarrierError("TV1002: Invalid inquiry number".into())
+        );
     }
 }

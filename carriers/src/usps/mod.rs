@@ -82,14 +82,20 @@ struct UspsTracking {
     tracking_number: String,
     #[serde(default)]
     status_category: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "expectedDeliveryTimeStamp")]
     expected_delivery_timestamp: Option<String>,
+    #[serde(default)]
+    expected_delivery_date: Option<String>,
     #[serde(default)]
     tracking_events: Vec<serde_json::Value>,
 }
 
 fn event_instant(event: &UspsEvent) -> Option<(Instant, Option<String>)> {
-    if let Some(gmt) = event.gmt_timestamp.as_deref().and_then(Instant::parse_rfc3339) {
+    if let Some(gmt) = event
+        .gmt_timestamp
+        .as_deref()
+        .and_then(Instant::parse_rfc3339)
+    {
         let offset = event.gmt_offset.as_deref().and_then(|o| {
             DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", o.trim())).ok()
         });
@@ -175,11 +181,19 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
     {
         (newest.status, newest.sub_status) = map_status_category(category);
     }
+    // A date without a time is the end of that day in UTC, the latest it can mean.
     let estimated_delivery = tracking
         .expected_delivery_timestamp
         .as_deref()
         .and_then(Instant::parse_rfc3339)
-        .map(|i| i.utc);
+        .map(|i| i.utc)
+        .or_else(|| {
+            let date = tracking.expected_delivery_date.as_deref()?.get(..10)?;
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(23, 59, 59)
+                .map(|d| d.and_utc())
+        });
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
         estimated_delivery,
@@ -289,8 +303,10 @@ mod tests {
 
     #[test]
     fn oauth_errors_are_carrier_errors() {
-        let err = parse_poll(br#"{"error":"invalid_client","error_description":"Client authentication failed."}"#)
-            .unwrap_err();
+        let err = parse_poll(
+            br#"{"error":"invalid_client","error_description":"Client authentication failed."}"#,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             ParseError::CarrierError("invalid_client: Client authentication failed.".into())
