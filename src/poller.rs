@@ -242,12 +242,28 @@ impl Poller {
             .filter(|t| unregistered.contains(&t.tracking_number))
             .cloned()
             .collect();
+        if targets.is_empty() {
+            return; // the carrier named numbers we did not ask about
+        }
         let Some(request) = instance.adapter.registration_request(&targets) else {
             return;
         };
         match self.send(instance, request).await {
             Ok((status, _, _)) if (200..300).contains(&status) => {
                 tracing::info!(carrier = %instance.id, count = targets.len(), "registered numbers with the carrier");
+                let next = Utc::now()
+                    + chrono::Duration::seconds(self.settings.after_registration_secs as i64);
+                for target in &targets {
+                    let found = self
+                        .store
+                        .find_shipment(&instance.id, &target.tracking_number)
+                        .await;
+                    if let Ok(Some(shipment)) = found
+                        && let Err(err) = self.store.schedule_poll(&[shipment.id], next).await
+                    {
+                        tracing::warn!(carrier = %instance.id, error = %err, "could not reschedule a registered number");
+                    }
+                }
             }
             Ok((status, _, body)) => {
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();

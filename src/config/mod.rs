@@ -108,6 +108,8 @@ pub struct PollSettings {
     pub tick_secs: u64,
     /// How long a carrier instance pauses after a 429 without a usable `Retry-After`.
     pub pause_on_429_secs: u64,
+    /// When to poll again a number just registered with an aggregator (17TRACK).
+    pub after_registration_secs: u64,
 }
 
 impl PollSettings {

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod carrier_polls;
 mod cli;
 mod ingest;
 mod poll;

@@ -327,3 +327,50 @@ async fn aftership_tracking_updates_are_verified_and_stored() {
     assert_eq!(stored["events"].as_array().unwrap().len(), 6);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn seventeen_track_pushes_are_verified_by_their_sign_header_and_stored() {
+    let key = "17track-api-key";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("carriers.17track.api_key", serde_json::json!(key))],
+    )
+    .await;
+    let shipment = app.register("17track", "LX123456785CN", None).await;
+    let body = fixture("carriers/17track/push-tracking-updated-two-providers.json");
+    let post = |body: Vec<u8>, sign: String| {
+        app.http
+            .post(format!("{}/webhooks/17track", app.base))
+            .header("content-type", "application/json")
+            .header("sign", sign)
+            .body(body)
+            .send()
+    };
+    let sign = trackgate::carriers::seventeen_track::sign(key, &body);
+    let mut tampered = body.clone();
+    tampered[40] ^= 1;
+    assert_eq!(
+        post(tampered, sign.clone())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401,
+        "one byte changed"
+    );
+    assert_eq!(counts(&app).await, (0, 0));
+    assert_eq!(post(body, sign).await.unwrap().status().as_u16(), 200);
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["status"], "out_for_delivery");
+    assert_eq!(
+        stored["events"].as_array().unwrap().len(),
+        6,
+        "both providers' events, merged"
+    );
+    app.finish().await;
+}
