@@ -30,7 +30,9 @@ pub use adapter::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
     PollTarget, SignatureError, Unverified, Verified, WebhookAck, tracking_numbers,
 };
-pub use model::{Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, dedupe_key};
+pub use model::{
+    Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, apply_current_status, dedupe_key,
+};
 pub use status::{Status, UnknownStatus};
 
 /// The adapter kinds this crate provides, as written in config (`kind = "..."`).

@@ -67,6 +67,29 @@ pub fn dedupe_key(parts: &[&str]) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
+/// The carrier's own current status ("the parcel is delivered"), taken as an observation at
+/// the time of the newest event, as the shipment rule treats it: it becomes that event's status
+/// when the event's own is unknown or loses to it at that instant (a terminal status first, then
+/// the higher progress rank). The raw code stays the event's. A weaker current status (a
+/// carrier summarizing `HP` "ready for pickup" as in transit) changes nothing.
+pub fn apply_current_status(
+    events: &mut [TrackingEvent],
+    status: Status,
+    sub_status: Option<String>,
+) {
+    if status == Status::Unknown {
+        return;
+    }
+    let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at) else {
+        return;
+    };
+    let wins = |s: Status| (s.is_terminal(), s.rank());
+    if newest.status == Status::Unknown || wins(status) > wins(newest.status) {
+        newest.status = status;
+        newest.sub_status = sub_status;
+    }
+}
+
 /// A parsed instant with the offset it carried, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Instant {
@@ -107,6 +130,45 @@ mod tests {
         assert_ne!(dedupe_key(&["ab", "c"]), dedupe_key(&["a", "bc"]));
         assert_eq!(dedupe_key(&["x", "y"]), dedupe_key(&["x", "y"]));
         assert_eq!(dedupe_key(&["x"]).len(), 32);
+    }
+
+    fn event(minute: u32, status: Status) -> TrackingEvent {
+        TrackingEvent {
+            occurred_at: DateTime::parse_from_rfc3339(&format!("2026-11-20T10:{minute:02}:00Z"))
+                .unwrap()
+                .with_timezone(&Utc),
+            utc_offset_seconds: Some(0),
+            offset_inferred: false,
+            status,
+            sub_status: None,
+            raw_code: "X".into(),
+            description: String::new(),
+            location: None,
+            dedupe_key: minute.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_current_status_applies_at_the_newest_event_only_when_it_wins_there() {
+        let mut events = vec![
+            event(1, Status::InTransit),
+            event(2, Status::OutForDelivery),
+        ];
+        apply_current_status(&mut events, Status::InTransit, None);
+        assert_eq!(
+            events[1].status,
+            Status::OutForDelivery,
+            "a weaker summary changes nothing"
+        );
+        apply_current_status(&mut events, Status::Delivered, Some("front_door".into()));
+        assert_eq!(events[1].status, Status::Delivered);
+        assert_eq!(events[1].sub_status.as_deref(), Some("front_door"));
+        assert_eq!(
+            events[0].status,
+            Status::InTransit,
+            "older events are untouched"
+        );
+        assert_eq!(events[1].raw_code, "X", "the raw code stays the event's");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! time at the checkpoint: with an offset it is used as given; without one it is local time at
 //! the checkpoint, resolved from `country_iso3` and `state` (flagged as inferred) — and when the
 //! zone cannot be known (a multi-zone country without a state) the time is taken as UTC with
-//! a problem saying so. The tracking's own tag applies to its newest checkpoint when that
-//! checkpoint's tag is missing.
+//! a problem saying so. The tracking's own tag is its current status, an observation at the time
+//! of the newest checkpoint ([`crate::apply_current_status`]).
 
 mod table;
 
@@ -228,14 +228,9 @@ fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcome) {
             dedupe_key: key,
         });
     }
-    if let (Some(tag), Some(newest)) = (
-        tracking.tag.as_deref(),
-        events.iter_mut().max_by_key(|e| e.occurred_at),
-    ) && newest.status == Status::Unknown
-    {
+    if let Some(tag) = tracking.tag.as_deref() {
         let (status, sub) = map_tag(tag, tracking.subtag.as_deref());
-        newest.status = status;
-        newest.sub_status = sub.map(str::to_owned);
+        crate::apply_current_status(&mut events, status, sub.map(str::to_owned));
     }
     let estimated_delivery = tracking.expected_delivery.as_deref().and_then(|text| {
         Instant::parse_rfc3339(text).map(|i| i.utc).or_else(|| {

@@ -4,7 +4,7 @@
 //! Status: the machine `statusCode` (`pre-transit`, `transit`, `delivered`, `failure`,
 //! `unknown`); the free-text `status` beside it differs per DHL business unit and is kept only in
 //! the description and dedupe key, never mapped. The shipment's own `status` repeats the newest
-//! event: it fills in that event's status when unknown, and is an event of its own only when no
+//! event: an observation at that event's time (`apply_current_status`), and an event of its own only when no
 //! event list came (its timestamp format can differ from the events'). A `returnFlag` (on the status,
 //! the event or the shipment `details`) marks the parcel as travelling back to its shipper:
 //! `transit` becomes `returning` and `delivered` becomes `returned`, since a delivery on a return
@@ -210,11 +210,9 @@ fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
     if let Some(current) = shipment.status {
         if events.is_empty() {
             events.extend(event_of(&number, current, returning, outcome));
-        } else if let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
-            && newest.status == Status::Unknown
-            && let Some(code) = current.get("statusCode").and_then(|c| c.as_str())
-        {
-            (newest.status, newest.sub_status) = map_status_code(code, returning);
+        } else if let Some(code) = current.get("statusCode").and_then(|c| c.as_str()) {
+            let (status, sub_status) = map_status_code(code, returning);
+            crate::apply_current_status(&mut events, status, sub_status);
         }
     }
     let estimated_delivery = shipment

@@ -4,8 +4,8 @@
 //! Webhook signature: `X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256(key, raw body)>`,
 //! where the key is the webhook secret normalized to Unicode NFKD — what EasyPost's official
 //! client libraries do in `validate_webhook`. Times (`datetime`) arrive as RFC 3339 in UTC and are
-//! used as given. The tracker's own `status` is applied to its newest event when that event's
-//! status is unknown (EasyPost's current status describes its latest scan).
+//! used as given. The tracker's own `status` is its current status, an observation at the time of
+//! its newest event ([`crate::apply_current_status`]).
 
 mod table;
 
@@ -18,8 +18,8 @@ use unicode_normalization::UnicodeNormalization;
 use crate::common::{Address, hmac_sha256};
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
-    ParseError, ParseOutcome, Problem, SignatureError, Status, TrackingEvent, TrackingUpdate,
-    Unverified, Verified, dedupe_key,
+    ParseError, ParseOutcome, Problem, SignatureError, TrackingEvent, TrackingUpdate, Unverified,
+    Verified, dedupe_key,
 };
 
 pub use table::map_status;
@@ -169,14 +169,9 @@ fn parse_tracker(value: serde_json::Value, outcome: &mut ParseOutcome) {
             dedupe_key: key,
         });
     }
-    if let (Some(current), Some(newest)) = (
-        tracker.status.as_deref(),
-        events.iter_mut().max_by_key(|e| e.occurred_at),
-    ) && newest.status == Status::Unknown
-    {
+    if let Some(current) = tracker.status.as_deref() {
         let (status, sub_status) = map_status(current, tracker.status_detail.as_deref());
-        newest.status = status;
-        newest.sub_status = sub_status;
+        crate::apply_current_status(&mut events, status, sub_status);
     }
     let estimated_delivery = tracker
         .est_delivery_date

@@ -6,7 +6,7 @@
 //! they are different parcels, and the one whose newest scan is latest is the shipment in
 //! flight — the others are ignored with a problem noted, never merged. Status comes from each
 //! scan's `eventType` (`table.rs`); `latestStatusDetail.derivedCode` is the carrier's current
-//! status: it fills in the newest scan when that scan's type is unknown, and when it says
+//! status, an observation at the time of the newest scan ([`crate::apply_current_status`]); when it says
 //! `RS` (return to shipper) a newest `DL` scan is the parcel delivered back to its shipper, so
 //! `returned`. Scan `date`s carry their offset; one without (FedEx sends date-only pickups as
 //! `…T00:00:00`) is local at the scan location, resolved through the zone table.
@@ -229,15 +229,15 @@ fn parse_events(
             dedupe_key: key,
         });
     }
-    if let Some(current) = result.latest_status_detail
-        && let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
-    {
+    if let Some(current) = result.latest_status_detail {
         let (status, sub_status) = map_derived_code(&current.derived_code);
-        if newest.status == Status::Unknown {
-            (newest.status, newest.sub_status) = (status, sub_status);
-        } else if newest.status == Status::Delivered && status == Status::Returning {
-            newest.status = Status::Returned;
-            newest.sub_status = Some("delivered_to_shipper".into());
+        let newest = events.iter_mut().max_by_key(|e| e.occurred_at);
+        match newest {
+            Some(newest) if newest.status == Status::Delivered && status == Status::Returning => {
+                newest.status = Status::Returned;
+                newest.sub_status = Some("delivered_to_shipper".into());
+            }
+            _ => crate::apply_current_status(&mut events, status, sub_status),
         }
     }
     events

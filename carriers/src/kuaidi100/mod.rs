@@ -9,8 +9,8 @@
 //!
 //! Status: each `data[]` item carries `statusCode` when the subscription asked for advanced
 //! states (`resultv2=4`), else the state name in `status`. `lastResult.state` is the carrier's
-//! current status: it is applied to the newest event when that event's own status is unknown,
-//! so the shipment reflects it at the time of that event.
+//! current status: an observation at the time of the newest event, so the shipment reflects it
+//! at the time of that event ([`crate::apply_current_status`]).
 //!
 //! Polls use the real-time `query` API (`query.rs`).
 
@@ -221,23 +221,20 @@ fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
     })
 }
 
-/// `lastResult.state` describes the newest event; use it where that event had no usable code.
+/// `lastResult.state` is the current status: an observation at the time of the newest event
+/// ([`crate::apply_current_status`]); a newest event without a code of its own keeps the state
+/// as its raw code.
 fn apply_current_state(events: &mut [TrackingEvent], state: Option<&str>) {
     let Some(state) = state.filter(|s| !s.is_empty()) else {
         return;
     };
     let (status, sub_status) = map_state(state);
-    if status == Status::Unknown {
-        return;
-    }
-    if let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
-        && newest.status == Status::Unknown
+    crate::apply_current_status(events, status, sub_status.map(str::to_owned));
+    if status != Status::Unknown
+        && let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
+        && newest.raw_code.is_empty()
     {
-        newest.status = status;
-        newest.sub_status = sub_status.map(str::to_owned);
-        if newest.raw_code.is_empty() {
-            newest.raw_code = state.to_owned();
-        }
+        newest.raw_code = state.to_owned();
     }
 }
 

@@ -11,7 +11,7 @@
 //! international parcel): the events of every provider are merged, each keyed by its provider.
 //! Times: `time_iso` with its offset, else `time_utc`, else `time_raw` in its `timezone`, else
 //! `time_raw` local at the event's address (zone table, flagged as inferred). Status: the event's `sub_status` (or milestone
-//! `stage`); `latest_status` fills in the newest event when its own status is unknown.
+//! `stage`); `latest_status` is the current status, an observation at the time of the newest event.
 
 mod table;
 
@@ -284,11 +284,9 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
         .cloned()
         .and_then(|l| serde_json::from_value(l).ok())
         .unwrap_or_default();
-    if let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
-        && newest.status == Status::Unknown
-        && let Some(code) = latest.sub_status.or(latest.status)
-    {
-        (newest.status, newest.sub_status) = map_sub_status(&code);
+    if let Some(code) = latest.sub_status.or(latest.status) {
+        let (status, sub_status) = map_sub_status(&code);
+        crate::apply_current_status(&mut events, status, sub_status);
     }
     let estimated_delivery = info
         .pointer("/time_metrics/estimated_delivery_date/to")

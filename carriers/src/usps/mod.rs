@@ -2,7 +2,7 @@
 //! number a request, behind OAuth client credentials (`POST /oauth2/v3/token`, JSON body).
 //!
 //! Status comes from each event's `eventCode` (`table.rs`); `statusCategory` is the carrier's
-//! current status and fills in the newest event when its code is unknown. Times: `GMTTimestamp`
+//! current status, an observation at the time of the newest event. Times: `GMTTimestamp`
 //! is the instant (with `GMTOffset` as the local offset); without it, `eventTimestamp` is local
 //! at the event's state (USPS events without a country are domestic), resolved through the zone
 //! table and flagged as inferred. Both error shapes USPS sends (`{"error":{code,message}}` and
@@ -18,7 +18,7 @@ use crate::oauth::{self, CredentialsIn};
 use crate::zones::local_at;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, Problem, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 pub use table::{map_event_code, map_status_category};
@@ -175,11 +175,9 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
             dedupe_key: key,
         });
     }
-    if let Some(category) = tracking.status_category.as_deref()
-        && let Some(newest) = events.iter_mut().max_by_key(|e| e.occurred_at)
-        && newest.status == Status::Unknown
-    {
-        (newest.status, newest.sub_status) = map_status_category(category);
+    if let Some(category) = tracking.status_category.as_deref() {
+        let (status, sub_status) = map_status_category(category);
+        crate::apply_current_status(&mut events, status, sub_status);
     }
     // A date without a time is the end of that day in UTC, the latest it can mean.
     let estimated_delivery = tracking
@@ -289,6 +287,7 @@ impl CarrierAdapter for UspsAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Status;
 
     #[test]
     fn the_category_fills_an_unknown_newest_event() {
