@@ -47,6 +47,8 @@ pub struct IngestReport {
     pub status_changes: usize,
     /// Tracking numbers the payload mentioned that are not registered for this carrier.
     pub unmatched: Vec<String>,
+    /// Registered shipments the carrier stopped tracking; they are no longer polled.
+    pub stopped: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -95,6 +97,14 @@ pub async fn ingest(
         {
             Some(outbox_id) => outbox_ids.push(outbox_id),
             None => continue,
+        }
+    }
+    for number in outcome.stopped {
+        if let Some(found) = store.find_shipment(carrier_id, &number).await?
+            && found.tracking
+        {
+            store.stop_tracking(&found.id).await?;
+            report.stopped.push(number);
         }
     }
     for outbox_id in outbox_ids {

@@ -54,6 +54,10 @@ pub struct ParseOutcome {
     /// the poller sends the adapter's `registration_request` for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unregistered: Vec<String>,
+    /// Numbers the carrier says it no longer follows (17TRACK `TRACKING_STOPPED`, a Kuaidi100
+    /// `abort`): the gateway stops polling them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
 /// A dedupe key from the fields that identify a carrier event: a SHA-256 over the parts, each

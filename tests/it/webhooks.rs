@@ -374,3 +374,36 @@ async fn seventeen_track_pushes_are_verified_by_their_sign_header_and_stored() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_tracking_stopped_push_stops_polling_the_shipment() {
+    let key = "17track-api-key";
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("carriers.17track.api_key", serde_json::json!(key))],
+    )
+    .await;
+    let shipment = app.register("17track", "RR123456789CN", None).await;
+    assert_eq!(shipment["tracking"], true);
+    let body = fixture("carriers/17track/push-tracking-stopped.json");
+    let response = app
+        .http
+        .post(format!("{}/webhooks/17track", app.base))
+        .header(
+            "sign",
+            trackgate::carriers::seventeen_track::sign(key, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["tracking"], false, "17TRACK no longer follows it");
+    app.finish().await;
+}

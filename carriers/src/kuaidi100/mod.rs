@@ -131,8 +131,14 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         .map_err(|err| ParseError::Body(format!("`param` is not a Kuaidi100 callback: {err}")))?;
     let mut outcome = ParseOutcome::default();
     if callback.status == "abort" {
+        let number = callback
+            .last_result
+            .as_ref()
+            .map(|r| r.nu.clone())
+            .filter(|n| !n.is_empty());
+        outcome.stopped.extend(number.clone());
         outcome.problems.push(Problem {
-            tracking_number: callback.last_result.as_ref().map(|r| r.nu.clone()),
+            tracking_number: number,
             message: format!("kuaidi100 stopped tracking (abort): {}", callback.message),
         });
     }

@@ -308,7 +308,7 @@ struct Push {
 }
 
 /// Parse a push: `TRACKING_UPDATED` carries the number's whole track; `TRACKING_STOPPED` says
-/// 17TRACK no longer follows the number (reported as a problem; no events).
+/// 17TRACK no longer follows the number (`stopped`, with a problem; no events).
 pub fn parse_push(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     let push: Push =
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
@@ -324,10 +324,13 @@ pub fn parse_push(body: &[u8]) -> Result<ParseOutcome, ParseError> {
                 .map_err(|err| ParseError::Body(format!("`data`: {err}")))?;
             parse_item(item, &mut outcome);
         }
-        "TRACKING_STOPPED" => outcome.problems.push(Problem {
-            tracking_number: number,
-            message: "17TRACK stopped tracking this number".into(),
-        }),
+        "TRACKING_STOPPED" => {
+            outcome.stopped.extend(number.clone());
+            outcome.problems.push(Problem {
+                tracking_number: number,
+                message: "17TRACK stopped tracking this number".into(),
+            });
+        }
         other => outcome.problems.push(Problem {
             tracking_number: number,
             message: format!("`{other}` pushes carry no tracking data; ignored"),
