@@ -12,6 +12,7 @@
 //! `…T00:00:00`) is local at the scan location, resolved through the zone table.
 
 mod table;
+mod wire;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -25,6 +26,7 @@ use crate::{
 };
 
 pub use table::{map_derived_code, map_event_type};
+use wire::{CarrierError, CompleteTrackResult, FedExAddress, ScanEvent, TrackResult};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FedExConfig {
@@ -71,79 +73,6 @@ impl FedExAdapter {
     pub fn new(config: FedExConfig) -> Self {
         FedExAdapter { config }
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FedExAddress {
-    city: Option<String>,
-    state_or_province_code: Option<String>,
-    postal_code: Option<String>,
-    country_code: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ScanEvent {
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    event_type: String,
-    #[serde(default)]
-    event_description: String,
-    #[serde(default)]
-    exception_code: String,
-    #[serde(default)]
-    exception_description: String,
-    #[serde(default)]
-    scan_location: Option<FedExAddress>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LatestStatus {
-    #[serde(default)]
-    derived_code: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DateAndTime {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    date_time: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct CarrierError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TrackResult {
-    #[serde(default)]
-    latest_status_detail: Option<LatestStatus>,
-    #[serde(default)]
-    date_and_times: Vec<DateAndTime>,
-    #[serde(default)]
-    estimated_delivery_time_window: Option<serde_json::Value>,
-    #[serde(default)]
-    scan_events: Vec<serde_json::Value>,
-    #[serde(default)]
-    error: Option<CarrierError>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CompleteTrackResult {
-    tracking_number: String,
-    #[serde(default)]
-    track_results: Vec<TrackResult>,
 }
 
 /// A scan date: with its offset as given, or local at the scan location.

@@ -14,20 +14,19 @@
 //! `stage`); `latest_status` is the current status, an observation at the time of the newest event.
 
 mod table;
+mod track;
 
-use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::zones::local_at;
 use crate::{
-    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
-    ParseError, ParseOutcome, PollTarget, Problem, SignatureError, Status, TrackingEvent,
-    TrackingUpdate, Unverified, Verified, dedupe_key,
+    AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
+    ParseOutcome, PollTarget, Problem, SignatureError, Unverified, Verified,
 };
 
 pub use table::{map_stage, map_sub_status};
+use track::{Item, parse_item};
 
 pub const SIGNATURE_HEADER: &str = "sign";
 /// `rejected[].error.code` of a number that was never registered.
@@ -110,195 +109,6 @@ pub fn sign(api_key: &str, body: &[u8]) -> String {
     hasher.update(b"/");
     hasher.update(api_key.as_bytes());
     hex::encode(hasher.finalize())
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Address {
-    country: Option<String>,
-    state: Option<String>,
-    city: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct TimeRaw {
-    date: Option<String>,
-    time: Option<String>,
-    timezone: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Event {
-    time_iso: Option<String>,
-    time_utc: Option<String>,
-    #[serde(default)]
-    time_raw: Option<TimeRaw>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    location: Option<String>,
-    #[serde(default)]
-    stage: Option<String>,
-    #[serde(default)]
-    sub_status: Option<String>,
-    #[serde(default)]
-    address: Option<Address>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ProviderId {
-    key: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Provider {
-    #[serde(default)]
-    provider: Option<ProviderId>,
-    #[serde(default)]
-    events: Vec<serde_json::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct LatestStatus {
-    status: Option<String>,
-    sub_status: Option<String>,
-}
-
-/// `data` of a push, or one `accepted[]` item of a poll.
-#[derive(Debug, Deserialize)]
-struct Item {
-    number: String,
-    #[serde(default)]
-    track_info: Option<serde_json::Value>,
-}
-
-fn event_instant(event: &Event) -> Option<(Instant, Option<String>)> {
-    if let Some(instant) = event.time_iso.as_deref().and_then(Instant::parse_rfc3339) {
-        return Some((instant, None));
-    }
-    if let Some(utc) = event.time_utc.as_deref().and_then(Instant::parse_rfc3339) {
-        return Some((
-            Instant {
-                offset_seconds: None,
-                ..utc
-            },
-            None,
-        ));
-    }
-    let raw = event.time_raw.as_ref()?;
-    let date = NaiveDate::parse_from_str(raw.date.as_deref()?.trim(), "%Y-%m-%d").ok()?;
-    let time = raw
-        .time
-        .as_deref()
-        .and_then(|t| NaiveTime::parse_from_str(t.trim(), "%H:%M:%S").ok())
-        .unwrap_or_default();
-    let naive = date.and_time(time);
-    if let Some(offset) = raw.timezone.as_deref().and_then(|z| {
-        chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{}", z.trim())).ok()
-    }) && let Some(instant) = Instant::parse_rfc3339(&format!(
-        "{}{}",
-        naive.format("%Y-%m-%dT%H:%M:%S"),
-        offset.offset()
-    )) {
-        return Some((instant, None));
-    }
-    let address = event.address.as_ref();
-    Some(local_at(
-        naive,
-        address.and_then(|a| a.country.as_deref()),
-        address.and_then(|a| a.state.as_deref()),
-    ))
-}
-
-fn parse_item(item: Item, outcome: &mut ParseOutcome) {
-    let number = item.number;
-    let info = item.track_info.unwrap_or_default();
-    let providers: Vec<Provider> = info
-        .pointer("/tracking/providers")
-        .cloned()
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default();
-    let mut events = Vec::new();
-    for provider in providers {
-        let id = provider.provider.unwrap_or_default();
-        let provider_key = id.key.map(|k| k.to_string()).unwrap_or_default();
-        for value in provider.events {
-            let event: Event = match serde_json::from_value(value) {
-                Ok(event) => event,
-                Err(err) => {
-                    outcome.problems.push(Problem {
-                        tracking_number: Some(number.clone()),
-                        message: format!("unreadable event: {err}"),
-                    });
-                    continue;
-                }
-            };
-            let Some((instant, note)) = event_instant(&event) else {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: "event without a readable time".into(),
-                });
-                continue;
-            };
-            if let Some(message) = note {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message,
-                });
-            }
-            let (raw_code, (status, sub_status)) = match (&event.sub_status, &event.stage) {
-                (Some(sub), _) if !sub.is_empty() => (sub.clone(), map_sub_status(sub)),
-                (_, Some(stage)) if !stage.is_empty() => (stage.clone(), map_stage(stage)),
-                _ => (String::new(), (Status::Unknown, None)),
-            };
-            let description = event.description.unwrap_or_default().trim().to_owned();
-            let location = event.location.filter(|l| !l.trim().is_empty()).or_else(|| {
-                let a = event.address.as_ref()?;
-                crate::common::join_non_empty([
-                    a.city.as_deref(),
-                    a.state.as_deref(),
-                    a.country.as_deref(),
-                ])
-            });
-            let key = dedupe_key(&[
-                &provider_key,
-                &instant.utc.to_rfc3339(),
-                &raw_code,
-                &description,
-                location.as_deref().unwrap_or(""),
-            ]);
-            events.push(TrackingEvent {
-                occurred_at: instant.utc,
-                utc_offset_seconds: instant.offset_seconds,
-                offset_inferred: instant.offset_inferred,
-                status,
-                sub_status,
-                raw_code,
-                description,
-                location,
-                dedupe_key: key,
-            });
-        }
-    }
-    let latest: LatestStatus = info
-        .get("latest_status")
-        .cloned()
-        .and_then(|l| serde_json::from_value(l).ok())
-        .unwrap_or_default();
-    if let Some(code) = latest.sub_status.or(latest.status) {
-        let (status, sub_status) = map_sub_status(&code);
-        crate::apply_current_status(&mut events, status, sub_status);
-    }
-    let estimated_delivery = info
-        .pointer("/time_metrics/estimated_delivery_date/to")
-        .or_else(|| info.pointer("/time_metrics/estimated_delivery_date/from"))
-        .and_then(|v| v.as_str())
-        .and_then(Instant::parse_rfc3339)
-        .map(|i| i.utc);
-    outcome.updates.push(TrackingUpdate {
-        tracking_number: number,
-        estimated_delivery,
-        events,
-    });
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@
 //! (`TW0001` not found) or an `errors` envelope produces problems, never an update.
 
 mod table;
+mod wire;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde::Deserialize;
@@ -23,6 +24,7 @@ use crate::{
 };
 
 pub use table::{map_status, map_type};
+use wire::{Activity, ErrorEnvelope, Package, Shipment};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UpsConfig {
@@ -52,87 +54,6 @@ impl UpsAdapter {
             .as_deref()
             .unwrap_or("https://onlinetools.ups.com")
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpsAddress {
-    city: Option<String>,
-    state_province: Option<String>,
-    postal_code: Option<String>,
-    country_code: Option<String>,
-    country: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct UpsLocation {
-    #[serde(default)]
-    address: Option<UpsAddress>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpsStatus {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    status_code: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Activity {
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    time: String,
-    gmt_date: Option<String>,
-    gmt_time: Option<String>,
-    gmt_offset: Option<String>,
-    #[serde(default)]
-    location: Option<UpsLocation>,
-    #[serde(default)]
-    status: UpsStatus,
-}
-
-#[derive(Debug, Deserialize)]
-struct DeliveryDate {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    date: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Package {
-    tracking_number: Option<String>,
-    #[serde(default)]
-    activity: Vec<serde_json::Value>,
-    #[serde(default)]
-    delivery_date: Vec<DeliveryDate>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Warning {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Shipment {
-    inquiry_number: Option<String>,
-    #[serde(default)]
-    package: Vec<Package>,
-    #[serde(default)]
-    warnings: Vec<Warning>,
 }
 
 fn parse_date(text: &str) -> Option<NaiveDate> {
@@ -276,17 +197,6 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
         estimated_delivery,
         events,
     });
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorEnvelope {
-    response: ErrorResponse,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorResponse {
-    #[serde(default)]
-    errors: Vec<Warning>,
 }
 
 /// Parse a Track API answer: `trackResponse.shipment[].package[]`, or the `response.errors`
