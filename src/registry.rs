@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use trackgate_carriers::CarrierAdapter;
 use trackgate_carriers::aftership::{AfterShipAdapter, AfterShipConfig};
+use trackgate_carriers::australiapost::{AustraliaPostAdapter, AustraliaPostConfig};
 use trackgate_carriers::dhl::{DhlAdapter, DhlConfig};
 use trackgate_carriers::easypost::{EasyPostAdapter, EasyPostConfig};
 use trackgate_carriers::fedex::{FedExAdapter, FedExConfig};
 use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
+use trackgate_carriers::laposte::{LaPosteAdapter, LaPosteConfig};
+use trackgate_carriers::mydhl::{MyDhlAdapter, MyDhlConfig};
+use trackgate_carriers::royalmail::{RoyalMailAdapter, RoyalMailConfig};
 use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
 use trackgate_carriers::seventeen_track::{SeventeenTrackAdapter, SeventeenTrackConfig};
 use trackgate_carriers::shippo::{ShippoAdapter, ShippoConfig};
@@ -94,6 +98,12 @@ pub fn build_adapter(
         "17track" => Box::new(SeventeenTrackAdapter::new(read::<SeventeenTrackConfig>(
             settings,
         )?)),
+        "laposte" => Box::new(LaPosteAdapter::new(read::<LaPosteConfig>(settings)?)),
+        "australiapost" => Box::new(AustraliaPostAdapter::new(read::<AustraliaPostConfig>(
+            settings,
+        )?)),
+        "royalmail" => Box::new(RoyalMailAdapter::new(read::<RoyalMailConfig>(settings)?)),
+        "mydhl" => Box::new(MyDhlAdapter::new(read::<MyDhlConfig>(settings)?)),
         other => {
             return Err(format!(
                 "unknown kind `{other}`; valid kinds are: {}",

@@ -109,6 +109,9 @@ fn s10_operator(country: &str) -> (&'static str, &'static [&'static str]) {
         "US" => ("USPS", &["usps", "17track", "aftership"]),
         "CN" => ("China Post / EMS", &["kuaidi100", "17track", "aftership"]),
         "DE" => ("Deutsche Post DHL", &["dhl", "17track", "aftership"]),
+        "GB" => ("Royal Mail", &["royalmail", "17track", "aftership"]),
+        "FR" => ("La Poste", &["laposte", "17track", "aftership"]),
+        "AU" => ("Australia Post", &["australiapost", "17track", "aftership"]),
         _ => ("national postal operator", &["17track", "aftership"]),
     }
 }
@@ -221,7 +224,7 @@ pub fn detect(number: &str) -> Vec<Candidate> {
             push(
                 &mut out,
                 "DHL Express",
-                &["dhl", "17track", "aftership"],
+                &["dhl", "mydhl", "17track", "aftership"],
                 Confidence::Medium,
                 "10 digits with a valid DHL Express (mod 7) check digit",
             );
@@ -370,8 +373,9 @@ mod tests {
 
     #[test]
     fn upu_s10_names_the_postal_operator_of_its_country() {
+        assert_eq!(best("EW112720413FR"), Some(("La Poste", Confidence::High)));
         assert_eq!(
-            best("EW112720413FR"),
+            best("RR123456785SE"),
             Some(("national postal operator", Confidence::High))
         );
         assert_eq!(best("EE123456785US"), Some(("USPS", Confidence::High)));

@@ -14,11 +14,15 @@ pub mod settings;
 mod status;
 
 pub mod aftership;
+pub mod australiapost;
 pub mod detect;
 pub mod dhl;
 pub mod easypost;
 pub mod fedex;
 pub mod kuaidi100;
+pub mod laposte;
+pub mod mydhl;
+pub mod royalmail;
 pub mod sandbox;
 pub mod seventeen_track;
 pub mod shippo;
@@ -47,4 +51,8 @@ pub const KINDS: &[&str] = &[
     "dhl",
     "usps",
     "17track",
+    "laposte",
+    "australiapost",
+    "royalmail",
+    "mydhl",
 ];

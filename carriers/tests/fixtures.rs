@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use trackgate_carriers::{
-    ParseError, ParseOutcome, aftership, dhl, easypost, fedex, kuaidi100, sandbox, seventeen_track,
-    shippo, ups, usps,
+    ParseError, ParseOutcome, aftership, australiapost, dhl, easypost, fedex, kuaidi100, laposte,
+    mydhl, royalmail, sandbox, seventeen_track, shippo, ups, usps,
 };
 
 fn fixtures_dir() -> PathBuf {
@@ -30,6 +30,10 @@ fn parse_with(kind: &str, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         "17track" if body.starts_with(b"{\"code\"") => seventeen_track::parse_poll(body),
         "17track" => seventeen_track::parse_push(body),
         "kuaidi100-query" => kuaidi100::parse_query(body),
+        "laposte" => laposte::parse_poll(body),
+        "australiapost" => australiapost::parse_poll(body),
+        "royalmail" => royalmail::parse_poll(body),
+        "mydhl" => mydhl::parse_poll(body),
         other => panic!("fixtures for unknown carrier kind `{other}`"),
     }
 }

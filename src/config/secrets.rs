@@ -18,6 +18,7 @@ pub const CARRIER_SECRET_KEYS: &[&str] = &[
     "api_key",
     "api_token",
     "client_secret",
+    "api_secret",
     "key",
     "password",
     "token",

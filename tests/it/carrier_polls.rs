@@ -365,3 +365,89 @@ async fn kuaidi100_queries_are_signed_and_carry_the_company_and_phone() {
     assert_eq!(field("customer"), "CUSTOMER42");
     app.finish().await;
 }
+
+/// (kind, settings, request path, a header the carrier requires, fixture, number, final status).
+type Case = (
+    &'static str,
+    Vec<(&'static str, Value)>,
+    &'static str,
+    (&'static str, &'static str),
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The karrio-corpus adapters beyond the table, each polled once through the gateway.
+#[tokio::test]
+async fn la_poste_australia_post_royal_mail_and_mydhl_are_polled_with_their_credentials() {
+    let cases: [Case; 4] = [
+        (
+            "laposte",
+            vec![("carriers.laposte.api_key", json!("okapi-key"))],
+            "/suivi/v2/idships/6A12345678901",
+            ("x-okapi-key", "okapi-key"),
+            "carriers/laposte/poll-two-numbers-one-unknown.json",
+            "6A12345678901",
+            "available_for_pickup",
+        ),
+        (
+            "australiapost",
+            vec![
+                ("carriers.australiapost.api_key", json!("ap-key")),
+                ("carriers.australiapost.password", json!("ap-password")),
+                ("carriers.australiapost.account_number", json!("0123456789")),
+            ],
+            "/shipping/v1/track",
+            ("account-number", "0123456789"),
+            "carriers/australiapost/poll-awaiting-collection.json",
+            "33LVJ5000123",
+            "available_for_pickup",
+        ),
+        (
+            "royalmail",
+            vec![
+                ("carriers.royalmail.client_id", json!("rm-id")),
+                ("carriers.royalmail.client_secret", json!("rm-secret")),
+            ],
+            "/mailpieces/v2/090367574000000FE1E1B/events",
+            ("x-accept-rmg-terms", "yes"),
+            "carriers/royalmail/poll-delivered.json",
+            "090367574000000FE1E1B",
+            "delivered",
+        ),
+        (
+            "mydhl",
+            vec![
+                ("carriers.mydhl.api_key", json!("dhl-user")),
+                ("carriers.mydhl.api_secret", json!("dhl-pass")),
+            ],
+            "/shipments/1234567890/tracking",
+            ("authorization", "Basic ZGhsLXVzZXI6ZGhsLXBhc3M="),
+            "carriers/mydhl/poll-delivered-with-gmt-offsets.json",
+            "1234567890",
+            "delivered",
+        ),
+    ];
+    for (kind, settings, route, (name, value), body, number, status) in cases {
+        let base_url = format!("carriers.{kind}.base_url");
+        let mut overrides = vec![
+            ("poll.enabled", json!(true)),
+            (base_url.as_str(), json!("{carrier}")),
+        ];
+        overrides.extend(settings);
+        let app = TestApp::spawn_with(Backend::Sqlite, &overrides).await;
+        Mock::given(method("GET"))
+            .and(path(route))
+            .and(header(name, value))
+            .respond_with(json_fixture(body))
+            .mount(&app.carrier)
+            .await;
+        app.mall_accepts_pushes().await;
+        let id = app.register(kind, number, None).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        wait_for_status(&app, &id, status).await;
+        app.finish().await;
+    }
+}

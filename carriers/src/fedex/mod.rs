@@ -30,7 +30,7 @@ use wire::{CarrierError, CompleteTrackResult, FedExAddress, ScanEvent, TrackResu
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FedExConfig {
-    /// Secret: the API key (OAuth client id).
+    /// The API key, FedEx's OAuth client id (may sit in the config file).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub client_id: Option<String>,
     /// Secret: the secret key (OAuth client secret).

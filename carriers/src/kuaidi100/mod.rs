@@ -37,7 +37,7 @@ pub struct Kuaidi100Config {
     /// The subscription salt (secret: from the environment only).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub salt: Option<String>,
-    /// The account's `customer` id, for `query` polls (secret).
+    /// The account's `customer` id, for `query` polls.
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub customer: Option<String>,
     /// The account's authorization `key`, which signs `query` polls (secret).

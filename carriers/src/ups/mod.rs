@@ -28,7 +28,7 @@ use wire::{Activity, ErrorEnvelope, Package, Shipment};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UpsConfig {
-    /// Secret: the OAuth client id.
+    /// The OAuth client id (not secret on its own; may sit in the config file).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub client_id: Option<String>,
     /// Secret: the OAuth client secret.

@@ -25,7 +25,7 @@ pub use table::{map_event_code, map_status_category};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UspsConfig {
-    /// Secret: the consumer key (OAuth client id).
+    /// The consumer key, the OAuth client id (may sit in the config file).
     #[serde(default, deserialize_with = "crate::settings::optional_string")]
     pub client_id: Option<String>,
     /// Secret: the consumer secret.
