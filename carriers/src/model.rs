@@ -60,6 +60,24 @@ pub struct ParseOutcome {
     pub stopped: Vec<String>,
 }
 
+impl ParseOutcome {
+    /// Note a problem with one tracking number's data.
+    pub fn problem_for(&mut self, tracking_number: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            tracking_number: Some(tracking_number.to_owned()),
+            message: message.into(),
+        });
+    }
+
+    /// Note a problem that concerns no particular tracking number.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(Problem {
+            tracking_number: None,
+            message: message.into(),
+        });
+    }
+}
+
 /// A dedupe key from the fields that identify a carrier event: a SHA-256 over the parts, each
 /// length-prefixed so `("ab", "c")` and `("a", "bc")` differ.
 pub fn dedupe_key(parts: &[&str]) -> String {

@@ -303,10 +303,10 @@ pub fn parse_webhook_body(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     if hook.event == "tracking_update" {
         parse_tracking(hook.msg, &mut outcome);
     } else {
-        outcome.problems.push(Problem {
-            tracking_number: None,
-            message: format!("`{}` events carry no tracking data; ignored", hook.event),
-        });
+        outcome.problem(format!(
+            "`{}` events carry no tracking data; ignored",
+            hook.event
+        ));
     }
     Ok(outcome)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,10 +123,10 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
     let mut events = Vec::with_capacity(item.events.len());
     for event in item.events {
         let Some(instant) = Instant::parse_rfc3339(&event.date) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: format!("event date `{}` is not RFC 3339", event.date),
-            });
+            outcome.problem_for(
+                &number,
+                format!("event date `{}` is not RFC 3339", event.date),
+            );
             continue;
         };
         let description = event.description.trim().to_owned();
@@ -179,18 +179,12 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let result: TrackingResult = match serde_json::from_value(value.clone()) {
             Ok(result) => result,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: None,
-                    message: format!("unreadable tracking result: {err}"),
-                });
+                outcome.problem(format!("unreadable tracking result: {err}"));
                 continue;
             }
         };
         if !result.errors.is_empty() {
-            outcome.problems.push(Problem {
-                tracking_number: Some(result.tracking_id.clone()),
-                message: error_text(&result.errors),
-            });
+            outcome.problem_for(&result.tracking_id, error_text(&result.errors));
         }
         for trackable in result.trackable_items {
             let items = match trackable.items {

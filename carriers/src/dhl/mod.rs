@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::zones::local_at;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -119,10 +119,7 @@ fn event_of(
     let event: DhlEvent = match serde_json::from_value(value) {
         Ok(event) => event,
         Err(err) => {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.to_owned()),
-                message: format!("unreadable event: {err}"),
-            });
+            outcome.problem_for(number, format!("unreadable event: {err}"));
             return None;
         }
     };
@@ -133,18 +130,15 @@ fn event_of(
             let Ok(naive) =
                 NaiveDateTime::parse_from_str(event.timestamp.trim(), "%Y-%m-%dT%H:%M:%S")
             else {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.to_owned()),
-                    message: format!("event timestamp `{}` is not a date-time", event.timestamp),
-                });
+                outcome.problem_for(
+                    number,
+                    format!("event timestamp `{}` is not a date-time", event.timestamp),
+                );
                 return None;
             };
             let (instant, note) = local_at(naive, address.country_code.as_deref(), None);
             if let Some(message) = note {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.to_owned()),
-                    message,
-                });
+                outcome.problem_for(number, message);
             }
             instant
         }
@@ -242,10 +236,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     for value in shipments {
         match serde_json::from_value::<DhlShipment>(value.clone()) {
             Ok(shipment) => parse_shipment(shipment, &mut outcome),
-            Err(err) => outcome.problems.push(Problem {
-                tracking_number: None,
-                message: format!("unreadable shipment: {err}"),
-            }),
+            Err(err) => outcome.problem(format!("unreadable shipment: {err}")),
         }
     }
     Ok(outcome)

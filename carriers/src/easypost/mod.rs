@@ -131,18 +131,15 @@ fn parse_tracker(value: serde_json::Value, outcome: &mut ParseOutcome) {
         let detail: Detail = match serde_json::from_value(value) {
             Ok(detail) => detail,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: format!("unreadable tracking detail: {err}"),
-                });
+                outcome.problem_for(&number, format!("unreadable tracking detail: {err}"));
                 continue;
             }
         };
         let Some(instant) = Instant::parse_rfc3339(&detail.datetime) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: format!("datetime `{}` is not RFC 3339", detail.datetime),
-            });
+            outcome.problem_for(
+                &number,
+                format!("datetime `{}` is not RFC 3339", detail.datetime),
+            );
             continue;
         };
         let raw_status = detail.status.clone().unwrap_or_default();
@@ -238,13 +235,10 @@ pub fn parse_event(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     if event.description.starts_with("tracker.") {
         parse_tracker(event.result, &mut outcome);
     } else {
-        outcome.problems.push(Problem {
-            tracking_number: None,
-            message: format!(
-                "`{}` events carry no tracking data; ignored",
-                event.description
-            ),
-        });
+        outcome.problem(format!(
+            "`{}` events carry no tracking data; ignored",
+            event.description
+        ));
     }
     Ok(outcome)
 }

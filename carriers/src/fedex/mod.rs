@@ -107,25 +107,19 @@ fn parse_events(
         let scan: ScanEvent = match serde_json::from_value(value) {
             Ok(scan) => scan,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.to_owned()),
-                    message: format!("unreadable scan event: {err}"),
-                });
+                outcome.problem_for(number, format!("unreadable scan event: {err}"));
                 continue;
             }
         };
         let Some((instant, note)) = scan_instant(&scan.date, scan.scan_location.as_ref()) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.to_owned()),
-                message: format!("scan date `{}` is not a date-time", scan.date),
-            });
+            outcome.problem_for(
+                number,
+                format!("scan date `{}` is not a date-time", scan.date),
+            );
             continue;
         };
         if let Some(message) = note {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.to_owned()),
-                message,
-            });
+            outcome.problem_for(number, message);
         }
         let (status, sub_status) = map_event_type(&scan.event_type);
         let place = scan.scan_location.unwrap_or_default();
@@ -177,10 +171,7 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
     let mut candidates = Vec::new();
     for result in complete.track_results {
         if let Some(error) = &result.error {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: format!("{}: {}", error.code, error.message),
-            });
+            outcome.problem_for(&number, format!("{}: {}", error.code, error.message));
             if result.scan_events.is_empty() {
                 continue;
             }
@@ -215,13 +206,13 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
         return;
     };
     if reused {
-        outcome.problems.push(Problem {
-            tracking_number: Some(number.clone()),
-            message: format!(
+        outcome.problem_for(
+            &number,
+            format!(
                 "FedEx returned {} shipments under this reused number; kept the most recent",
                 parsed.len() + 1
             ),
-        });
+        );
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,

@@ -167,15 +167,9 @@ pub(super) fn parse_last_result(
         match serde_json::from_value::<WireEvent>(value) {
             Ok(wire) => match normalize_event(wire) {
                 Ok(event) => events.push(event),
-                Err(message) => outcome.problems.push(Problem {
-                    tracking_number: Some(result.nu.clone()),
-                    message,
-                }),
+                Err(message) => outcome.problem_for(&result.nu, message),
             },
-            Err(err) => outcome.problems.push(Problem {
-                tracking_number: Some(result.nu.clone()),
-                message: format!("unreadable event: {err}"),
-            }),
+            Err(err) => outcome.problem_for(&result.nu, format!("unreadable event: {err}")),
         }
     }
     apply_current_state(&mut events, result.state.as_deref());

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{Kuaidi100Config, LastResult, parse_last_result};
 use crate::detect::{Confidence, detect};
-use crate::{HttpMethod, HttpRequest, ParseError, ParseOutcome, PollTarget, Problem};
+use crate::{HttpMethod, HttpRequest, ParseError, ParseOutcome, PollTarget};
 
 /// `sign` of a query: upper-case hex MD5 of `param` + `key` + `customer`.
 pub fn query_sign(param: &str, key: &str, customer: &str) -> String {
@@ -120,15 +120,12 @@ pub fn parse_query(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     {
         return match failure.return_code.as_str() {
             "500" | "408" => {
-                outcome.problems.push(Problem {
-                    tracking_number: None,
-                    message: match failure.return_code.as_str() {
-                        "408" => format!(
-                            "408: {} (SF Express needs the phone's last 4 digits: register `phone`)",
-                            failure.message
-                        ),
-                        code => format!("{code}: {} (no tracking data yet)", failure.message),
-                    },
+                outcome.problem(match failure.return_code.as_str() {
+                    "408" => format!(
+                        "408: {} (SF Express needs the phone's last 4 digits: register `phone`)",
+                        failure.message
+                    ),
+                    code => format!("{code}: {} (no tracking data yet)", failure.message),
                 });
                 Ok(outcome)
             }

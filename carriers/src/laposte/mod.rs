@@ -109,10 +109,10 @@ fn parse_answer(answer: Answer, outcome: &mut ParseOutcome) {
     let mut events = Vec::with_capacity(shipment.event.len());
     for event in shipment.event {
         let Some(instant) = Instant::parse_rfc3339(&event.date) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: format!("event date `{}` is not RFC 3339", event.date),
-            });
+            outcome.problem_for(
+                &number,
+                format!("event date `{}` is not RFC 3339", event.date),
+            );
             continue;
         };
         let (status, sub_status) = map_code(&event.code);
@@ -153,10 +153,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     for value in answers {
         match serde_json::from_value::<Answer>(value) {
             Ok(answer) => parse_answer(answer, &mut outcome),
-            Err(err) => outcome.problems.push(Problem {
-                tracking_number: None,
-                message: format!("unreadable La Poste answer: {err}"),
-            }),
+            Err(err) => outcome.problem(format!("unreadable La Poste answer: {err}")),
         }
     }
     Ok(outcome)

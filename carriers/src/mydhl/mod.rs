@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,10 +132,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let shipment: Shipment = match serde_json::from_value(value.clone()) {
             Ok(shipment) => shipment,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: None,
-                    message: format!("unreadable shipment: {err}"),
-                });
+                outcome.problem(format!("unreadable shipment: {err}"));
                 continue;
             }
         };
@@ -143,20 +140,17 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let mut events = Vec::with_capacity(shipment.events.len());
         for checkpoint in shipment.events {
             let Some((instant, note)) = checkpoint_instant(&checkpoint) else {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: format!(
+                outcome.problem_for(
+                    &number,
+                    format!(
                         "checkpoint time `{} {}` is unreadable",
                         checkpoint.date, checkpoint.time
                     ),
-                });
+                );
                 continue;
             };
             if let Some(message) = note {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message,
-                });
+                outcome.problem_for(&number, message);
             }
             let (status, sub_status) = map_type_code(&checkpoint.type_code);
             let location = checkpoint

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -148,10 +148,10 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     let mut events = Vec::with_capacity(piece.events.len());
     for event in piece.events {
         let Some(instant) = Instant::parse_rfc3339(&event.event_date_time) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: format!("eventDateTime `{}` is not RFC 3339", event.event_date_time),
-            });
+            outcome.problem_for(
+                &number,
+                format!("eventDateTime `{}` is not RFC 3339", event.event_date_time),
+            );
             continue;
         };
         let (status, sub_status) = map_event_code(&event.event_code);

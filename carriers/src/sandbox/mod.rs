@@ -134,10 +134,10 @@ fn parse_shipment(shipment: WireShipment, outcome: &mut ParseOutcome) {
     let mut events = Vec::with_capacity(shipment.events.len());
     for event in shipment.events {
         let Some(instant) = Instant::parse_rfc3339(&event.time) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(shipment.tracking_number.clone()),
-                message: format!("event time `{}` is not RFC 3339 with an offset", event.time),
-            });
+            outcome.problem_for(
+                &shipment.tracking_number,
+                format!("event time `{}` is not RFC 3339 with an offset", event.time),
+            );
             continue;
         };
         let (status, sub_status) = map_code(&event.code);
@@ -163,10 +163,10 @@ fn parse_shipment(shipment: WireShipment, outcome: &mut ParseOutcome) {
         Some(text) => match Instant::parse_rfc3339(text) {
             Some(instant) => Some(instant.utc),
             None => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(shipment.tracking_number.clone()),
-                    message: format!("estimated_delivery `{text}` is not RFC 3339"),
-                });
+                outcome.problem_for(
+                    &shipment.tracking_number,
+                    format!("estimated_delivery `{text}` is not RFC 3339"),
+                );
                 None
             }
         },

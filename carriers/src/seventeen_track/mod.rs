@@ -188,10 +188,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     for value in list("accepted") {
         match serde_json::from_value::<Item>(value) {
             Ok(item) => parse_item(item, &mut outcome),
-            Err(err) => outcome.problems.push(Problem {
-                tracking_number: None,
-                message: format!("unreadable accepted item: {err}"),
-            }),
+            Err(err) => outcome.problem(format!("unreadable accepted item: {err}")),
         }
     }
     for value in list("rejected") {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{map_stage, map_sub_status};
 use crate::zones::local_at;
-use crate::{Instant, ParseOutcome, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key};
+use crate::{Instant, ParseOutcome, Status, TrackingEvent, TrackingUpdate, dedupe_key};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Address {
@@ -121,25 +121,16 @@ pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
             let event: Event = match serde_json::from_value(value) {
                 Ok(event) => event,
                 Err(err) => {
-                    outcome.problems.push(Problem {
-                        tracking_number: Some(number.clone()),
-                        message: format!("unreadable event: {err}"),
-                    });
+                    outcome.problem_for(&number, format!("unreadable event: {err}"));
                     continue;
                 }
             };
             let Some((instant, note)) = event_instant(&event) else {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: "event without a readable time".into(),
-                });
+                outcome.problem_for(&number, "event without a readable time");
                 continue;
             };
             if let Some(message) = note {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message,
-                });
+                outcome.problem_for(&number, message);
             }
             let (raw_code, (status, sub_status)) = match (&event.sub_status, &event.stage) {
                 (Some(sub), _) if !sub.is_empty() => (sub.clone(), map_sub_status(sub)),

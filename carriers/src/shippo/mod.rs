@@ -17,8 +17,8 @@ use sha2::Sha256;
 use crate::common::{Address, hmac_sha256};
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, Instant,
-    ParseError, ParseOutcome, Problem, SignatureError, TrackingEvent, TrackingUpdate, Unverified,
-    Verified, dedupe_key,
+    ParseError, ParseOutcome, SignatureError, TrackingEvent, TrackingUpdate, Unverified, Verified,
+    dedupe_key,
 };
 
 pub use table::map_status;
@@ -174,10 +174,7 @@ fn parse_track(value: serde_json::Value) -> Result<ParseOutcome, ParseError> {
                 events.push(event)
             }
             Ok(_) => {}
-            Err(message) => outcome.problems.push(Problem {
-                tracking_number: Some(track.tracking_number.clone()),
-                message,
-            }),
+            Err(message) => outcome.problem_for(&track.tracking_number, message),
         }
     }
     let estimated_delivery = track
@@ -215,10 +212,10 @@ pub fn parse_webhook_body(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
     if hook.event != "track_updated" {
         let mut outcome = ParseOutcome::default();
-        outcome.problems.push(Problem {
-            tracking_number: None,
-            message: format!("`{}` events carry no tracking data; ignored", hook.event),
-        });
+        outcome.problem(format!(
+            "`{}` events carry no tracking data; ignored",
+            hook.event
+        ));
         return Ok(outcome);
     }
     parse_track(hook.data)

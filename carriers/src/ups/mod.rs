@@ -110,10 +110,7 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
         .clone()
         .or_else(|| fallback_number.map(str::to_owned))
     else {
-        outcome.problems.push(Problem {
-            tracking_number: None,
-            message: "package without a tracking number".into(),
-        });
+        outcome.problem("package without a tracking number");
         return;
     };
     let mut events = Vec::with_capacity(package.activity.len());
@@ -121,28 +118,19 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
         let activity: Activity = match serde_json::from_value(value) {
             Ok(activity) => activity,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: format!("unreadable activity: {err}"),
-                });
+                outcome.problem_for(&number, format!("unreadable activity: {err}"));
                 continue;
             }
         };
         let (instant, note) = match activity_instant(&activity) {
             Ok(found) => found,
             Err(message) => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message,
-                });
+                outcome.problem_for(&number, message);
                 continue;
             }
         };
         if let Some(message) = note {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message,
-            });
+            outcome.problem_for(&number, message);
         }
         let (status, sub_status) = map_status(
             &activity.status.kind,
@@ -222,10 +210,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let shipment: Shipment = match serde_json::from_value(value.clone()) {
             Ok(shipment) => shipment,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: None,
-                    message: format!("unreadable shipment: {err}"),
-                });
+                outcome.problem(format!("unreadable shipment: {err}"));
                 continue;
             }
         };

@@ -18,7 +18,7 @@ use crate::oauth::{self, CredentialsIn};
 use crate::zones::local_at;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
-    ParseOutcome, PollTarget, Problem, TrackingEvent, TrackingUpdate, dedupe_key,
+    ParseOutcome, PollTarget, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
 pub use table::{map_event_code, map_status_category};
@@ -128,25 +128,16 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
         let event: UspsEvent = match serde_json::from_value(value) {
             Ok(event) => event,
             Err(err) => {
-                outcome.problems.push(Problem {
-                    tracking_number: Some(number.clone()),
-                    message: format!("unreadable tracking event: {err}"),
-                });
+                outcome.problem_for(&number, format!("unreadable tracking event: {err}"));
                 continue;
             }
         };
         let Some((instant, note)) = event_instant(&event) else {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message: "tracking event without a readable timestamp".into(),
-            });
+            outcome.problem_for(&number, "tracking event without a readable timestamp");
             continue;
         };
         if let Some(message) = note {
-            outcome.problems.push(Problem {
-                tracking_number: Some(number.clone()),
-                message,
-            });
+            outcome.problem_for(&number, message);
         }
         let raw_code = event.event_code.unwrap_or_default();
         let (status, sub_status) = map_event_code(&raw_code);
