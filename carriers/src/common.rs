@@ -15,6 +15,16 @@ pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
     mac
 }
 
+/// The one number of a poll whose API takes a single number in its path, percent-encoded.
+pub(crate) fn single_number_in_path(
+    targets: &[crate::PollTarget],
+) -> Result<String, crate::ParseError> {
+    let target = targets
+        .first()
+        .ok_or(crate::ParseError::NotSupported("an empty poll"))?;
+    Ok(form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect())
+}
+
 /// The non-empty parts, trimmed and joined with ", ".
 pub(crate) fn join_non_empty<'a>(
     parts: impl IntoIterator<Item = Option<&'a str>>,

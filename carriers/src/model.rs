@@ -30,6 +30,31 @@ pub struct TrackingEvent {
     pub dedupe_key: String,
 }
 
+impl TrackingEvent {
+    /// An event at `instant`: its UTC time, the offset it carried and whether that offset was
+    /// inferred all come from the instant.
+    pub fn at(
+        instant: Instant,
+        (status, sub_status): (Status, Option<String>),
+        raw_code: String,
+        description: String,
+        location: Option<String>,
+        dedupe_key: String,
+    ) -> TrackingEvent {
+        TrackingEvent {
+            occurred_at: instant.utc,
+            utc_offset_seconds: instant.offset_seconds,
+            offset_inferred: instant.offset_inferred,
+            status,
+            sub_status,
+            raw_code,
+            description,
+            location,
+            dedupe_key,
+        }
+    }
+}
+
 /// Everything one payload said about one tracking number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackingUpdate {

@@ -168,17 +168,14 @@ fn event_of(
         &description,
         location.as_deref().unwrap_or(""),
     ]);
-    Some(TrackingEvent {
-        occurred_at: instant.utc,
-        utc_offset_seconds: instant.offset_seconds,
-        offset_inferred: instant.offset_inferred,
-        status,
-        sub_status,
-        raw_code: event.status_code,
+    Some(TrackingEvent::at(
+        instant,
+        (status, sub_status),
+        event.status_code,
         description,
         location,
-        dedupe_key: key,
-    })
+        key,
+    ))
 }
 
 fn flag(value: Option<&serde_json::Value>) -> bool {

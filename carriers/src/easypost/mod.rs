@@ -154,17 +154,14 @@ fn parse_tracker(value: serde_json::Value, outcome: &mut ParseOutcome) {
             &description,
             location.as_deref().unwrap_or(""),
         ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: false,
-            status,
-            sub_status,
-            raw_code: raw_status,
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
+            raw_status,
             description,
             location,
-            dedupe_key: key,
-        });
+            key,
+        ));
     }
     if let Some(current) = tracker.status.as_deref() {
         let (status, sub_status) = map_status(current, tracker.status_detail.as_deref());

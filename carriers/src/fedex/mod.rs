@@ -140,17 +140,14 @@ fn parse_events(
             &description,
             location.as_deref().unwrap_or(""),
         ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: instant.offset_inferred,
-            status,
-            sub_status,
-            raw_code: scan.event_type,
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
+            scan.event_type,
             description,
             location,
-            dedupe_key: key,
-        });
+            key,
+        ));
     }
     if let Some(current) = result.latest_status_detail {
         let (status, sub_status) = map_derived_code(&current.derived_code);

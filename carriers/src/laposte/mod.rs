@@ -118,17 +118,14 @@ fn parse_answer(answer: Answer, outcome: &mut ParseOutcome) {
         let (status, sub_status) = map_code(&event.code);
         let description = event.label.trim().to_owned();
         let key = dedupe_key(&[&instant.utc.to_rfc3339(), &event.code, &description]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: false,
-            status,
-            sub_status,
-            raw_code: event.code,
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
+            event.code,
             description,
-            location: None,
-            dedupe_key: key,
-        });
+            None,
+            key,
+        ));
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,

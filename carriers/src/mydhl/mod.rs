@@ -165,17 +165,14 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
                 &description,
                 location.as_deref().unwrap_or(""),
             ]);
-            events.push(TrackingEvent {
-                occurred_at: instant.utc,
-                utc_offset_seconds: instant.offset_seconds,
-                offset_inferred: instant.offset_inferred,
-                status,
-                sub_status,
-                raw_code: checkpoint.type_code,
+            events.push(TrackingEvent::at(
+                instant,
+                (status, sub_status),
+                checkpoint.type_code,
                 description,
                 location,
-                dedupe_key: key,
-            });
+                key,
+            ));
         }
         outcome.updates.push(TrackingUpdate {
             tracking_number: number,
@@ -219,11 +216,7 @@ impl CarrierAdapter for MyDhlAdapter {
                 "polling without api_key and api_secret",
             ));
         };
-        let target = targets
-            .first()
-            .ok_or(ParseError::NotSupported("an empty poll"))?;
-        let number: String =
-            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
+        let number = crate::common::single_number_in_path(targets)?;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
         let base = self
             .config

@@ -161,17 +161,14 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
             &event.event_code,
             location.as_deref().unwrap_or(""),
         ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: false,
-            status,
-            sub_status,
-            raw_code: event.event_code,
-            description: event.event_name.trim().to_owned(),
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
+            event.event_code,
+            event.event_name.trim().to_owned(),
             location,
-            dedupe_key: key,
-        });
+            key,
+        ));
     }
     if let Some(category) = piece.summary.and_then(|s| s.status_category) {
         let (status, sub_status) = map_status_category(&category);
@@ -208,11 +205,7 @@ impl CarrierAdapter for RoyalMailAdapter {
                 "polling without client_id and client_secret",
             ));
         };
-        let target = targets
-            .first()
-            .ok_or(ParseError::NotSupported("an empty poll"))?;
-        let number: String =
-            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
+        let number = crate::common::single_number_in_path(targets)?;
         let base = self
             .config
             .base_url

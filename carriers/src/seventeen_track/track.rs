@@ -153,17 +153,14 @@ pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
                 &description,
                 location.as_deref().unwrap_or(""),
             ]);
-            events.push(TrackingEvent {
-                occurred_at: instant.utc,
-                utc_offset_seconds: instant.offset_seconds,
-                offset_inferred: instant.offset_inferred,
-                status,
-                sub_status,
+            events.push(TrackingEvent::at(
+                instant,
+                (status, sub_status),
                 raw_code,
                 description,
                 location,
-                dedupe_key: key,
-            });
+                key,
+            ));
         }
     }
     let latest: LatestStatus = info

@@ -158,17 +158,14 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
             &description,
             location.as_deref().unwrap_or(""),
         ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: instant.offset_inferred,
-            status,
-            sub_status,
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
             raw_code,
             description,
             location,
-            dedupe_key: key,
-        });
+            key,
+        ));
     }
     // The scheduled date, or the rescheduled one when UPS moved it; a date without a time of day
     // is taken as the end of that day in UTC, the latest it can mean.
@@ -259,11 +256,7 @@ impl CarrierAdapter for UpsAdapter {
         token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let token = token.ok_or(ParseError::NotSupported("polling without a token"))?;
-        let target = targets
-            .first()
-            .ok_or(ParseError::NotSupported("an empty poll"))?;
-        let number: String =
-            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
+        let number = crate::common::single_number_in_path(targets)?;
         Ok(HttpRequest {
             method: HttpMethod::Get,
             url: oauth::join(

@@ -154,17 +154,14 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
             &description,
             location.as_deref().unwrap_or(""),
         ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: instant.offset_inferred,
-            status,
-            sub_status,
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
             raw_code,
             description,
             location,
-            dedupe_key: key,
-        });
+            key,
+        ));
     }
     if let Some(category) = tracking.status_category.as_deref() {
         let (status, sub_status) = map_status_category(category);
@@ -251,11 +248,7 @@ impl CarrierAdapter for UspsAdapter {
         token: Option<&AccessToken>,
     ) -> Result<HttpRequest, ParseError> {
         let token = token.ok_or(ParseError::NotSupported("polling without a token"))?;
-        let target = targets
-            .first()
-            .ok_or(ParseError::NotSupported("an empty poll"))?;
-        let number: String =
-            form_urlencoded::byte_serialize(target.tracking_number.as_bytes()).collect();
+        let number = crate::common::single_number_in_path(targets)?;
         Ok(HttpRequest {
             method: HttpMethod::Get,
             url: oauth::join(
