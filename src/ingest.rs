@@ -15,7 +15,7 @@ use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem, Status, TrackingUpdate};
 
 use crate::domain::ids::new_message_id;
-use crate::domain::status::derive_status;
+use crate::domain::status::{DerivedStatus, derive_status};
 use crate::push::payload::{PushEvent, PushPayload};
 use crate::queue::Queue;
 use crate::store::entities::{push_outbox, shipment, tracking_event};
@@ -49,6 +49,8 @@ pub struct IngestReport {
     pub unmatched: Vec<String>,
     /// Registered shipments the carrier stopped tracking; they are no longer polled.
     pub stopped: Vec<String>,
+    /// Tracking numbers that got at least one new event.
+    pub changed: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -136,6 +138,17 @@ async fn ingest_one(
         return Ok(None);
     };
     let now = Utc::now();
+    if source == Source::Webhook {
+        // The carrier is pushing for this shipment: polls become a safety net (see schedule).
+        shipment::Entity::update_many()
+            .col_expr(
+                shipment::Column::LastWebhookAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(shipment::Column::Id.eq(&found.id))
+            .exec(&txn)
+            .await?;
+    }
     let mut inserted_keys = Vec::new();
     for event in &update.events {
         let row = tracking_event::ActiveModel {
@@ -170,6 +183,9 @@ async fn ingest_one(
     }
     let eta_changed = update.estimated_delivery.is_some()
         && update.estimated_delivery != found.estimated_delivery;
+    if !inserted_keys.is_empty() {
+        report.changed.push(update.tracking_number.clone());
+    }
     if inserted_keys.is_empty() && !eta_changed {
         txn.commit().await?;
         return Ok(None);
@@ -201,42 +217,118 @@ async fn ingest_one(
         report.status_changes += 1;
         let seq = found.push_seq + 1;
         active.push_seq = Set(seq);
-        let id = new_message_id();
         let new_events: Vec<PushEvent> = events
             .iter()
             .filter(|e| inserted_keys.contains(&e.dedupe_key))
             .map(PushEvent::from_stored)
             .collect();
-        let payload = PushPayload::status_changed(
-            &id,
-            seq,
-            &found,
-            previous_status.parse().unwrap_or(Status::Unknown),
-            &derived,
-            update.estimated_delivery.or(found.estimated_delivery),
-            new_events,
-            now,
-        );
-        let payload = serde_json::to_string(&payload)
-            .map_err(|err| StoreError::Corrupt(format!("push payload: {err}")))?;
-        push_outbox::ActiveModel {
-            id: Set(id.clone()),
-            shipment_id: Set(found.id.clone()),
-            seq: Set(seq),
-            payload: Set(payload),
-            state: Set(crate::push::OutboxState::Pending.as_str().to_owned()),
-            attempts: Set(0),
-            enqueued: Set(false),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            delivered_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        outbox_id = Some(id);
+        let change = StatusChange {
+            shipment: &found,
+            sequence: seq,
+            previous: previous_status.parse().unwrap_or(Status::Unknown),
+            derived: &derived,
+            estimated_delivery: update.estimated_delivery.or(found.estimated_delivery),
+            events: new_events,
+        };
+        outbox_id = Some(write_outbox(&txn, change, now).await?);
     }
     active.update(&txn).await?;
     txn.commit().await?;
     Ok(outbox_id)
+}
+
+/// A status change to push: what the outbox row's payload says.
+struct StatusChange<'a> {
+    shipment: &'a shipment::Model,
+    sequence: i64,
+    previous: Status,
+    derived: &'a DerivedStatus,
+    estimated_delivery: Option<chrono::DateTime<Utc>>,
+    events: Vec<PushEvent>,
+}
+
+/// Write the push-outbox row of a status change inside the caller's transaction.
+async fn write_outbox(
+    txn: &sea_orm::DatabaseTransaction,
+    change: StatusChange<'_>,
+    now: chrono::DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let id = new_message_id();
+    let payload = PushPayload::status_changed(
+        &id,
+        change.sequence,
+        change.shipment,
+        change.previous,
+        change.derived,
+        change.estimated_delivery,
+        change.events,
+        now,
+    );
+    let payload = serde_json::to_string(&payload)
+        .map_err(|err| StoreError::Corrupt(format!("push payload: {err}")))?;
+    push_outbox::ActiveModel {
+        id: Set(id.clone()),
+        shipment_id: Set(change.shipment.id.clone()),
+        seq: Set(change.sequence),
+        payload: Set(payload),
+        state: Set(crate::push::OutboxState::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        enqueued: Set(false),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(id)
+}
+
+/// Mark a shipment that has been silent too long `expired`, through the same write path as a
+/// carrier update: under the shipment's row lock, with a new sequence and a push to the mall in
+/// the same transaction. Returns false when it was already expired, terminal or gone. A later
+/// carrier event re-derives the status from the events, so news revives an expired shipment.
+pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<bool, StoreError> {
+    let txn = store.conn().begin().await?;
+    let Some(found) = shipment::Entity::find_by_id(shipment_id.to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        txn.commit().await?;
+        return Ok(false);
+    };
+    let previous: Status = found.status.parse().unwrap_or(Status::Unknown);
+    if previous == Status::Expired || previous.is_terminal() {
+        txn.commit().await?;
+        return Ok(false);
+    }
+    let now = Utc::now();
+    let derived = DerivedStatus {
+        status: Status::Expired,
+        sub_status: Some("no_updates".into()),
+        raw_code: found.status_raw_code.clone(),
+        last_event_at: found.last_event_at,
+        delivered_at: None,
+    };
+    let sequence = found.push_seq + 1;
+    let change = StatusChange {
+        shipment: &found,
+        sequence,
+        previous,
+        derived: &derived,
+        estimated_delivery: found.estimated_delivery,
+        events: Vec::new(),
+    };
+    let outbox_id = write_outbox(&txn, change, now).await?;
+    let mut active: shipment::ActiveModel = found.into();
+    active.status = Set(Status::Expired.as_str().to_owned());
+    active.sub_status = Set(derived.sub_status.clone());
+    active.push_seq = Set(sequence);
+    active.next_poll_at = Set(None);
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    txn.commit().await?;
+    crate::push::enqueue_new(store, queue, &outbox_id).await;
+    Ok(true)
 }

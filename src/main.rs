@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::CheckConfig => {
-            trackgate::registry::Registry::build(&settings.carriers)?;
+            trackgate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
             println!("{}", settings.redacted_toml());
         }
         Command::Keys { command } => {

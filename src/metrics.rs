@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
 
 use crate::push::SendOutcome;
 
@@ -18,6 +21,13 @@ pub struct Metrics {
     pub push_seconds: Histogram,
     pub dead_letters: IntCounterVec,
     pub polls: IntCounterVec,
+    /// Time for one request to a carrier (poll, token, registration), by carrier instance.
+    pub carrier_seconds: HistogramVec,
+    /// Carrier answers of 429, by carrier instance.
+    pub carrier_rate_limited: IntCounterVec,
+    /// Shipments due for a poll and the age of the oldest overdue one, by carrier instance.
+    pub poll_due: IntGaugeVec,
+    pub poll_oldest_due_seconds: GaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -45,7 +55,49 @@ impl Metrics {
         registry
             .register(Box::new(push_seconds.clone()))
             .expect("metric registered once");
+        let carrier_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "trackgate_carrier_request_duration_seconds",
+                "Time for one request to a carrier",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["carrier"],
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(carrier_seconds.clone()))
+            .expect("metric registered once");
+        let poll_due = IntGaugeVec::new(
+            Opts::new("trackgate_poll_due", "Shipments due for a poll"),
+            &["carrier"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(poll_due.clone()))
+            .expect("metric registered once");
+        let poll_oldest_due_seconds = GaugeVec::new(
+            Opts::new(
+                "trackgate_poll_oldest_due_seconds",
+                "How long the most overdue shipment has waited for its poll",
+            ),
+            &["carrier"],
+        )
+        .expect("valid gauge");
+        registry
+            .register(Box::new(poll_oldest_due_seconds.clone()))
+            .expect("metric registered once");
         Metrics {
+            carrier_seconds,
+            poll_due,
+            poll_oldest_due_seconds,
+            carrier_rate_limited: counter(
+                &registry,
+                "trackgate_carrier_rate_limited_total",
+                "Carrier answers of 429 Too Many Requests",
+                &["carrier"],
+            ),
             webhooks: counter(
                 &registry,
                 "trackgate_webhooks_total",

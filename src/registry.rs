@@ -24,14 +24,21 @@ use trackgate_carriers::ups::{UpsAdapter, UpsConfig};
 use trackgate_carriers::usps::{UspsAdapter, UspsConfig};
 
 use crate::config::CarrierSettings;
+use crate::domain::schedule::PollPolicy;
 
 /// One configured carrier instance.
 #[derive(Debug)]
 pub struct CarrierInstance {
     pub id: String,
     pub adapter: Box<dyn CarrierAdapter>,
-    /// Every outbound request to this carrier waits on this limiter first.
+    /// Every outbound request to this carrier waits on this in-process limiter first, then on
+    /// the pacer shared through the store (`Store::take_request_slot`).
     pub limiter: DefaultDirectRateLimiter,
+    pub requests_per_second: u32,
+    /// 0: no daily cap.
+    pub requests_per_day: u32,
+    /// When this instance's shipments are polled.
+    pub policy: PollPolicy,
     /// Set when the carrier answered 429: no request goes out before this instant.
     paused_until: Mutex<Option<Instant>>,
 }
@@ -114,7 +121,10 @@ pub fn build_adapter(
 }
 
 impl Registry {
-    pub fn build(carriers: &BTreeMap<String, CarrierSettings>) -> Result<Registry, RegistryError> {
+    pub fn build(
+        carriers: &BTreeMap<String, CarrierSettings>,
+        default_policy: PollPolicy,
+    ) -> Result<Registry, RegistryError> {
         let mut built = BTreeMap::new();
         for (id, settings) in carriers.iter().filter(|(_, s)| s.enabled) {
             let adapter = build_adapter(&settings.kind, &settings.adapter).map_err(|message| {
@@ -132,6 +142,9 @@ impl Registry {
                     id: id.clone(),
                     adapter,
                     limiter,
+                    requests_per_second: per_second.get(),
+                    requests_per_day: settings.requests_per_day,
+                    policy: settings.schedule.apply(default_policy),
                     paused_until: Mutex::new(None),
                 }),
             );

@@ -41,7 +41,7 @@ impl Gateway {
             store.migrate().await?;
         }
         let queue = Queue::open(&settings.queue, &store).await?;
-        let registry = Registry::build(&settings.carriers)?;
+        let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
         Ok(Gateway {
             settings: Arc::new(settings),
             store,
@@ -281,16 +281,26 @@ async fn run_relay(gateway: Gateway, shutdown: Shutdown) {
     }
 }
 
+/// Poll every tick until shutdown; then stop claiming and give the leases back, so another
+/// process takes the work over at once instead of after the lease.
 async fn run_poller(poller: Poller, tick_secs: u64, shutdown: Shutdown) {
     loop {
-        if let Err(err) = poller.poll_due().await {
-            tracing::warn!(error = %err, "poll round failed");
+        tokio::select! {
+            // A round in flight finishes its batch (claimed rows are rescheduled and released);
+            // a round still waiting on the pacer is abandoned, its leases released below.
+            _ = shutdown.wait() => break,
+            result = poller.poll_due() => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "poll round failed");
+                }
+            }
         }
         tokio::select! {
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => break,
             _ = tokio::time::sleep(Duration::from_secs(tick_secs.max(1))) => {}
         }
     }
+    poller.release_leases().await;
 }
 
 /// A tiny shutdown signal: `trigger` once, `wait` from anywhere.

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
 mod m20261122_000002_poll_hints;
+mod m20261122_000003_poll_scheduling;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261122_000002_poll_hints::Migration),
+            Box::new(m20261122_000003_poll_scheduling::Migration),
         ]
     }
 }

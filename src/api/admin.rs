@@ -1,4 +1,4 @@
-//! Admin endpoints: list dead letters and send one again.
+//! Admin endpoints: per-carrier polling figures, and listing dead letters and sending one again.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -50,4 +50,59 @@ pub async fn replay_dead_letter(
             Err(ApiError::Unavailable(err.to_string()))
         }
     }
+}
+
+/// `GET /v1/admin/carriers`: per carrier instance, what polling costs and owes — requests and
+/// their outcomes, 429s, latency, the shared quota used and left today, the due backlog and the
+/// age of the most overdue shipment. Counters are this process's since it started; quota and
+/// backlog come from the store and so cover every process.
+pub async fn carriers(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let now = chrono::Utc::now();
+    let metrics = &gateway.metrics;
+    let mut out = Vec::new();
+    for instance in gateway.registry.all() {
+        let id = instance.id.as_str();
+        let count = |result: &str| metrics.polls.with_label_values(&[id, result]).get();
+        let latency = metrics.carrier_seconds.with_label_values(&[id]);
+        let samples = latency.get_sample_count();
+        let backlog = gateway.store.backlog(id, now).await?;
+        let used_today = gateway.store.requests_today(id, now).await?;
+        let capabilities = instance.adapter.capabilities();
+        out.push(serde_json::json!({
+            "id": id,
+            "kind": instance.adapter.kind(),
+            "polls": capabilities.poll,
+            "webhooks": capabilities.webhook,
+            "batch_size": capabilities.poll_batch_size,
+            "requests": {
+                "ok": count("ok"),
+                "http_errors": count("http_error"),
+                "network_errors": count("network_error"),
+                "rate_limited": metrics.carrier_rate_limited.with_label_values(&[id]).get(),
+            },
+            "latency_ms": {
+                "count": samples,
+                "mean": (samples > 0).then(|| latency.get_sample_sum() * 1000.0 / samples as f64),
+            },
+            "quota": {
+                "requests_per_second": instance.requests_per_second,
+                "requests_per_day": (instance.requests_per_day > 0).then_some(instance.requests_per_day),
+                "used_today": used_today,
+                "left_today": (instance.requests_per_day > 0)
+                    .then(|| (instance.requests_per_day as i64 - used_today as i64).max(0)),
+                "paused_for_secs": instance.paused_for().map(|d| d.as_secs_f64()),
+            },
+            "backlog": {
+                "due": backlog.due,
+                "oldest_overdue_secs": backlog
+                    .oldest_due_at
+                    .map(|at| ((now - at).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            },
+        }));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "carriers": out })))
 }

@@ -103,6 +103,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource("/v1/shipments/{id}/refresh")
+            .route(web::post().to(shipments::refresh))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/v1/track")
             .route(web::get().to(track::by_order))
             .default_service(not_allowed()),
@@ -110,6 +115,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/track/{tracking_number}")
             .route(web::get().to(track::by_number))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/admin/carriers")
+            .route(web::get().to(admin::carriers))
             .default_service(not_allowed()),
     )
     .service(

@@ -233,3 +233,35 @@ pub async fn stop(
         Err(ApiError::NotFound(format!("no shipment `{id}`")))
     }
 }
+
+/// `POST /v1/shipments/{id}/refresh` (mall or support): poll this shipment before routine work,
+/// at the carrier instance's next tick — within its rate limit, never around it. 202.
+pub async fn refresh(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.require(Scope::Mall).is_err() {
+        caller.require(Scope::Support)?;
+    }
+    let shipment = gateway
+        .store
+        .get_shipment(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
+    let pollable = gateway
+        .registry
+        .get(&shipment.carrier_id)
+        .is_some_and(|c| c.adapter.capabilities().poll);
+    if !pollable {
+        return Err(ApiError::Validation(format!(
+            "carrier instance `{}` cannot poll (not configured for polling)",
+            shipment.carrier_id
+        )));
+    }
+    gateway.store.request_refresh(&id).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "id": shipment.id,
+        "refresh": "queued",
+    })))
+}

@@ -104,8 +104,14 @@ pub struct RetrySettings {
 #[serde(deny_unknown_fields)]
 pub struct PollSettings {
     pub enabled: bool,
-    pub interval_secs: u64,
     pub tick_secs: u64,
+    /// How long a claimed batch stays leased to this process before others may take it over.
+    pub lease_secs: u64,
+    /// At most this many batches per carrier instance per tick, so one busy carrier does not
+    /// starve the others.
+    pub batches_per_tick: u32,
+    /// The default polling policy; `[carriers.<id>.schedule]` overrides any of its keys.
+    pub schedule: crate::domain::schedule::PollPolicy,
     /// How long a carrier instance pauses after a 429 without a usable `Retry-After`.
     pub pause_on_429_secs: u64,
     /// When to poll again a number just registered with an aggregator (17TRACK).
@@ -141,6 +147,12 @@ pub struct CarrierSettings {
     pub enabled: bool,
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: u32,
+    /// Requests per UTC day across all processes; 0 means no daily cap.
+    #[serde(default)]
+    pub requests_per_day: u32,
+    /// Overrides of `[poll.schedule]` for this carrier instance.
+    #[serde(default)]
+    pub schedule: crate::domain::schedule::PolicyOverrides,
     #[serde(flatten)]
     pub adapter: serde_json::Map<String, serde_json::Value>,
 }
@@ -264,6 +276,7 @@ impl Settings {
                 table.insert("kind".into(), c.kind.clone().into());
                 table.insert("enabled".into(), c.enabled.into());
                 table.insert("requests_per_second".into(), c.requests_per_second.into());
+                table.insert("requests_per_day".into(), c.requests_per_day.into());
                 (id.clone(), table)
             })
             .collect();
@@ -273,7 +286,7 @@ impl Settings {
             "queue": {"kind": self.queue.kind, "amqp_url": redact_url(&self.queue.amqp_url), "prefix": self.queue.prefix, "prefetch": self.queue.prefetch, "lease_secs": self.queue.lease_secs, "idle_poll_ms": self.queue.idle_poll_ms},
             "mall": {"endpoint": self.mall.endpoint, "signing_secret": if self.mall.signing_secret.is_some() {"<redacted>"} else {"<not set>"}, "timeout_ms": self.mall.timeout_ms},
             "retry": {"initial_delay_ms": self.retry.initial_delay_ms, "max_delay_ms": self.retry.max_delay_ms, "max_attempts": self.retry.max_attempts},
-            "poll": {"enabled": self.poll.enabled, "interval_secs": self.poll.interval_secs, "tick_secs": self.poll.tick_secs},
+            "poll": {"enabled": self.poll.enabled, "tick_secs": self.poll.tick_secs, "lease_secs": self.poll.lease_secs, "batches_per_tick": self.poll.batches_per_tick, "pause_on_429_secs": self.poll.pause_on_429_secs, "after_registration_secs": self.poll.after_registration_secs},
             "log": {"format": format!("{:?}", self.log.format).to_lowercase(), "filter": self.log.filter},
             "carriers": carriers,
         });

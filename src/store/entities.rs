@@ -26,6 +26,12 @@ pub mod shipment {
         pub next_poll_at: Option<DateTimeUtc>,
         pub carrier_code: Option<String>,
         pub phone_last4: Option<String>,
+        pub poll_priority: i32,
+        pub unchanged_polls: i32,
+        pub grace_polled: bool,
+        pub lease_until: Option<DateTimeUtc>,
+        pub lease_owner: Option<String>,
+        pub last_webhook_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -194,6 +200,28 @@ pub mod api_key {
         pub name: Option<String>,
         pub created_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod carrier_pacer {
+    use sea_orm::entity::prelude::*;
+
+    /// One carrier instance's shared request pacing and daily count (see `store::scheduling`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "carrier_pacers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub carrier_id: String,
+        /// The earliest instant (Unix ms) the next request to this carrier may leave.
+        pub next_at_ms: i64,
+        /// Days since the Unix epoch (UTC) that `day_used` counts.
+        pub day: i32,
+        pub day_used: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@
 pub mod entities;
 pub mod keys;
 pub mod outbox;
+pub mod scheduling;
 pub mod shipments;
 pub mod webhooks;
 

@@ -2,9 +2,7 @@
 //! for the mall and support APIs, and the poller's due list.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use trackgate_carriers::Status;
 
 use super::entities::{shipment, tracking_event};
@@ -57,6 +55,13 @@ impl Store {
             next_poll_at: Set(Some(now)),
             carrier_code: Set(new.carrier_code),
             phone_last4: Set(new.phone_last4),
+            // A shipment just registered is polled before routine work.
+            poll_priority: Set(crate::store::scheduling::PRIORITY_NEW),
+            unchanged_polls: Set(0),
+            grace_polled: Set(false),
+            lease_until: Set(None),
+            lease_owner: Set(None),
+            last_webhook_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -156,29 +161,6 @@ impl Store {
         active.updated_at = Set(Utc::now());
         active.update(self.conn()).await?;
         Ok(true)
-    }
-
-    /// Tracked shipments of a carrier instance that are due for a poll.
-    pub async fn due_for_poll(
-        &self,
-        carrier_id: &str,
-        now: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<shipment::Model>, StoreError> {
-        let terminal: Vec<&str> = Status::ALL
-            .iter()
-            .filter(|s| s.is_terminal())
-            .map(|s| s.as_str())
-            .collect();
-        Ok(shipment::Entity::find()
-            .filter(shipment::Column::CarrierId.eq(carrier_id))
-            .filter(shipment::Column::Tracking.eq(true))
-            .filter(shipment::Column::Status.is_not_in(terminal))
-            .filter(shipment::Column::NextPollAt.lte(now))
-            .order_by_asc(shipment::Column::NextPollAt)
-            .limit(limit)
-            .all(self.conn())
-            .await?)
     }
 
     /// Push the next poll of these shipments to `next`.

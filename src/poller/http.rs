@@ -1,133 +1,20 @@
-//! The poll loop, written once for every poll-capable carrier: find due shipments, batch them
-//! to the adapter's batch size, wait on the instance's rate limiter, fetch an OAuth token when
-//! the adapter wants one (cached; refreshed once on 401), send, parse, ingest.
-//!
-//! A failed poll is not retried inline: each shipment of the batch becomes a `poll` task on the
-//! retry queue, with the same backoff, `Retry-After` handling and dead-lettering as pushes.
-//! Adapters only build requests and parse responses; they never see the network.
+//! The poller's HTTP side: one poll request for a batch (with the OAuth token, refreshed once on
+//! a 401), the carrier's 429 pausing its instance, aggregator registration, and every request
+//! waiting first on the instance's in-process limiter and then on the pacer shared through the
+//! store, so a carrier's requests-per-second and per-day quotas hold across processes.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::Mutex;
 use trackgate_carriers::{AccessToken, HttpMethod, HttpRequest, PollTarget};
 
-use crate::config::{PollSettings, RetrySettings};
+use super::{PollError, Poller};
 use crate::ingest::{IngestReport, Source, ingest};
-use crate::metrics::Metrics;
-use crate::push::retry::{Decision, Failure, decide, parse_retry_after, random_jitter};
-use crate::queue::{Delivery, Queue, Task, TaskKind};
-use crate::registry::{CarrierInstance, Registry};
-use crate::store::Store;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{detail}")]
-pub struct PollError {
-    pub failure: Failure,
-    pub retry_after: Option<Duration>,
-    pub detail: String,
-}
-
-impl PollError {
-    fn other(detail: impl Into<String>) -> PollError {
-        PollError {
-            failure: Failure::Other,
-            retry_after: None,
-            detail: detail.into(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Poller {
-    pub store: Store,
-    pub queue: Queue,
-    pub registry: Registry,
-    pub http: reqwest::Client,
-    pub settings: PollSettings,
-    pub retry: RetrySettings,
-    pub metrics: Metrics,
-    tokens: Arc<Mutex<HashMap<String, (AccessToken, Instant)>>>,
-}
+use crate::push::retry::{Failure, parse_retry_after};
+use crate::registry::CarrierInstance;
+use crate::store::scheduling::Slot;
 
 impl Poller {
-    pub fn new(
-        store: Store,
-        queue: Queue,
-        registry: Registry,
-        http: reqwest::Client,
-        settings: PollSettings,
-        retry: RetrySettings,
-        metrics: Metrics,
-    ) -> Poller {
-        Poller {
-            store,
-            queue,
-            registry,
-            http,
-            settings,
-            retry,
-            metrics,
-            tokens: Default::default(),
-        }
-    }
-
-    /// Poll every due shipment once; returns how many shipments were polled successfully.
-    pub async fn poll_due(&self) -> anyhow::Result<usize> {
-        let mut polled = 0;
-        for instance in self.registry.all() {
-            let capabilities = instance.adapter.capabilities();
-            if !capabilities.poll {
-                continue;
-            }
-            if let Some(left) = instance.paused_for() {
-                // A 429 paused this carrier: its due shipments stay due until the pause ends.
-                tracing::debug!(carrier = %instance.id, ?left, "carrier paused after a 429");
-                continue;
-            }
-            let batch = capabilities.poll_batch_size.max(1);
-            let due = self
-                .store
-                .due_for_poll(&instance.id, Utc::now(), (batch * 20) as u64)
-                .await?;
-            for chunk in due.chunks(batch) {
-                let ids: Vec<String> = chunk.iter().map(|s| s.id.clone()).collect();
-                let next =
-                    Utc::now() + chrono::Duration::seconds(self.settings.interval_secs as i64);
-                // Schedule first: a slow or failing poll must not be picked up again next tick.
-                self.store.schedule_poll(&ids, next).await?;
-                let targets: Vec<PollTarget> = chunk.iter().map(poll_target).collect();
-                match self.poll_targets(instance, &targets).await {
-                    Ok(_) => polled += chunk.len(),
-                    Err(err) => {
-                        tracing::warn!(carrier = %instance.id, error = %err, "poll failed; queued for retry");
-                        for id in ids {
-                            let task = Task {
-                                kind: TaskKind::Poll,
-                                ref_id: id,
-                                attempt: 1,
-                            };
-                            let delay = match decide(
-                                &self.retry,
-                                1,
-                                err.failure,
-                                err.retry_after,
-                                random_jitter(),
-                            ) {
-                                Decision::RetryAfter(delay) => delay,
-                                Decision::Stop | Decision::DeadLetter => continue,
-                            };
-                            self.queue.enqueue(task, delay).await?;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(polled)
-    }
-
     /// Poll these shipments of one carrier instance and ingest the result.
     pub async fn poll_targets(
         &self,
@@ -287,6 +174,8 @@ impl Poller {
             });
         }
         instance.limiter.until_ready().await;
+        self.wait_for_shared_slot(instance).await?;
+        let started = Instant::now();
         let mut builder = match request.method {
             HttpMethod::Get => self.http.get(&request.url),
             HttpMethod::Post => self.http.post(&request.url),
@@ -310,6 +199,16 @@ impl Poller {
             }
         })?;
         let status = response.status().as_u16();
+        self.metrics
+            .carrier_seconds
+            .with_label_values(&[instance.id.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        if status == 429 {
+            self.metrics
+                .carrier_rate_limited
+                .with_label_values(&[instance.id.as_str()])
+                .inc();
+        }
         let headers = response.headers().clone();
         let body = response
             .bytes()
@@ -318,52 +217,40 @@ impl Poller {
         Ok((status, headers, body.to_vec()))
     }
 
-    /// Handle a `poll` task from the retry queue: poll that one shipment again.
-    pub async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
-        let Some(shipment) = self.store.get_shipment(&delivery.task.ref_id).await? else {
-            self.queue.ack(delivery).await?;
-            return Ok(());
-        };
-        let Some(instance) = self
-            .registry
-            .get(&shipment.carrier_id)
-            .filter(|_| shipment.tracking)
-        else {
-            self.queue.ack(delivery).await?;
-            return Ok(());
-        };
-        let attempt = delivery.task.attempt + 1;
-        match self
-            .poll_targets(&instance, &[poll_target(&shipment)])
+    /// Wait for this carrier's next request slot from the pacer shared by every process; a
+    /// spent daily quota pauses the instance until midnight UTC.
+    async fn wait_for_shared_slot(&self, instance: &CarrierInstance) -> Result<(), PollError> {
+        let slot = self
+            .store
+            .take_request_slot(
+                &instance.id,
+                instance.requests_per_second,
+                instance.requests_per_day,
+                Utc::now(),
+            )
             .await
-        {
-            Ok(_) => self.queue.ack(delivery).await?,
-            Err(err) => match decide(
-                &self.retry,
-                attempt,
-                err.failure,
-                err.retry_after,
-                random_jitter(),
-            ) {
-                Decision::RetryAfter(delay) => self.queue.retry(delivery, delay).await?,
-                Decision::Stop | Decision::DeadLetter => {
-                    self.store
-                        .add_dead_letter("poll", &shipment.id, attempt as i32, Some(err.detail))
-                        .await?;
-                    self.metrics.dead_letters.with_label_values(&["poll"]).inc();
-                    self.queue.dead_letter(delivery).await?;
+            .map_err(|err| PollError::other(format!("request pacer: {err}")))?;
+        match slot {
+            Slot::At(at) => {
+                if let Ok(wait) = (at - Utc::now()).to_std() {
+                    tokio::time::sleep(wait).await;
                 }
-            },
+                Ok(())
+            }
+            Slot::QuotaExhausted { until } => {
+                let left = (until - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::from_secs(60));
+                instance.pause(left);
+                Err(PollError {
+                    failure: Failure::Status(429),
+                    retry_after: Some(left),
+                    detail: format!(
+                        "the daily quota of {} requests is spent until {until}",
+                        instance.requests_per_day
+                    ),
+                })
+            }
         }
-        Ok(())
-    }
-}
-
-/// What the adapter needs to poll one stored shipment.
-fn poll_target(shipment: &crate::store::entities::shipment::Model) -> PollTarget {
-    PollTarget {
-        tracking_number: shipment.tracking_number.clone(),
-        carrier_code: shipment.carrier_code.clone(),
-        phone_last4: shipment.phone_last4.clone(),
     }
 }
