@@ -95,18 +95,19 @@ impl Poller {
             if !instance.adapter.capabilities().poll {
                 continue;
             }
-            self.record_backlog(instance).await;
             if let Some(left) = instance.paused_for() {
                 // A 429 paused this carrier: its due shipments stay due until the pause ends.
                 tracing::debug!(carrier = %instance.id, ?left, "carrier paused after a 429");
-                continue;
-            }
-            for _ in 0..self.settings.batches_per_tick.max(1) {
-                match self.poll_one_batch(instance).await? {
-                    Some(count) => polled += count,
-                    None => break,
+            } else {
+                for _ in 0..self.settings.batches_per_tick.max(1) {
+                    match self.poll_one_batch(instance).await? {
+                        Some(count) => polled += count,
+                        None => break,
+                    }
                 }
             }
+            // What is still owed after this round.
+            self.record_backlog(instance).await;
         }
         Ok(polled)
     }

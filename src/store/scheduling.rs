@@ -8,8 +8,8 @@
 //! transaction serializes claims. A lease that runs out (its process crashed) makes the rows
 //! claimable again. Pacing: one `carrier_pacers` row per carrier instance holds the earliest
 //! instant the next request may leave; each request takes the next slot under a row lock, so
-//! requests from every process are spaced by `1 / requests_per_second` and none exceeds the
-//! per-day quota.
+//! requests from every process are spaced by `1 / requests_per_second` (plus 10 % headroom)
+//! and none exceeds the per-day quota.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
@@ -187,7 +187,8 @@ impl Store {
     }
 
     /// Take the next request slot of a carrier instance, shared by every process: requests are
-    /// spaced by `1 / per_second`, and at most `per_day` leave per UTC day (0: no daily cap).
+    /// spaced by `1.1 / per_second` seconds (10 % headroom), and at most `per_day` leave per UTC
+    /// day (0: no daily cap).
     pub async fn take_request_slot(
         &self,
         carrier_id: &str,
@@ -195,7 +196,9 @@ impl Store {
         per_day: u32,
         now: DateTime<Utc>,
     ) -> Result<Slot, StoreError> {
-        let spacing_ms = (1000 / i64::from(per_second.max(1))).max(1);
+        // 10 % headroom: network and scheduling jitter must not push two requests closer
+        // together than the carrier's own counter allows.
+        let spacing_ms = (1100 / i64::from(per_second.max(1))).max(1);
         let today = (now.timestamp().div_euclid(86_400)) as i32;
         let now_ms = now.timestamp_millis();
         let txn = self.conn().begin().await?;

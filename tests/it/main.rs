@@ -11,4 +11,5 @@ mod ingest;
 mod poll;
 mod push;
 mod restart;
+mod scheduling;
 mod webhooks;
