@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # trackgate's full test suite: unit tests, fixture conformance, property tests and the
-# integration suite on SQLite and on the real PostgreSQL + RabbitMQ, then fmt and clippy.
+# integration suite on SQLite, on the real PostgreSQL + RabbitMQ and on MariaDB/MySQL, then fmt
+# and clippy.
 #
-# It first makes sure PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672) are up:
-# it starts them when installed but stopped, and installs them from Debian's packages when
-# absent, so it works on a fresh machine. Tests that need a service fail if it is unreachable;
-# none is skipped. Override the addresses with TRACKGATE_TEST_POSTGRES_URL / TRACKGATE_TEST_AMQP_URL.
+# It first makes sure PostgreSQL (127.0.0.1:5432), RabbitMQ (127.0.0.1:5672) and MariaDB
+# (127.0.0.1:3306, root without a password) are up: it starts them when installed but stopped,
+# and installs them from Debian's packages when absent, so it works on a fresh machine. Tests
+# that need a service fail if it is unreachable; none is skipped. Override the addresses with
+# TRACKGATE_TEST_POSTGRES_URL / TRACKGATE_TEST_AMQP_URL / TRACKGATE_TEST_MYSQL_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,11 +55,31 @@ ensure_rabbitmq() {
   fi
 }
 
+ensure_mariadb() {
+  if [ -z "${TRACKGATE_TEST_MYSQL_URL:-}" ] && ! port_open 3306; then
+    local installed_now=0
+    if [ ! -x /usr/sbin/mariadbd ]; then apt_install mariadb-server; installed_now=1; fi
+    log "starting MariaDB"
+    as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    wait_for_port 3306 60 MariaDB
+    if [ "$installed_now" = 1 ]; then
+      # The tests connect as root over TCP without a password, to the `test` database.
+      as_root mariadb -e "CREATE DATABASE IF NOT EXISTS test; ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket; FLUSH PRIVILEGES;" || true
+    fi
+  fi
+}
+
 # Leftovers of earlier runs whose tests panicked before cleaning up (best effort).
 remove_stale_test_data() {
   if [ -z "${TRACKGATE_TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null 2>&1; then
     for db in $(psql -h 127.0.0.1 -U postgres -d postgres -Atc "select datname from pg_database where datname like 'tg_test_%'" 2>/dev/null); do
       psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+    done
+  fi
+  if [ -z "${TRACKGATE_TEST_MYSQL_URL:-}" ] && command -v mariadb >/dev/null 2>&1; then
+    for db in $(mariadb -h 127.0.0.1 -u root -N -e "show databases like 'tg\_test\_%'" 2>/dev/null); do
+      mariadb -h 127.0.0.1 -u root -e "drop database if exists \`$db\`" >/dev/null 2>&1 || true
     done
   fi
   if [ -z "${TRACKGATE_TEST_AMQP_URL:-}" ] && command -v rabbitmqctl >/dev/null 2>&1; then
@@ -69,6 +91,7 @@ remove_stale_test_data() {
 
 ensure_postgres
 ensure_rabbitmq
+ensure_mariadb
 remove_stale_test_data
 
 output=$(mktemp)

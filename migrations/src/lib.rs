@@ -1,5 +1,6 @@
-//! trackgate's schema history: one list of migrations that runs unchanged on SQLite and
-//! PostgreSQL, applied by `trackgate migrate` and (unless disabled) by `trackgate serve`.
+//! trackgate's schema history: one list of migrations that runs unchanged on SQLite,
+//! PostgreSQL and MySQL/MariaDB (the last with one MySQL-only type fix-up), applied by
+//! `trackgate migrate` and (unless disabled) by `trackgate serve`.
 //!
 //! Migrations are append-only: a shipped migration is never edited, a change is a new one.
 
@@ -8,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_initial;
 mod m20261122_000002_poll_hints;
 mod m20261122_000003_poll_scheduling;
+mod m20261122_000004_mysql_column_types;
 
 pub struct Migrator;
 
@@ -18,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261122_000002_poll_hints::Migration),
             Box::new(m20261122_000003_poll_scheduling::Migration),
+            Box::new(m20261122_000004_mysql_column_types::Migration),
         ]
     }
 }

@@ -225,9 +225,14 @@ impl Settings {
         if self.retry.max_attempts == 0 {
             return invalid("retry.max_attempts", "must be at least 1");
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        if !["sqlite:", "postgres", "mysql://", "mariadb://"]
+            .iter()
+            .any(|scheme| self.database.url.starts_with(scheme))
         {
-            return invalid("database.url", "must start with sqlite: or postgres://");
+            return invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or mysql:// (MySQL 8 / MariaDB 10.6+)",
+            );
         }
         if self.queue.prefetch == 0 {
             return invalid("queue.prefetch", "must be at least 1");

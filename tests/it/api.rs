@@ -358,7 +358,7 @@ async fn stopping_tracking_keeps_the_history() {
 
 #[tokio::test]
 async fn ops_endpoints_report_health_readiness_and_metrics() {
-    for backend in [Backend::Sqlite, Backend::PostgresRabbit] {
+    for backend in [Backend::Sqlite, Backend::PostgresRabbit, Backend::MySql] {
         let app = TestApp::spawn(backend).await;
         let health = app
             .http

@@ -23,6 +23,13 @@ pub const KUAIDI100_SALT: &str = "fixture-salt";
 pub enum Backend {
     Sqlite,
     PostgresRabbit,
+    /// MySQL/MariaDB store with the embedded queue.
+    MySql,
+}
+
+pub fn mysql_admin_url() -> String {
+    std::env::var("TRACKGATE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 pub fn postgres_admin_url() -> String {
@@ -46,6 +53,7 @@ pub fn fixture(path: &str) -> Vec<u8> {
 pub struct Storage {
     pub database_url: String,
     pg_database: Option<String>,
+    mysql_database: Option<String>,
     pub amqp_prefix: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -61,6 +69,7 @@ impl Storage {
                 Storage {
                     database_url,
                     pg_database: None,
+                    mysql_database: None,
                     amqp_prefix: None,
                     _dir: Some(dir),
                 }
@@ -82,7 +91,32 @@ impl Storage {
                 Storage {
                     database_url: format!("{base}/{name}"),
                     pg_database: Some(name),
+                    mysql_database: None,
                     amqp_prefix: Some(format!("tgtest.{}", uuid::Uuid::new_v4().simple())),
+                    _dir: None,
+                }
+            }
+            Backend::MySql => {
+                let name = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
+                let admin_url = mysql_admin_url();
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
+                    panic!("MySQL/MariaDB must be running for this test ({admin_url}): {err}")
+                });
+                admin
+                    .execute_unprepared(&format!(
+                        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                    ))
+                    .await
+                    .unwrap();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap();
+                Storage {
+                    database_url: format!("{base}/{name}"),
+                    pg_database: None,
+                    mysql_database: Some(name),
+                    amqp_prefix: None,
                     _dir: None,
                 }
             }
@@ -108,6 +142,13 @@ impl Storage {
         {
             let _ = admin
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+        if let Some(name) = self.mysql_database
+            && let Ok(admin) = Database::connect(&mysql_admin_url()).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
                 .await;
         }
     }

@@ -127,3 +127,8 @@ async fn concurrent_updates_of_one_shipment_take_turns() {
 async fn concurrent_updates_of_one_shipment_take_turns_on_postgres_rabbitmq() {
     concurrent_updates_of_one_shipment_serialize(Backend::PostgresRabbit).await;
 }
+
+#[tokio::test]
+async fn concurrent_updates_of_one_shipment_take_turns_on_mysql() {
+    concurrent_updates_of_one_shipment_serialize(Backend::MySql).await;
+}

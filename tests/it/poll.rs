@@ -103,7 +103,7 @@ async fn due_shipments_are_polled_in_batches_and_ingested() {
 
 #[tokio::test]
 async fn a_failed_poll_is_retried_through_the_queue() {
-    for backend in [Backend::Sqlite, Backend::PostgresRabbit] {
+    for backend in [Backend::Sqlite, Backend::PostgresRabbit, Backend::MySql] {
         let app = TestApp::spawn_with(backend, &[("poll.enabled", json!(true))]).await;
         Mock::given(method("GET"))
             .and(path("/v1/track"))

@@ -137,6 +137,11 @@ async fn every_status_change_reaches_the_mall_despite_failures_on_postgres_rabbi
     every_change_reaches_the_mall_despite_failures(Backend::PostgresRabbit).await;
 }
 
+#[tokio::test]
+async fn every_status_change_reaches_the_mall_despite_failures_on_mysql() {
+    every_change_reaches_the_mall_despite_failures(Backend::MySql).await;
+}
+
 async fn exhausted_pushes_become_dead_letters_and_replay(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("retry.max_attempts", json!(3))]).await;
     Mock::given(method("POST"))
@@ -226,6 +231,11 @@ async fn exhausted_pushes_become_dead_letters_that_can_be_replayed() {
 #[tokio::test]
 async fn exhausted_pushes_become_dead_letters_that_can_be_replayed_on_postgres_rabbitmq() {
     exhausted_pushes_become_dead_letters_and_replay(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn exhausted_pushes_become_dead_letters_that_can_be_replayed_on_mysql() {
+    exhausted_pushes_become_dead_letters_and_replay(Backend::MySql).await;
 }
 
 #[tokio::test]

@@ -104,8 +104,17 @@ async fn register_all(app: &TestApp, numbers: &[String]) {
 
 #[tokio::test]
 async fn two_processes_share_the_poll_work_within_the_carrier_rate_limit() {
+    share_the_poll_work(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn two_processes_share_the_poll_work_on_mysql() {
+    share_the_poll_work(Backend::MySql).await;
+}
+
+async fn share_the_poll_work(backend: Backend) {
     let app = TestApp::spawn_with(
-        Backend::PostgresRabbit,
+        backend,
         &[
             ("poll.enabled", json!(true)),
             ("carriers.sandbox.requests_per_second", json!(4)),
