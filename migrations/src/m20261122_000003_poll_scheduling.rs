@@ -57,10 +57,14 @@ impl MigrationTrait for Migration {
         }
         manager
             .create_index(
+                // The claim's order: a carrier's refreshes, then new shipments, then the most
+                // overdue — read straight off the index, so a claim stops after one batch even
+                // with a million shipments due.
                 Index::create()
                     .name("ix_shipments_carrier_due")
                     .table(Shipments::Table)
                     .col(Shipments::CarrierId)
+                    .col((Shipments::PollPriority, IndexOrder::Desc))
                     .col(Shipments::NextPollAt)
                     .to_owned(),
             )

@@ -174,13 +174,17 @@ impl Poller {
     ) -> anyhow::Result<()> {
         let now = Utc::now();
         let mut next = Vec::with_capacity(claimed.len());
+        // The poll may have moved the statuses: plan from the shipments as they are now.
+        let ids: Vec<String> = claimed.iter().map(|s| s.id.clone()).collect();
+        let after: HashMap<String, shipment::Model> = self
+            .store
+            .shipments_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
         for before in claimed {
-            // The poll may have moved the status: plan from the shipment as it is now.
-            let current = self
-                .store
-                .get_shipment(&before.id)
-                .await?
-                .unwrap_or_else(|| before.clone());
+            let current = after.get(&before.id).cloned().unwrap_or_else(|| before.clone());
             let unchanged_polls = if changed.contains(&current.tracking_number) {
                 0
             } else {

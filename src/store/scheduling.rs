@@ -99,6 +99,14 @@ impl Store {
         Ok(rows)
     }
 
+    /// These shipments, in one query.
+    pub async fn shipments_by_ids(&self, ids: &[String]) -> Result<Vec<shipment::Model>, StoreError> {
+        Ok(shipment::Entity::find()
+            .filter(shipment::Column::Id.is_in(ids.iter().cloned()))
+            .all(self.conn())
+            .await?)
+    }
+
     /// Write each polled shipment's next poll and release its lease.
     pub async fn finish_polls(&self, next: &[NextPoll]) -> Result<(), StoreError> {
         for poll in next {
