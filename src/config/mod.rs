@@ -110,6 +110,9 @@ pub struct PollSettings {
     /// At most this many batches per carrier instance per tick, so one busy carrier does not
     /// starve the others.
     pub batches_per_tick: u32,
+    /// Batches of one carrier instance in flight at once (each still waits for its request
+    /// slot, so concurrency never raises a carrier's rate).
+    pub concurrent_batches: u32,
     /// The default polling policy; `[carriers.<id>.schedule]` overrides any of its keys.
     pub schedule: crate::domain::schedule::PollPolicy,
     /// How long a carrier instance pauses after a 429 without a usable `Retry-After`.
@@ -291,7 +294,7 @@ impl Settings {
             "queue": {"kind": self.queue.kind, "amqp_url": redact_url(&self.queue.amqp_url), "prefix": self.queue.prefix, "prefetch": self.queue.prefetch, "lease_secs": self.queue.lease_secs, "idle_poll_ms": self.queue.idle_poll_ms},
             "mall": {"endpoint": self.mall.endpoint, "signing_secret": if self.mall.signing_secret.is_some() {"<redacted>"} else {"<not set>"}, "timeout_ms": self.mall.timeout_ms},
             "retry": {"initial_delay_ms": self.retry.initial_delay_ms, "max_delay_ms": self.retry.max_delay_ms, "max_attempts": self.retry.max_attempts},
-            "poll": {"enabled": self.poll.enabled, "tick_secs": self.poll.tick_secs, "lease_secs": self.poll.lease_secs, "batches_per_tick": self.poll.batches_per_tick, "pause_on_429_secs": self.poll.pause_on_429_secs, "after_registration_secs": self.poll.after_registration_secs},
+            "poll": {"enabled": self.poll.enabled, "tick_secs": self.poll.tick_secs, "lease_secs": self.poll.lease_secs, "batches_per_tick": self.poll.batches_per_tick, "concurrent_batches": self.poll.concurrent_batches, "pause_on_429_secs": self.poll.pause_on_429_secs, "after_registration_secs": self.poll.after_registration_secs},
             "log": {"format": format!("{:?}", self.log.format).to_lowercase(), "filter": self.log.filter},
             "carriers": carriers,
         });

@@ -99,15 +99,44 @@ impl Poller {
                 // A 429 paused this carrier: its due shipments stay due until the pause ends.
                 tracing::debug!(carrier = %instance.id, ?left, "carrier paused after a 429");
             } else {
-                for _ in 0..self.settings.batches_per_tick.max(1) {
-                    match self.poll_one_batch(instance).await? {
+                polled += self.poll_instance(instance).await?;
+            }
+            // What is still owed after this round.
+            self.record_backlog(instance).await;
+        }
+        Ok(polled)
+    }
+
+    /// Up to `batches_per_tick` batches of one carrier instance, `concurrent_batches` in flight
+    /// at a time (each waits for its own request slot, so the carrier's rate holds).
+    async fn poll_instance(&self, instance: &Arc<CarrierInstance>) -> anyhow::Result<usize> {
+        let budget = Arc::new(std::sync::atomic::AtomicU32::new(
+            self.settings.batches_per_tick.max(1),
+        ));
+        let mut lanes = tokio::task::JoinSet::new();
+        for _ in 0..self.settings.concurrent_batches.max(1) {
+            let (poller, instance, budget) = (self.clone(), instance.clone(), budget.clone());
+            lanes.spawn(async move {
+                let mut polled = 0;
+                while budget
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |left| left.checked_sub(1),
+                    )
+                    .is_ok()
+                {
+                    match poller.poll_one_batch(&instance).await? {
                         Some(count) => polled += count,
                         None => break,
                     }
                 }
-            }
-            // What is still owed after this round.
-            self.record_backlog(instance).await;
+                anyhow::Ok(polled)
+            });
+        }
+        let mut polled = 0;
+        while let Some(lane) = lanes.join_next().await {
+            polled += lane??;
         }
         Ok(polled)
     }
