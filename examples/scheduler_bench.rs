@@ -3,8 +3,10 @@
 //! plan — and the backlog query, and (2) a real gateway's poller sustained against a fast fake
 //! carrier and mall on loopback: shipments polled per second and the process's memory over time.
 //!
-//! `cargo run --release --example scheduler_bench -- [SHIPMENTS] [POLL_SECONDS]`
-//! (defaults 1000000 and 30; `TRACKGATE_BENCH_POSTGRES_URL` is the admin connection, default
+//! `cargo run --release --example scheduler_bench -- [SHIPMENTS] [POLL_SECONDS] [news|quiet]`
+//! (defaults 1000000, 30 and `news`: the fake carrier answers every number with a new event, so
+//! each poll also ingests, changes a status and pushes to the mall; `quiet` answers with no
+//! events, which leaves the scheduler's own work: claim, request, reschedule; `TRACKGATE_BENCH_POSTGRES_URL` is the admin connection, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; a scratch database is created and dropped).
 //! A benchmark, not a test: it prints figures and asserts nothing about speed.
 
@@ -46,20 +48,23 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let shipments: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let poll_seconds: u64 = args.next().map_or(Ok(30), |a| a.parse())?;
+    let news = args.next().is_none_or(|mode| mode != "quiet");
     let admin_url = std::env::var("TRACKGATE_BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("tg_bench_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&admin_url).await?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let result = run(&url, shipments, poll_seconds).await;
+    let result = run(&url, shipments, poll_seconds, news).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await?;
     result
 }
 
-async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()> {
+async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow::Result<()> {
     let mut settings = Settings::with_overrides(&[
         ("database.url", json!(url)),
         ("database.max_connections", json!(16)),
@@ -85,7 +90,10 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()>
         ))
         .await?;
     store.conn().execute_unprepared("ANALYZE shipments").await?;
-    println!("load: {shipments} rows in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "load: {shipments} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // (1) Claims.
     let plan = store
@@ -146,16 +154,21 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()>
     let carrier = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/track"))
-        .respond_with(|request: &Request| {
+        .respond_with(move |request: &Request| {
+            if !news {
+                return ResponseTemplate::new(200).set_body_json(json!({ "shipments": [] }));
+            }
             let numbers: Vec<Value> = request
                 .url
                 .query_pairs()
                 .find(|(k, _)| k == "numbers")
                 .map(|(_, v)| {
                     v.split(',')
-                        .map(|n| json!({"tracking_number": n, "events": [{"id": format!("e-{n}"),
+                        .map(|n| {
+                            json!({"tracking_number": n, "events": [{"id": format!("e-{n}"),
                             "time": "2026-11-21T10:00:00Z", "code": "IT",
-                            "description": "In transit", "location": "Leipzig, DE"}]}))
+                            "description": "In transit", "location": "Leipzig, DE"}]})
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -175,7 +188,10 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()>
         ("server.listen", json!("127.0.0.1:0")),
         ("server.workers", json!(1)),
         ("mall.endpoint", json!(format!("{}/push", mall.uri()))),
-        ("mall.signing_secret", json!("whsec_YmVuY2htYXJrLXNpZ25pbmcta2V5")),
+        (
+            "mall.signing_secret",
+            json!("whsec_YmVuY2htYXJrLXNpZ25pbmcta2V5"),
+        ),
         ("poll.enabled", json!(true)),
         ("poll.tick_secs", json!(1)),
         ("poll.batches_per_tick", json!(1000)),
@@ -203,8 +219,13 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()>
     let requests = polls();
     let elapsed = t.elapsed().as_secs_f64();
     running.stop().await;
+    let mode = if news {
+        "every poll brings a new event: ingest + push"
+    } else {
+        "polls bring nothing new: claim, request, reschedule"
+    };
     println!(
-        "\ngateway poller for {elapsed:.0} s (batches of 50, carrier and mall on loopback):"
+        "\ngateway poller for {elapsed:.0} s (batches of 50, carrier and mall on loopback; {mode}):"
     );
     println!(
         "    {requests} poll requests = {} shipments polled, {:.0} shipments/s ({:.1} requests/s)",
@@ -215,10 +236,17 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64) -> anyhow::Result<()>
     let (low, high) = rss
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let quartiles: Vec<String> = [0.25, 0.5, 0.75, 1.0]
+        .iter()
+        .map(|q| {
+            let i = ((rss.len() as f64 * q).ceil() as usize).clamp(1, rss.len()) - 1;
+            format!("{:.1}", rss[i])
+        })
+        .collect();
     println!(
-        "    RSS of the process while polling: {low:.1}–{high:.1} MiB (first second {:.1}, last {:.1})",
+        "    RSS of the process while polling: {low:.1}–{high:.1} MiB (first second {:.1}; at 1/4, 1/2, 3/4, end: {})",
         rss.first().unwrap_or(&0.0),
-        rss.last().unwrap_or(&0.0)
+        quartiles.join(", ")
     );
     Ok(())
 }

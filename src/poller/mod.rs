@@ -213,7 +213,10 @@ impl Poller {
             .map(|s| (s.id.clone(), s))
             .collect();
         for before in claimed {
-            let current = after.get(&before.id).cloned().unwrap_or_else(|| before.clone());
+            let current = after
+                .get(&before.id)
+                .cloned()
+                .unwrap_or_else(|| before.clone());
             let unchanged_polls = if changed.contains(&current.tracking_number) {
                 0
             } else {

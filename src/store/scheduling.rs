@@ -100,7 +100,10 @@ impl Store {
     }
 
     /// These shipments, in one query.
-    pub async fn shipments_by_ids(&self, ids: &[String]) -> Result<Vec<shipment::Model>, StoreError> {
+    pub async fn shipments_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<shipment::Model>, StoreError> {
         Ok(shipment::Entity::find()
             .filter(shipment::Column::Id.is_in(ids.iter().cloned()))
             .all(self.conn())
