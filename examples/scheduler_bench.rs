@@ -151,7 +151,9 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
     println!("RSS after claims: {:.1} MiB", rss_mib());
 
     // (2) A real gateway polling against a fast fake carrier.
-    let carrier = MockServer::start().await;
+    // Request recording off: the fakes live in this process, and a journal of every request
+    // would show up as the gateway's memory.
+    let carrier = MockServer::builder().disable_request_recording().start().await;
     Mock::given(method("GET"))
         .and(path("/v1/track"))
         .respond_with(move |request: &Request| {
@@ -176,7 +178,7 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         })
         .mount(&carrier)
         .await;
-    let mall = MockServer::start().await;
+    let mall = MockServer::builder().disable_request_recording().start().await;
     Mock::given(method("POST"))
         .and(path("/push"))
         .respond_with(ResponseTemplate::new(200))
