@@ -153,7 +153,10 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
     // (2) A real gateway polling against a fast fake carrier.
     // Request recording off: the fakes live in this process, and a journal of every request
     // would show up as the gateway's memory.
-    let carrier = MockServer::builder().disable_request_recording().start().await;
+    let carrier = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
     Mock::given(method("GET"))
         .and(path("/v1/track"))
         .respond_with(move |request: &Request| {
@@ -178,12 +181,18 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         })
         .mount(&carrier)
         .await;
-    let mall = MockServer::builder().disable_request_recording().start().await;
+    let mall = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
     Mock::given(method("POST"))
         .and(path("/push"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&mall)
         .await;
+    // `TRACKGATE_BENCH_CARRIER_URL` points the poller at a fake carrier in another process, to
+    // tell the gateway's own memory from the in-process fakes'.
+    let carrier_url = std::env::var("TRACKGATE_BENCH_CARRIER_URL").unwrap_or(carrier.uri());
     settings = Settings::with_overrides(&[
         ("database.url", json!(url)),
         ("database.max_connections", json!(16)),
@@ -198,7 +207,7 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         ("poll.tick_secs", json!(1)),
         ("poll.batches_per_tick", json!(1000)),
         ("queue.prefetch", json!(16)),
-        ("carriers.sandbox.base_url", json!(carrier.uri())),
+        ("carriers.sandbox.base_url", json!(carrier_url)),
         ("carriers.sandbox.batch_size", json!(50)),
         ("carriers.sandbox.requests_per_second", json!(1000)),
         ("log.filter", json!("error")),
