@@ -15,6 +15,39 @@ async fn counts(app: &TestApp) -> (u64, u64) {
     )
 }
 
+/// Post `body` to `/webhooks/{carrier}` under the signature header, first with one byte
+/// changed by `tamper` (refused: 401, nothing stored), then as signed (accepted: 200); returns
+/// the shipment as stored afterwards.
+async fn verified_round(
+    app: &TestApp,
+    carrier: &str,
+    shipment_id: &str,
+    (header, signature): (&str, String),
+    body: Vec<u8>,
+    tamper: impl FnOnce(&mut Vec<u8>),
+) -> serde_json::Value {
+    let post = |body: Vec<u8>| {
+        app.http
+            .post(format!("{}/webhooks/{carrier}", app.base))
+            .header("content-type", "application/json")
+            .header(header, signature.clone())
+            .body(body)
+            .send()
+    };
+    let mut tampered = body.clone();
+    tamper(&mut tampered);
+    assert_eq!(
+        post(tampered).await.unwrap().status().as_u16(),
+        401,
+        "one byte changed"
+    );
+    assert_eq!(counts(app).await, (0, 0));
+    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
+    app.get_json(&format!("/v1/shipments/{shipment_id}"), &app.keys.mall)
+        .await
+        .1
+}
+
 #[tokio::test]
 async fn webhook_with_a_bad_signature_is_rejected_and_nothing_is_stored() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -206,33 +239,19 @@ async fn easypost_tracker_events_are_verified_and_stored() {
         .register("easypost", "9400109104250532908587", None)
         .await;
     let body = fixture("carriers/easypost/webhook-tracker-updated-delivered.json");
-    let post = |body: Vec<u8>| {
-        let signature = trackgate::carriers::easypost::sign(
-            secret,
-            &fixture("carriers/easypost/webhook-tracker-updated-delivered.json"),
-        );
-        app.http
-            .post(format!("{}/webhooks/easypost", app.base))
-            .header("x-hmac-signature", signature)
-            .body(body)
-            .send()
-    };
-    let mut tampered = body.clone();
-    let last = tampered.len() - 2;
-    tampered[last] = b' ';
-    assert_eq!(
-        post(tampered).await.unwrap().status().as_u16(),
-        401,
-        "one byte changed"
-    );
-    assert_eq!(counts(&app).await, (0, 0));
-    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
-    let (_, stored) = app
-        .get_json(
-            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
-            &app.keys.mall,
-        )
-        .await;
+    let signature = trackgate::carriers::easypost::sign(secret, &body);
+    let stored = verified_round(
+        &app,
+        "easypost",
+        shipment["id"].as_str().unwrap(),
+        ("x-hmac-signature", signature),
+        body,
+        |tampered| {
+            let last = tampered.len() - 2;
+            tampered[last] = b' ';
+        },
+    )
+    .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(stored["events"].as_array().unwrap().len(), 5);
     app.finish().await;
@@ -252,28 +271,15 @@ async fn shippo_track_updates_are_verified_and_stored() {
     let body = fixture("carriers/shippo/webhook-track-updated-delivery-attempted.json");
     let signature =
         trackgate::carriers::shippo::sign(secret, chrono::Utc::now().timestamp(), &body);
-    let post = |body: Vec<u8>| {
-        app.http
-            .post(format!("{}/webhooks/shippo", app.base))
-            .header("shippo-auth-signature", signature.clone())
-            .body(body)
-            .send()
-    };
-    let mut tampered = body.clone();
-    tampered[10] ^= 1;
-    assert_eq!(
-        post(tampered).await.unwrap().status().as_u16(),
-        401,
-        "one byte changed"
-    );
-    assert_eq!(counts(&app).await, (0, 0));
-    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
-    let (_, stored) = app
-        .get_json(
-            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
-            &app.keys.mall,
-        )
-        .await;
+    let stored = verified_round(
+        &app,
+        "shippo",
+        shipment["id"].as_str().unwrap(),
+        ("shippo-auth-signature", signature),
+        body,
+        |tampered| tampered[10] ^= 1,
+    )
+    .await;
     assert_eq!(stored["status"], "failed_attempt");
     assert_eq!(stored["sub_status"], "delivery_attempted");
     assert_eq!(stored["estimated_delivery"], "2026-11-21T00:00:00Z");
@@ -297,28 +303,15 @@ async fn aftership_tracking_updates_are_verified_and_stored() {
         .await;
     let body = fixture("carriers/aftership/webhook-tracking-update-delivered.json");
     let signature = trackgate::carriers::aftership::sign(secret, &body);
-    let post = |body: Vec<u8>| {
-        app.http
-            .post(format!("{}/webhooks/aftership", app.base))
-            .header("aftership-hmac-sha256", signature.clone())
-            .body(body)
-            .send()
-    };
-    let mut tampered = body.clone();
-    tampered[20] ^= 1;
-    assert_eq!(
-        post(tampered).await.unwrap().status().as_u16(),
-        401,
-        "one byte changed"
-    );
-    assert_eq!(counts(&app).await, (0, 0));
-    assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
-    let (_, stored) = app
-        .get_json(
-            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
-            &app.keys.mall,
-        )
-        .await;
+    let stored = verified_round(
+        &app,
+        "aftership",
+        shipment["id"].as_str().unwrap(),
+        ("aftership-hmac-sha256", signature),
+        body,
+        |tampered| tampered[20] ^= 1,
+    )
+    .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(
         stored["delivered_at"], "2026-11-20T15:21:00Z",
@@ -338,34 +331,16 @@ async fn seventeen_track_pushes_are_verified_by_their_sign_header_and_stored() {
     .await;
     let shipment = app.register("17track", "LX123456785CN", None).await;
     let body = fixture("carriers/17track/push-tracking-updated-two-providers.json");
-    let post = |body: Vec<u8>, sign: String| {
-        app.http
-            .post(format!("{}/webhooks/17track", app.base))
-            .header("content-type", "application/json")
-            .header("sign", sign)
-            .body(body)
-            .send()
-    };
     let sign = trackgate::carriers::seventeen_track::sign(key, &body);
-    let mut tampered = body.clone();
-    tampered[40] ^= 1;
-    assert_eq!(
-        post(tampered, sign.clone())
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        401,
-        "one byte changed"
-    );
-    assert_eq!(counts(&app).await, (0, 0));
-    assert_eq!(post(body, sign).await.unwrap().status().as_u16(), 200);
-    let (_, stored) = app
-        .get_json(
-            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
-            &app.keys.mall,
-        )
-        .await;
+    let stored = verified_round(
+        &app,
+        "17track",
+        shipment["id"].as_str().unwrap(),
+        ("sign", sign),
+        body,
+        |tampered| tampered[40] ^= 1,
+    )
+    .await;
     assert_eq!(stored["status"], "out_for_delivery");
     assert_eq!(
         stored["events"].as_array().unwrap().len(),
