@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod inbound;
 pub mod ingest;
+pub mod intake;
 pub mod metrics;
 pub mod normalize;
 pub mod poller;

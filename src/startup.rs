@@ -12,10 +12,11 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
-use tokio_util_shutdown::Shutdown;
+pub use tokio_util_shutdown::Shutdown;
 
 use crate::api;
 use crate::config::Settings;
+use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::poller::Poller;
 use crate::push::{MallClient, PushWorker, relay_unenqueued};
@@ -31,6 +32,7 @@ pub struct Gateway {
     pub queue: Queue,
     pub registry: Registry,
     pub metrics: Metrics,
+    pub intake: Intake,
 }
 
 impl Gateway {
@@ -42,7 +44,9 @@ impl Gateway {
         }
         let queue = Queue::open(&settings.queue, &store).await?;
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
+        let intake = Intake::start(&store, &settings.intake);
         Ok(Gateway {
+            intake,
             settings: Arc::new(settings),
             store,
             queue,
@@ -134,6 +138,7 @@ impl Application {
             )));
         }
         workers.push(tokio::spawn(run_relay(gateway.clone(), shutdown.clone())));
+        workers.extend(crate::intake::process::start(&gateway, &shutdown));
         if gateway.settings.poll.enabled {
             workers.push(tokio::spawn(run_poller(
                 poller,
@@ -304,7 +309,7 @@ async fn run_poller(poller: Poller, tick_secs: u64, shutdown: Shutdown) {
 }
 
 /// A tiny shutdown signal: `trigger` once, `wait` from anywhere.
-mod tokio_util_shutdown {
+pub mod tokio_util_shutdown {
     use std::sync::Arc;
     use tokio::sync::watch;
 
@@ -312,6 +317,12 @@ mod tokio_util_shutdown {
     pub struct Shutdown {
         sender: Arc<watch::Sender<bool>>,
         receiver: watch::Receiver<bool>,
+    }
+
+    impl Default for Shutdown {
+        fn default() -> Shutdown {
+            Shutdown::new()
+        }
     }
 
     impl Shutdown {

@@ -1,9 +1,11 @@
 //! `POST /webhooks/{carrier_id}`: verify the carrier's signature, store the raw body, then
 //! parse and ingest it, and answer in the carrier's own acknowledgement format.
 //!
-//! A bad signature is 401 and stores nothing. A verified body is stored before anything else
-//! happens, so a body we cannot parse is kept (400, with the stored id) for `trackgate reprocess`,
-//! and a crash after storing loses nothing either: the row stays `received`.
+//! A bad signature is 401 and stores nothing. A verified body is parsed (pure, microseconds) and
+//! stored durably through the group commit of [`crate::intake`] before the 2xx; a body we
+//! cannot parse is stored too (400, with the stored id) for `trackgate reprocess`. Ingesting
+//! the parsed updates happens after the answer, in batches; a crash in between loses nothing,
+//! as the row stays `received` until the sweep processes it.
 
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,8 +13,9 @@ use futures_util::StreamExt;
 use trackgate_carriers::{Inbound, SignatureError};
 
 use super::ApiError;
-use crate::inbound::{ProcessError, process_inbound};
+use crate::ingest::StoredWebhook;
 use crate::startup::Gateway;
+use crate::store::webhooks::{NewInbound, outcome};
 
 /// Read the body up to `limit` bytes, refusing larger ones without buffering them.
 async fn read_body(
@@ -69,11 +72,25 @@ pub async fn receive(
             other => ApiError::InvalidSignature(other.to_string()),
         }
     })?;
-    let inbound_id = match gateway
-        .store
-        .store_inbound_webhook(&carrier.id, &headers, verified.body())
-        .await
-    {
+    // Parsing is pure and fast, so it happens before the acknowledgement: a body we cannot
+    // parse is stored as `failed` (kept for `trackgate reprocess`) and answered 400.
+    let parsed = carrier.adapter.parse_webhook(&verified);
+    let stored = NewInbound::new(&carrier.id, &headers, verified.body().to_vec()).map(|mut row| {
+        if let Err(err) = &parsed {
+            row.outcome = outcome::FAILED;
+            row.error = Some(err.to_string());
+        }
+        row
+    });
+    let inbound_id = match stored {
+        Ok(row) => gateway
+            .intake
+            .store(row)
+            .await
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    let inbound_id = match inbound_id {
         Ok(id) => id,
         Err(err) => {
             // Not stored, so not acknowledged: the carrier must send it again.
@@ -83,17 +100,23 @@ pub async fn receive(
             ));
         }
     };
-    match process_inbound(&gateway, &carrier, inbound_id, &verified).await {
-        Ok(_) => {}
-        Err(ProcessError::Unparseable(err)) => {
+    match parsed {
+        Ok(outcome) => gateway.intake.hand_off(StoredWebhook {
+            inbound_id,
+            carrier_id: carrier.id.clone(),
+            outcome,
+        }),
+        Err(err) => {
+            gateway
+                .metrics
+                .webhooks
+                .with_label_values(&[carrier.id.as_str(), outcome::FAILED])
+                .inc();
+            tracing::warn!(carrier = %carrier.id, inbound_id, error = %err, "webhook body kept raw: it could not be parsed");
             return Err(ApiError::UnparseablePayload {
                 detail: err.to_string(),
                 inbound_id,
             });
-        }
-        Err(ProcessError::Store(err)) => {
-            // Stored raw already: acknowledge, the row stays `received` for reprocessing.
-            tracing::error!(carrier = %carrier.id, inbound_id, error = %err, "webhook stored but not processed; reprocess it later");
         }
     }
     let ack = carrier.adapter.webhook_ack(true);

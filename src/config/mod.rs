@@ -44,6 +44,7 @@ pub struct Settings {
     pub mall: MallSettings,
     pub retry: RetrySettings,
     pub poll: PollSettings,
+    pub intake: crate::intake::IntakeSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub carriers: BTreeMap<String, CarrierSettings>,

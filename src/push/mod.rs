@@ -57,6 +57,33 @@ pub async fn enqueue_new(store: &Store, queue: &Queue, outbox_id: &str) {
     }
 }
 
+/// [`enqueue_new`] for many rows at once: one queue call and one store update for all.
+pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String]) {
+    match outbox_ids {
+        [] => return,
+        [one] => return enqueue_new(store, queue, one).await,
+        _ => {}
+    }
+    let tasks = outbox_ids
+        .iter()
+        .map(|id| Task {
+            kind: TaskKind::Push,
+            ref_id: id.clone(),
+            attempt: 0,
+        })
+        .collect();
+    match queue.enqueue_many(tasks).await {
+        Ok(()) => {
+            if let Err(err) = store.mark_enqueued_many(outbox_ids).await {
+                tracing::warn!(count = outbox_ids.len(), error = %err, "pushes enqueued but not marked; they may be sent twice");
+            }
+        }
+        Err(err) => {
+            tracing::warn!(count = outbox_ids.len(), error = %err, "pushes not all enqueued yet; the relay will retry")
+        }
+    }
+}
+
 /// Enqueue pending outbox rows that never reached the queue (committed, then the process died
 /// before the enqueue). Runs at start-up and every 10 s; rows younger than 15 s are left to the
 /// enqueue that is probably still under way.

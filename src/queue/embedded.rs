@@ -66,6 +66,28 @@ impl EmbeddedQueue {
         Ok(())
     }
 
+    pub async fn enqueue_many(&self, tasks: &[Task]) -> Result<(), QueueError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let rows = tasks.iter().map(|task| queue_task::ActiveModel {
+            kind: Set(task.kind.as_str().to_owned()),
+            ref_id: Set(task.ref_id.clone()),
+            attempt: Set(task.attempt as i32),
+            available_at: Set(now),
+            lease_until: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        });
+        queue_task::Entity::insert_many(rows)
+            .exec_without_returning(self.store.conn())
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     pub async fn next(&self) -> Result<Delivery, QueueError> {
         let _seeking = self.seeker.lock().await;
         loop {

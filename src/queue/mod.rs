@@ -107,6 +107,22 @@ impl Queue {
         }
     }
 
+    /// Accept many tasks to run now: one multi-row insert (embedded) or publishes whose
+    /// confirms are awaited together (RabbitMQ). An error means some may not be queued.
+    pub async fn enqueue_many(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
+        match self {
+            Queue::Embedded(q) => q.enqueue_many(&tasks).await,
+            Queue::Rabbit(q) => {
+                let publishes = tasks.iter().map(|task| q.publish(task, Duration::ZERO));
+                futures_util::future::join_all(publishes)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<()>, QueueError>>()
+                    .map(|_| ())
+            }
+        }
+    }
+
     /// Wait for the next due task.
     pub async fn next(&self) -> Result<Delivery, QueueError> {
         match self {

@@ -30,6 +30,15 @@ impl Store {
         Ok(())
     }
 
+    pub async fn mark_enqueued_many(&self, ids: &[String]) -> Result<(), StoreError> {
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Enqueued, Expr::value(true))
+            .filter(push_outbox::Column::Id.is_in(ids.iter().cloned()))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Pending rows that never reached the queue (the process died between commit and enqueue).
     /// Only rows untouched for `settle` are returned, so a row whose enqueue is under way right
     /// now is not queued a second time.

@@ -299,6 +299,7 @@ async fn support_sees_a_number_across_carriers_with_raw_codes() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    app.settled().await;
 
     let (status, body) = app
         .get_json("/v1/track/YT9693083639795", &app.keys.support)

@@ -351,8 +351,11 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Post a signed sandbox webhook and wait until every stored webhook is processed (the
+    /// answer only says "stored"; ingest runs right after it).
     pub async fn sandbox_webhook(&self, body: &[u8]) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(format!("{}/webhooks/sandbox", self.base))
             .header("content-type", "application/json")
             .header(
@@ -362,7 +365,29 @@ impl TestApp {
             .body(body.to_vec())
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        self.settled().await;
+        response
+    }
+
+    /// Wait until no stored webhook is left unprocessed.
+    pub async fn settled(&self) {
+        let store = self.gateway().store.clone();
+        wait_until(
+            "every stored webhook processed",
+            Duration::from_secs(20),
+            || {
+                let store = store.clone();
+                async move {
+                    store
+                        .inbound_webhooks_in(&[trackgate::store::webhooks::outcome::RECEIVED], 1)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                }
+            },
+        )
+        .await;
     }
 
     pub async fn get_json(&self, path: &str, key: &str) -> (u16, Value) {

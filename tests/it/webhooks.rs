@@ -43,6 +43,7 @@ async fn verified_round(
     );
     assert_eq!(counts(app).await, (0, 0));
     assert_eq!(post(body).await.unwrap().status().as_u16(), 200);
+    app.settled().await;
     app.get_json(&format!("/v1/shipments/{shipment_id}"), &app.keys.mall)
         .await
         .1
@@ -118,6 +119,7 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
             r#"{"result":true,"returnCode":"200","message":"成功"}"#
         );
     }
+    app.settled().await;
     let (_, stored) = app
         .get_json(
             &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
@@ -373,6 +375,7 @@ async fn a_tracking_stopped_push_stops_polling_the_shipment() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    app.settled().await;
     let (_, stored) = app
         .get_json(
             &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
@@ -381,4 +384,60 @@ async fn a_tracking_stopped_push_stops_polling_the_shipment() {
         .await;
     assert_eq!(stored["tracking"], false, "17TRACK no longer follows it");
     app.finish().await;
+}
+
+/// The acknowledgement means "stored"; ingest follows in memory. A webhook stored by a process
+/// that died before ingesting it (here: a row written straight to the store) is found by the
+/// sweep and ingested, on every store.
+async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("intake.recover_after_secs", serde_json::json!(0)),
+            ("intake.sweep_secs", serde_json::json!(1)),
+        ],
+    )
+    .await;
+    let shipment = app.register("sandbox", "SBX-SWEEP", None).await;
+    let body = crate::helpers::sandbox_event("SBX-SWEEP", "1", "2026-11-20T08:00:00Z", "DL");
+    let row = trackgate::store::webhooks::NewInbound::new("sandbox", &[], body).unwrap();
+    let ids = app
+        .gateway()
+        .store
+        .store_inbound_webhooks(vec![row])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    app.settled().await;
+    let (_, stored) = app
+        .get_json(
+            &format!("/v1/shipments/{}", shipment["id"].as_str().unwrap()),
+            &app.keys.mall,
+        )
+        .await;
+    assert_eq!(stored["status"], "delivered", "{stored}");
+    let row = app
+        .gateway()
+        .store
+        .inbound_webhook(ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.outcome, "processed");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep_on_sqlite() {
+    a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep_on_postgres_rabbitmq() {
+    a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep_on_mysql() {
+    a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(Backend::MySql).await;
 }
