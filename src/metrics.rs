@@ -28,6 +28,19 @@ pub struct Metrics {
     /// Shipments due for a poll and the age of the oldest overdue one, by carrier instance.
     pub poll_due: IntGaugeVec,
     pub poll_oldest_due_seconds: GaugeVec,
+    /// Group commit: webhooks per stored batch, and the time to store one (insert + commit),
+    /// by stage (`store`: before the 2xx; `ingest`: the batched write path behind it).
+    pub intake_batch_rows: HistogramVec,
+    pub intake_batch_seconds: HistogramVec,
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> HistogramVec {
+    let histogram = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["stage"])
+        .expect("valid histogram");
+    registry
+        .register(Box::new(histogram.clone()))
+        .expect("metric registered once");
+    histogram
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -40,8 +53,29 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 }
 
 impl Metrics {
+    pub fn observe_batch(&self, stage: &str, rows: usize, took: Duration) {
+        self.intake_batch_rows
+            .with_label_values(&[stage])
+            .observe(rows as f64);
+        self.intake_batch_seconds
+            .with_label_values(&[stage])
+            .observe(took.as_secs_f64());
+    }
+
     pub fn new() -> Metrics {
         let registry = Registry::new();
+        let intake_batch_rows = histogram(
+            &registry,
+            "trackgate_intake_batch_rows",
+            "Webhooks per group-commit batch",
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+        );
+        let intake_batch_seconds = histogram(
+            &registry,
+            "trackgate_intake_batch_seconds",
+            "Time to write one group-commit batch",
+            vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+        );
         let push_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "trackgate_push_duration_seconds",
@@ -92,6 +126,8 @@ impl Metrics {
             carrier_seconds,
             poll_due,
             poll_oldest_due_seconds,
+            intake_batch_rows,
+            intake_batch_seconds,
             carrier_rate_limited: counter(
                 &registry,
                 "trackgate_carrier_rate_limited_total",

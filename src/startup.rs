@@ -44,14 +44,15 @@ impl Gateway {
         }
         let queue = Queue::open(&settings.queue, &store).await?;
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
-        let intake = Intake::start(&store, &settings.intake);
+        let metrics = Metrics::new();
+        let intake = Intake::start(&store, &settings.intake, &metrics);
         Ok(Gateway {
             intake,
             settings: Arc::new(settings),
             store,
             queue,
             registry,
-            metrics: Metrics::new(),
+            metrics,
         })
     }
 }

@@ -41,7 +41,7 @@ impl Source for Callbacks {
     }
 }
 
-pub async fn run(args: &Args) -> anyhow::Result<bool> {
+pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let fixture = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/carriers/kuaidi100/callback-delivered-state-names.txt"
@@ -54,7 +54,6 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     let event_steps = event_steps(&fixture);
     let body_len = templates.mean_body_len();
 
-    let scratch = Scratch::create(args).await?;
     let settings = trackgate::config::Settings::with_overrides(&[(
         "database.url",
         serde_json::json!(scratch.url),
@@ -171,7 +170,11 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ingested_at = started.elapsed();
-    let expected_pushes = count(db, "SELECT COALESCE(SUM(push_seq), 0) FROM shipments").await?;
+    let expected_pushes = count(
+        db,
+        "SELECT CAST(COALESCE(SUM(push_seq), 0) AS BIGINT) FROM shipments",
+    )
+    .await?;
     loop {
         let distinct: HashSet<(String, i64)> = mall
             .received()
@@ -318,6 +321,30 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         rss.last_mib()
     );
     println!("| stored: webhooks / processed / events | {stored} / {processed} / {events} |");
+    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
+        .await?
+        .text()
+        .await?;
+    for stage in ["store", "ingest"] {
+        let value = |name: &str| {
+            metrics.lines().find_map(|line| {
+                line.strip_prefix(&format!("{name}{{stage=\"{stage}\"}} "))?
+                    .parse::<f64>()
+                    .ok()
+            })
+        };
+        if let (Some(batches), Some(rows), Some(seconds)) = (
+            value("trackgate_intake_batch_rows_count"),
+            value("trackgate_intake_batch_rows_sum"),
+            value("trackgate_intake_batch_seconds_sum"),
+        ) {
+            println!(
+                "| {stage} batches (group commit): count / mean rows / mean time | {batches:.0} / {:.1} / {:.2} ms |",
+                rows / batches,
+                seconds / batches * 1000.0
+            );
+        }
+    }
     for line in &ceiling_lines {
         println!("\n{line}");
     }
@@ -342,8 +369,6 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         }
     }
     gateway.stop();
-    drop(store);
-    scratch.drop_database().await?;
     Ok(passed)
 }
 

@@ -92,11 +92,14 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let passed = runtime.block_on(async {
-        if args.track {
-            track::run(&args).await
+        let scratch = Scratch::create(&args).await?;
+        let result = if args.track {
+            track::run(&args, &scratch).await
         } else {
-            intake::run(&args).await
-        }
+            intake::run(&args, &scratch).await
+        };
+        scratch.drop_database().await?;
+        result
     })?;
     if !passed {
         std::process::exit(1);
@@ -174,7 +177,7 @@ impl Scratch {
         self._dir.as_ref().map(|d| d.path())
     }
 
-    pub async fn drop_database(self) -> anyhow::Result<()> {
+    pub async fn drop_database(&self) -> anyhow::Result<()> {
         use sea_orm::ConnectionTrait;
         if let Some((admin_url, name)) = &self.admin {
             let admin = sea_orm::Database::connect(admin_url).await?;

@@ -31,8 +31,7 @@ impl Source for Lookups {
     }
 }
 
-pub async fn run(args: &Args) -> anyhow::Result<bool> {
-    let scratch = Scratch::create(args).await?;
+pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let settings = trackgate::config::Settings::with_overrides(&[(
         "database.url",
         serde_json::json!(scratch.url),
@@ -149,7 +148,5 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     println!("| gateway RSS max | {:.1} MiB |", rss.max_mib());
     let passed = outcome.failed == 0;
     gateway.stop();
-    drop(store);
-    scratch.drop_database().await?;
     Ok(passed)
 }

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::ingest::StoredWebhook;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::webhooks::NewInbound;
 
@@ -75,12 +76,17 @@ impl std::fmt::Debug for Intake {
 
 impl Intake {
     /// Start the writers. They end when every `Intake` handle is dropped.
-    pub fn start(store: &Store, settings: &IntakeSettings) -> Intake {
+    pub fn start(store: &Store, settings: &IntakeSettings, metrics: &Metrics) -> Intake {
         let max_batch = settings.max_batch.max(1);
         let (rows, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..settings.writers.max(1) {
-            tokio::spawn(run_writer(store.clone(), receiver.clone(), max_batch));
+            tokio::spawn(run_writer(
+                store.clone(),
+                receiver.clone(),
+                max_batch,
+                metrics.clone(),
+            ));
         }
         let (parsed, parsed_receiver) = mpsc::channel(settings.queue_capacity.max(1));
         Intake {
@@ -126,7 +132,12 @@ impl Intake {
 }
 
 /// One writer: take what is waiting, store it with one commit, answer every request.
-async fn run_writer(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>, max_batch: usize) {
+async fn run_writer(
+    store: Store,
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    max_batch: usize,
+    metrics: Metrics,
+) {
     loop {
         let mut batch = Vec::new();
         {
@@ -143,7 +154,10 @@ async fn run_writer(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
             }
         }
         let (rows, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.row, p.reply)).unzip();
-        match store.store_inbound_webhooks(rows).await {
+        let writing = std::time::Instant::now();
+        let stored = store.store_inbound_webhooks(rows).await;
+        metrics.observe_batch("store", replies.len(), writing.elapsed());
+        match stored {
             Ok(ids) => {
                 for (reply, id) in replies.into_iter().zip(ids) {
                     let _ = reply.send(Ok(id));

@@ -74,7 +74,12 @@ pub async fn process_batch(gateway: &Gateway, batch: Vec<StoredWebhook>) {
         .iter()
         .map(|w| (w.inbound_id, w.carrier_id.clone()))
         .collect();
-    match ingest_webhooks(&gateway.store, &gateway.queue, batch).await {
+    let started = std::time::Instant::now();
+    let result = ingest_webhooks(&gateway.store, &gateway.queue, batch).await;
+    gateway
+        .metrics
+        .observe_batch("ingest", labels.len(), started.elapsed());
+    match result {
         Ok(reports) => {
             for ((_, carrier_id), report) in labels.iter().zip(&reports) {
                 let result = if report.trouble().is_some() {

@@ -67,11 +67,36 @@ impl NewInbound {
     }
 }
 
+/// Largest multi-row `INSERT` we send, in bytes of row data. sqlx (0.9) writes a message in
+/// 16 KiB pieces without `TCP_NODELAY`, so a bigger message waits for the server's delayed ACK
+/// (~40 ms on Linux) between pieces: measured 44 ms for one 40 KB insert against 1 ms for a
+/// 2 KB one. Statements under the piece size go out in one write.
+const STATEMENT_BYTES: usize = 12 * 1024;
+
+/// Split rows into consecutive groups whose data stays under `budget` bytes (a row bigger than
+/// the budget goes alone).
+fn statements_under(rows: Vec<NewInbound>, budget: usize) -> Vec<Vec<NewInbound>> {
+    let mut statements: Vec<Vec<NewInbound>> = Vec::new();
+    let mut size = 0;
+    for row in rows {
+        let row_size = row.body.len() + row.headers.len() + row.carrier_id.len() + 64;
+        match statements.last_mut() {
+            Some(last) if size + row_size <= budget => last.push(row),
+            _ => {
+                statements.push(vec![row]);
+                size = 0;
+            }
+        }
+        size += row_size;
+    }
+    statements
+}
+
 impl Store {
     /// Store many webhooks in one transaction (one durable commit for all of them: the group
     /// commit of [`crate::intake`]) and return their ids in order. PostgreSQL and SQLite write
-    /// them with one multi-row `INSERT … RETURNING id`; MySQL has no `RETURNING`, so there it is
-    /// one `INSERT` per row, still under the one commit.
+    /// them with multi-row `INSERT … RETURNING id`s of up to [`STATEMENT_BYTES`]; MySQL has no
+    /// `RETURNING`, so there it is one `INSERT` per row, still under the one commit.
     pub async fn store_inbound_webhooks(
         &self,
         rows: Vec<NewInbound>,
@@ -80,26 +105,28 @@ impl Store {
             return Ok(Vec::new());
         }
         let txn = self.conn().begin().await?;
-        let ids = if txn.get_database_backend() == DbBackend::MySql {
-            let mut ids = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        if txn.get_database_backend() == DbBackend::MySql {
             for row in rows {
                 ids.push(row.into_active().insert(&txn).await?.id);
             }
-            ids
         } else {
-            let expected = rows.len();
-            let ids =
-                inbound_webhook::Entity::insert_many(rows.into_iter().map(NewInbound::into_active))
-                    .exec_with_returning_keys(&txn)
-                    .await?;
-            if ids.len() != expected {
-                return Err(StoreError::Corrupt(format!(
-                    "stored {expected} webhooks but got {} ids back",
-                    ids.len()
-                )));
+            for statement in statements_under(rows, STATEMENT_BYTES) {
+                let expected = statement.len();
+                let stored = inbound_webhook::Entity::insert_many(
+                    statement.into_iter().map(NewInbound::into_active),
+                )
+                .exec_with_returning_keys(&txn)
+                .await?;
+                if stored.len() != expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "stored {expected} webhooks but got {} ids back",
+                        stored.len()
+                    )));
+                }
+                ids.extend(stored);
             }
-            ids
-        };
+        }
         txn.commit().await?;
         Ok(ids)
     }
@@ -220,4 +247,31 @@ impl Store {
 /// Headers as stored, decoded.
 pub fn decode_headers(row: &inbound_webhook::Model) -> Vec<(String, String)> {
     serde_json::from_str(&row.headers).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(size: usize) -> NewInbound {
+        NewInbound::new("c", &[], vec![b'x'; size]).unwrap()
+    }
+
+    #[test]
+    fn statements_stay_under_the_budget_and_keep_the_order() {
+        let rows: Vec<NewInbound> = (0..10).map(|i| row(1000 + i)).collect();
+        let statements = statements_under(rows, 3000);
+        assert!(
+            statements.iter().all(|s| s.len() == 2),
+            "{:?}",
+            statements.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let sizes: Vec<usize> = statements.iter().flatten().map(|r| r.body.len()).collect();
+        assert_eq!(sizes, (0..10).map(|i| 1000 + i).collect::<Vec<_>>());
+        let alone = statements_under(vec![row(10), row(50_000), row(10)], 3000);
+        assert_eq!(
+            alone.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
+    }
 }
