@@ -92,19 +92,19 @@ impl Templates {
 /// (out of order) and a share is sent twice (duplicates).
 pub fn plan(shipments: usize, steps: usize, duplicates: f64, out_of_order: f64) -> Vec<(u32, u8)> {
     let mut rng = rand::rng();
-    let mut rounds: Vec<Vec<(u32, u8)>> = (1..=steps)
-        .map(|step| (0..shipments).map(|s| (s as u32, step as u8)).collect())
-        .collect();
+    let mut rounds: Vec<Vec<(u32, u8)>> = vec![Vec::with_capacity(shipments); steps];
     for shipment in 0..shipments {
+        let mut order: Vec<u8> = (1..=steps as u8).collect();
         for step in 0..steps - 1 {
             if rng.random_bool(out_of_order) {
-                let a = rounds[step][shipment].1;
-                rounds[step][shipment].1 = rounds[step + 1][shipment].1;
-                rounds[step + 1][shipment].1 = a;
+                order.swap(step, step + 1);
             }
         }
+        for (round, step) in rounds.iter_mut().zip(order) {
+            round.push((shipment as u32, step));
+        }
     }
-    let mut sends = Vec::with_capacity((shipments * steps) as usize * 2);
+    let mut sends = Vec::with_capacity(shipments * steps * 2);
     for round in rounds.iter_mut() {
         round.shuffle(&mut rng);
         let mut again = Vec::new();

@@ -3,8 +3,11 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
+use std::collections::HashSet;
+
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, NotSet, QueryFilter,
+    QuerySelect, Set,
 };
 use trackgate_carriers::{Status, TrackingUpdate};
 
@@ -41,62 +44,72 @@ pub(super) async fn apply_update(
         return Ok(None);
     };
     let now = Utc::now();
-    if source == Source::Webhook {
-        // The carrier is pushing for this shipment: polls become a safety net (see schedule).
-        shipment::Entity::update_many()
-            .col_expr(
-                shipment::Column::LastWebhookAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(shipment::Column::Id.eq(&found.id))
-            .exec(txn)
-            .await?;
-    }
-    let mut inserted_keys = Vec::new();
+    // The shipment is locked, so the events read now are all there are until we commit: the
+    // new ones are those whose key is not among them (nor earlier in this update).
+    let mut events = tracking_event::Entity::find()
+        .filter(tracking_event::Column::ShipmentId.eq(&found.id))
+        .all(txn)
+        .await?;
+    let mut known: HashSet<String> = events.iter().map(|e| e.dedupe_key.clone()).collect();
+    let mut fresh = Vec::new();
     for event in &update.events {
-        let row = tracking_event::ActiveModel {
-            shipment_id: Set(found.id.clone()),
-            dedupe_key: Set(event.dedupe_key.clone()),
-            occurred_at: Set(event.occurred_at),
-            utc_offset_seconds: Set(event.utc_offset_seconds),
-            offset_inferred: Set(event.offset_inferred),
-            status: Set(event.status.as_str().to_owned()),
-            sub_status: Set(event.sub_status.clone()),
-            raw_code: Set(event.raw_code.clone()),
-            description: Set(event.description.clone()),
-            location: Set(event.location.clone()),
-            source: Set(source.as_str().to_owned()),
-            inbound_webhook_id: Set(inbound_webhook_id),
-            received_at: Set(now),
-            ..Default::default()
-        };
-        let result = tracking_event::Entity::insert(row)
+        if !known.insert(event.dedupe_key.clone()) {
+            report.duplicates += 1;
+            continue;
+        }
+        fresh.push(tracking_event::Model {
+            id: 0,
+            shipment_id: found.id.clone(),
+            dedupe_key: event.dedupe_key.clone(),
+            occurred_at: event.occurred_at,
+            utc_offset_seconds: event.utc_offset_seconds,
+            offset_inferred: event.offset_inferred,
+            status: event.status.as_str().to_owned(),
+            sub_status: event.sub_status.clone(),
+            raw_code: event.raw_code.clone(),
+            description: event.description.clone(),
+            location: event.location.clone(),
+            source: source.as_str().to_owned(),
+            inbound_webhook_id,
+            received_at: now,
+        });
+    }
+    if !fresh.is_empty() {
+        // One statement for all new events; the unique index stays the last line of defence.
+        let rows = fresh.iter().map(|event| {
+            let mut row: tracking_event::ActiveModel = event.clone().into();
+            row.id = NotSet;
+            row
+        });
+        tracking_event::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([
                 tracking_event::Column::ShipmentId,
                 tracking_event::Column::DedupeKey,
             ])
             .exec_without_returning(txn)
             .await?;
-        if crate::store::inserted_rows(result) > 0 {
-            report.events_inserted += 1;
-            inserted_keys.push(event.dedupe_key.clone());
-        } else {
-            report.duplicates += 1;
-        }
     }
+    report.events_inserted += fresh.len();
+    let inserted_keys: Vec<String> = fresh.iter().map(|e| e.dedupe_key.clone()).collect();
+    events.extend(fresh);
     let eta_changed = update.estimated_delivery.is_some()
         && update.estimated_delivery != found.estimated_delivery;
     if !inserted_keys.is_empty() {
         report.changed.push(update.tracking_number.clone());
     }
+    let webhook_at = (source == Source::Webhook).then_some(now);
     if inserted_keys.is_empty() && !eta_changed {
+        if let Some(at) = webhook_at {
+            // The carrier is pushing for this shipment: polls become a safety net (schedule).
+            shipment::Entity::update_many()
+                .col_expr(shipment::Column::LastWebhookAt, Expr::value(at))
+                .filter(shipment::Column::Id.eq(&found.id))
+                .exec(txn)
+                .await?;
+        }
         return Ok(None);
     }
 
-    let mut events = tracking_event::Entity::find()
-        .filter(tracking_event::Column::ShipmentId.eq(&found.id))
-        .all(txn)
-        .await?;
     crate::store::shipments::sort_timeline(&mut events);
     let derived = derive_status(events.iter().map(facts));
     let status_changed =
@@ -113,6 +126,9 @@ pub(super) async fn apply_update(
         active.estimated_delivery = Set(update.estimated_delivery);
     }
     active.updated_at = Set(now);
+    if let Some(at) = webhook_at {
+        active.last_webhook_at = Set(Some(at));
+    }
 
     let mut outbox_id = None;
     if status_changed {
