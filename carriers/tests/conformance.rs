@@ -8,36 +8,15 @@
 //! below, except the deliberate disagreements listed in `DISAGREEMENTS` (and argued in
 //! `fixtures/conformance.md`). Error cases must be errors for us too.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::FixedOffset;
 use serde_json::Value;
-use trackgate_carriers::{
-    ParseError, ParseOutcome, Status, australiapost, dhl, easypost, fedex, laposte, mydhl,
-    royalmail, ups, usps,
-};
-
-/// A parser of one carrier's poll responses.
-type Parser = fn(&[u8]) -> Result<ParseOutcome, ParseError>;
-
-/// karrio carrier name → our parser of that carrier's poll responses.
-fn parser_for(carrier: &str) -> Option<Parser> {
-    match carrier {
-        "easypost" => Some(easypost::parse_poll),
-        "ups" => Some(ups::parse_poll),
-        "fedex" => Some(fedex::parse_poll),
-        "dhl_universal" => Some(dhl::parse_poll),
-        // USPS's domestic and international tracking share the v3 API and its response.
-        "usps" | "usps_international" => Some(usps::parse_poll),
-        // La Poste's Suivi API serves Colissimo too.
-        "laposte" | "colissimo" => Some(laposte::parse_poll),
-        "australiapost" => Some(australiapost::parse_poll),
-        "royalmail" => Some(royalmail::parse_poll),
-        "mydhl" => Some(mydhl::parse_poll),
-        _ => None,
-    }
-}
+use support::parser_for;
+use trackgate_carriers::{ParseError, ParseOutcome, Status};
 
 /// Our vocabulary in karrio's (karrio has no `info_received`, `returning`/`returned` split, etc.).
 fn crosswalk(status: Status) -> &'static str {

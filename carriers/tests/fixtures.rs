@@ -5,37 +5,15 @@
 //! for a body that cannot be read). Set `UPDATE_EXPECT=1` to (re)write the expected files after
 //! a deliberate change, then review the diff. Under `CI=true` a missing expected file fails.
 
-use std::path::{Path, PathBuf};
+mod support;
 
-use trackgate_carriers::{
-    ParseError, ParseOutcome, aftership, australiapost, dhl, easypost, fedex, kuaidi100, laposte,
-    mydhl, royalmail, sandbox, seventeen_track, shippo, ups, usps,
-};
+use std::path::{Path, PathBuf};
+use support::parse_with;
+
+use trackgate_carriers::{ParseError, ParseOutcome, kuaidi100};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/carriers")
-}
-
-fn parse_with(kind: &str, body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    match kind {
-        "sandbox" => sandbox::parse(body),
-        "kuaidi100" => kuaidi100::parse(body),
-        "easypost" => easypost::parse_event(body),
-        "shippo" => shippo::parse_webhook_body(body),
-        "aftership" => aftership::parse_webhook_body(body),
-        "ups" => ups::parse_poll(body),
-        "fedex" => fedex::parse_poll(body),
-        "dhl" => dhl::parse_poll(body),
-        "usps" => usps::parse_poll(body),
-        "17track" if body.starts_with(b"{\"code\"") => seventeen_track::parse_poll(body),
-        "17track" => seventeen_track::parse_push(body),
-        "kuaidi100-query" => kuaidi100::parse_query(body),
-        "laposte" => laposte::parse_poll(body),
-        "australiapost" => australiapost::parse_poll(body),
-        "royalmail" => royalmail::parse_poll(body),
-        "mydhl" => mydhl::parse_poll(body),
-        other => panic!("fixtures for unknown carrier kind `{other}`"),
-    }
 }
 
 fn render(result: Result<ParseOutcome, ParseError>) -> String {

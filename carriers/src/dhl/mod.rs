@@ -231,7 +231,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     };
     let mut outcome = ParseOutcome::default();
     for value in shipments {
-        match serde_json::from_value::<DhlShipment>(value.clone()) {
+        match DhlShipment::deserialize(value) {
             Ok(shipment) => parse_shipment(shipment, &mut outcome),
             Err(err) => outcome.problem(format!("unreadable shipment: {err}")),
         }

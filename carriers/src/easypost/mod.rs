@@ -194,7 +194,7 @@ struct ErrorDetail {
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    if let Ok(error) = serde_json::from_value::<ErrorBody>(value.clone()) {
+    if let Ok(error) = ErrorBody::deserialize(&value) {
         return Err(ParseError::CarrierError(format!(
             "{}: {}",
             error.error.code, error.error.message

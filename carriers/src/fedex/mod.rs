@@ -244,7 +244,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     };
     let mut outcome = ParseOutcome::default();
     for value in results {
-        match serde_json::from_value::<CompleteTrackResult>(value.clone()) {
+        match CompleteTrackResult::deserialize(value) {
             Ok(complete) => parse_complete(complete, &mut outcome),
             Err(err) => outcome.problems.push(Problem {
                 tracking_number: value

@@ -189,7 +189,7 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    if let Ok(envelope) = serde_json::from_value::<ErrorEnvelope>(value.clone()) {
+    if let Ok(envelope) = ErrorEnvelope::deserialize(&value) {
         let messages: Vec<String> = envelope
             .response
             .errors
@@ -204,7 +204,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         .ok_or_else(|| ParseError::Body("no `trackResponse.shipment` list".into()))?;
     let mut outcome = ParseOutcome::default();
     for value in shipments {
-        let shipment: Shipment = match serde_json::from_value(value.clone()) {
+        let shipment = match Shipment::deserialize(value) {
             Ok(shipment) => shipment,
             Err(err) => {
                 outcome.problem(format!("unreadable shipment: {err}"));
