@@ -33,6 +33,7 @@ pub struct Gateway {
     pub registry: Registry,
     pub metrics: Metrics,
     pub intake: Intake,
+    pub api_keys: crate::api::auth::KeyCache,
 }
 
 impl Gateway {
@@ -46,8 +47,12 @@ impl Gateway {
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
         let metrics = Metrics::new();
         let intake = Intake::start(&store, &settings.intake, &metrics);
+        let api_keys = crate::api::auth::KeyCache::new(Duration::from_secs(
+            settings.server.api_key_cache_secs,
+        ));
         Ok(Gateway {
             intake,
+            api_keys,
             settings: Arc::new(settings),
             store,
             queue,

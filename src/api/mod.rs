@@ -5,6 +5,7 @@
 //! signatures, not by API keys. Ops endpoints are open: bind the server to a private interface.
 
 mod admin;
+pub mod auth;
 pub mod error;
 mod ops;
 mod shipments;
@@ -58,8 +59,8 @@ impl FromRequest for Caller {
                 .filter(|t| !t.is_empty())
                 .ok_or(ApiError::Unauthorized)?;
             let scope = gateway
-                .store
-                .scope_of_token(&token)
+                .api_keys
+                .scope(&gateway.store, &token)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             Ok(Caller(scope))

@@ -56,6 +56,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// How long an active API key is remembered before the store is asked again.
+    pub api_key_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -483,3 +483,30 @@ async fn a_carrier_without_credentials_leaves_its_numbers_to_an_aggregator() {
     assert_eq!(created["carrier"], "ups", "UPS's own API comes first");
     app.finish().await;
 }
+
+/// API keys are remembered for `server.api_key_cache_secs`: a revoked key keeps working at most
+/// that long, then is refused; a new key works at once.
+#[tokio::test]
+async fn a_revoked_key_is_refused_once_the_key_cache_expires() {
+    use trackgate::store::keys::Scope;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("server.api_key_cache_secs", serde_json::json!(1))],
+    )
+    .await;
+    let store = app.gateway().store.clone();
+    let key = store.create_api_key(Scope::Support, None).await.unwrap();
+    let (status, _) = app.get_json("/v1/track/NOTHING", &key.token).await;
+    assert_eq!(status, 404, "a new key works at once");
+    assert!(store.revoke_api_key(&key.id).await.unwrap());
+    crate::helpers::wait_until(
+        "the revoked key is refused",
+        std::time::Duration::from_secs(5),
+        || {
+            let (app, token) = (&app, key.token.clone());
+            async move { app.get_json("/v1/track/NOTHING", &token).await.0 == 401 }
+        },
+    )
+    .await;
+    app.finish().await;
+}
