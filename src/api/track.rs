@@ -2,6 +2,7 @@
 //! with the full timeline and the carriers' raw codes.
 
 use actix_web::{HttpResponse, web};
+use sea_orm::{ColumnTrait, Condition};
 use serde::Deserialize;
 
 use super::wire::ShipmentOut;
@@ -10,16 +11,18 @@ use crate::startup::Gateway;
 use crate::store::entities::shipment;
 use crate::store::keys::Scope;
 
-async fn with_timelines(
+/// The shipments matching `filter` with their timelines (one query).
+async fn timelines(
     gateway: &Gateway,
-    shipments: Vec<shipment::Model>,
+    filter: sea_orm::Condition,
 ) -> Result<Vec<ShipmentOut>, ApiError> {
-    let mut out = Vec::with_capacity(shipments.len());
-    for shipment in shipments {
-        let events = gateway.store.events_of(&shipment.id).await?;
-        out.push(ShipmentOut::new(shipment, Some(events)));
-    }
-    Ok(out)
+    Ok(gateway
+        .store
+        .timelines_where(filter)
+        .await?
+        .into_iter()
+        .map(|(shipment, events)| ShipmentOut::new(shipment, Some(events)))
+        .collect())
 }
 
 pub async fn by_number(
@@ -29,13 +32,13 @@ pub async fn by_number(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Support)?;
     let number = number.trim().to_owned();
-    let shipments = gateway.store.shipments_by_tracking_number(&number).await?;
+    let filter = Condition::all().add(shipment::Column::TrackingNumber.eq(&number));
+    let shipments = timelines(&gateway, filter).await?;
     if shipments.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no shipment with tracking number `{number}`"
         )));
     }
-    let shipments = with_timelines(&gateway, shipments).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "tracking_number": number, "shipments": shipments })))
 }
@@ -56,13 +59,13 @@ pub async fn by_order(
         .order_id
         .filter(|o| !o.is_empty())
         .ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
-    let shipments = gateway.store.shipments_by_order(&order_id).await?;
+    let filter = Condition::all().add(shipment::Column::OrderId.eq(&order_id));
+    let shipments = timelines(&gateway, filter).await?;
     if shipments.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no shipment for order `{order_id}`"
         )));
     }
-    let shipments = with_timelines(&gateway, shipments).await?;
     Ok(
         HttpResponse::Ok()
             .json(serde_json::json!({ "order_id": order_id, "shipments": shipments })),

@@ -37,7 +37,16 @@ pub mod shipment {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(has_many = "super::tracking_event::Entity")]
+        TrackingEvents,
+    }
+
+    impl Related<super::tracking_event::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::TrackingEvents.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -66,7 +75,20 @@ pub mod tracking_event {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::shipment::Entity",
+            from = "Column::ShipmentId",
+            to = "super::shipment::Column::Id"
+        )]
+        Shipment,
+    }
+
+    impl Related<super::shipment::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Shipment.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -49,7 +49,11 @@ impl Store {
             .min_connections(if is_sqlite { 1 } else { 0 })
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // sqlx pings a pooled connection on every acquire by default: one extra round trip
+            // per query (measured: a third of a support lookup's time). Only connections idle
+            // for a while are checked; a dead one still fails its query, which callers retry.
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
         let db = Database::connect(options).await?;
         if is_sqlite {
             // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.

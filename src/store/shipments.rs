@@ -128,6 +128,24 @@ impl Store {
         Ok(events)
     }
 
+    /// Shipments matching `filter`, each with its timeline, in one query (a join), oldest
+    /// shipment first: the support lookups' read.
+    pub async fn timelines_where(
+        &self,
+        filter: sea_orm::Condition,
+    ) -> Result<Vec<(shipment::Model, Vec<tracking_event::Model>)>, StoreError> {
+        let mut found = shipment::Entity::find()
+            .filter(filter)
+            .find_with_related(tracking_event::Entity)
+            .all(self.conn())
+            .await?;
+        found.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        for (_, events) in &mut found {
+            sort_timeline(events);
+        }
+        Ok(found)
+    }
+
     pub async fn shipments_by_order(
         &self,
         order_id: &str,
