@@ -17,7 +17,10 @@ impl Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_trackgate"));
+        // TRACKGATE_BENCH_BINARY runs another build (e.g. an older commit) for before/after.
+        let binary = std::env::var("TRACKGATE_BENCH_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trackgate").to_owned());
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .env("TRACKGATE__SERVER__LISTEN", format!("127.0.0.1:{port}"))

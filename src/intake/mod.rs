@@ -16,6 +16,7 @@
 pub mod process;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -66,6 +67,11 @@ pub struct Intake {
     parsed: mpsc::Sender<StoredWebhook>,
     /// Taken by [`process::start`]; `None` once processing runs.
     parsed_receiver: Arc<std::sync::Mutex<Option<mpsc::Receiver<StoredWebhook>>>>,
+    /// Set when a hand-off did not fit: the sweep then takes unprocessed webhooks at once
+    /// instead of waiting `recover_after_secs` (memory stays bounded, latency only suffers).
+    overflowed: Arc<AtomicBool>,
+    /// Wakes the sweep on an overflow.
+    pub(crate) wake_sweep: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -93,6 +99,8 @@ impl Intake {
             rows,
             parsed,
             parsed_receiver: Arc::new(std::sync::Mutex::new(Some(parsed_receiver))),
+            overflowed: Arc::new(AtomicBool::new(false)),
+            wake_sweep: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -119,11 +127,18 @@ impl Intake {
                     w.inbound_id
                 }
             };
+            self.overflowed.store(true, Ordering::Relaxed);
+            self.wake_sweep.notify_one();
             tracing::debug!(
                 inbound_id,
                 "processing queue full; the sweep will process it"
             );
         }
+    }
+
+    /// Whether a hand-off overflowed since the last call (and clear the flag).
+    fn take_overflow(&self) -> bool {
+        self.overflowed.swap(false, Ordering::Relaxed)
     }
 
     fn take_receiver(&self) -> Option<mpsc::Receiver<StoredWebhook>> {

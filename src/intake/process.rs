@@ -131,7 +131,8 @@ async fn process_stored(gateway: &Gateway, inbound_id: i64) {
 }
 
 /// Every `sweep_secs` (and at once at start): parse and hand to the workers the webhooks still
-/// `received` after `recover_after_secs`. Rows are taken above a watermark so rows already
+/// `received` after `recover_after_secs` — or of any age after the in-memory hand-off
+/// overflowed. Rows are taken above a watermark so rows already
 /// handed over are not handed over again; when nothing is left above it, the next sweep starts
 /// from the beginning, retrying whatever an earlier failure left behind (processing is
 /// idempotent, so a webhook processed twice changes nothing).
@@ -139,13 +140,24 @@ async fn run_sweep(gateway: Gateway, shutdown: Shutdown) {
     let settings = gateway.settings.intake.clone();
     let recover_after = Duration::from_secs(settings.recover_after_secs);
     let mut watermark = 0;
+    let mut catching_up = false;
     loop {
+        // After an overflow, unprocessed webhooks of any age are taken (none is in memory).
+        catching_up |= gateway.intake.take_overflow();
+        let older_than = if catching_up {
+            Duration::ZERO
+        } else {
+            recover_after
+        };
         match gateway
             .store
-            .stale_received_webhooks(recover_after, watermark, 500)
+            .stale_received_webhooks(older_than, watermark, 500)
             .await
         {
-            Ok(rows) if rows.is_empty() => watermark = 0,
+            Ok(rows) if rows.is_empty() => {
+                watermark = 0;
+                catching_up = false;
+            }
             Ok(rows) => {
                 tracing::info!(count = rows.len(), "processing webhooks left unprocessed");
                 for row in rows {
@@ -177,6 +189,7 @@ async fn run_sweep(gateway: Gateway, shutdown: Shutdown) {
         }
         tokio::select! {
             _ = shutdown.wait() => return,
+            _ = gateway.intake.wake_sweep.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(settings.sweep_secs.max(1))) => {}
         }
     }

@@ -441,3 +441,50 @@ async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep_on_postgres_r
 async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep_on_mysql() {
     a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(Backend::MySql).await;
 }
+
+/// A burst larger than the in-memory hand-off: the overflow waits in the store and is ingested
+/// at once by the sweep (not `recover_after_secs` later), so memory stays bounded and nothing
+/// is lost.
+#[tokio::test]
+async fn a_burst_beyond_the_in_memory_queue_is_ingested_from_the_store() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("intake.queue_capacity", serde_json::json!(1)),
+            ("intake.recover_after_secs", serde_json::json!(3600)),
+        ],
+    )
+    .await;
+    let numbers: Vec<String> = (0..20).map(|i| format!("SBX-BURST-{i}")).collect();
+    for number in &numbers {
+        app.register("sandbox", number, None).await;
+    }
+    let sends = numbers.iter().map(|number| {
+        let body = crate::helpers::sandbox_event(number, "1", "2026-11-20T08:00:00Z", "DL");
+        let app = &app;
+        async move {
+            app.http
+                .post(format!("{}/webhooks/sandbox", app.base))
+                .header(
+                    trackgate::carriers::sandbox::SIGNATURE_HEADER,
+                    trackgate::carriers::sandbox::sign(crate::helpers::SANDBOX_SECRET, &body),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    app.settled().await;
+    for number in &numbers {
+        let (_, found) = app
+            .get_json(&format!("/v1/track/{number}"), &app.keys.support)
+            .await;
+        assert_eq!(found["shipments"][0]["status"], "delivered", "{number}");
+    }
+    app.finish().await;
+}
