@@ -27,6 +27,7 @@ if [ "$what" = all ] || [ "$what" = parsers ]; then
   run versus-karrio cargo bench --locked -p trackgate-carriers --bench versus_karrio
   run parsers cargo bench --locked -p trackgate-carriers --bench parsers -- \
     --warm-up-time 1 --measurement-time 2 --noplot
+  python3 scripts/criterion-summary.py < "$OUT/parsers.md" > "$OUT/parsers-summary.md"
 fi
 if [ "$what" = all ] || [ "$what" = intake ] || [ "$what" = track ]; then
   ensure_postgres

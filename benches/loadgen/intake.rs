@@ -54,12 +54,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let event_steps = event_steps(&fixture);
     let body_len = templates.mean_body_len();
 
-    let settings = trackgate::config::Settings::with_overrides(&[(
-        "database.url",
-        serde_json::json!(scratch.url),
-    )])?;
-    let store = trackgate::store::Store::connect(&settings.database).await?;
-    store.migrate().await?;
+    let store = scratch.store().await?;
     register(store.conn(), shipments).await?;
 
     let started = Instant::now();

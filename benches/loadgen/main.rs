@@ -173,6 +173,17 @@ impl Scratch {
         }
     }
 
+    /// A store on the scratch database, migrated.
+    pub async fn store(&self) -> anyhow::Result<trackgate::store::Store> {
+        let settings = trackgate::config::Settings::with_overrides(&[(
+            "database.url",
+            serde_json::json!(self.url),
+        )])?;
+        let store = trackgate::store::Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
     pub fn dir(&self) -> Option<&std::path::Path> {
         self._dir.as_ref().map(|d| d.path())
     }

@@ -32,12 +32,7 @@ impl Source for Lookups {
 }
 
 pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
-    let settings = trackgate::config::Settings::with_overrides(&[(
-        "database.url",
-        serde_json::json!(scratch.url),
-    )])?;
-    let store = trackgate::store::Store::connect(&settings.database).await?;
-    store.migrate().await?;
+    let store = scratch.store().await?;
     let n = args.track_shipments;
     let loading = Instant::now();
     let db = store.conn();

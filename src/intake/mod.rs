@@ -154,20 +154,13 @@ async fn run_writer(
     metrics: Metrics,
 ) {
     loop {
-        let mut batch = Vec::new();
-        {
+        let batch = {
             let mut receiver = receiver.lock().await;
-            match receiver.recv().await {
-                Some(first) => batch.push(first),
+            match recv_batch(&mut receiver, max_batch).await {
+                Some(batch) => batch,
                 None => return,
             }
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
+        };
         let (rows, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.row, p.reply)).unzip();
         let writing = std::time::Instant::now();
         let stored = store.store_inbound_webhooks(rows).await;
@@ -187,4 +180,19 @@ async fn run_writer(
             }
         }
     }
+}
+
+/// Wait for one item, then take every other one already waiting, up to `max`: a batch as large
+/// as the backlog, never waiting for more. `None` once the channel is closed.
+pub(crate) async fn recv_batch<T>(receiver: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let first = receiver.recv().await?;
+    let mut batch = Vec::with_capacity(max.min(64));
+    batch.push(first);
+    while batch.len() < max {
+        match receiver.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }

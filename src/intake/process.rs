@@ -45,25 +45,18 @@ async fn run_worker(
     shutdown: Shutdown,
 ) {
     loop {
-        let mut batch = Vec::new();
-        {
+        let batch = {
             let mut receiver = tokio::select! {
                 _ = shutdown.wait() => return,
                 receiver = receiver.lock() => receiver,
             };
-            let first = tokio::select! {
+            let batch = tokio::select! {
                 _ = shutdown.wait() => return,
-                first = receiver.recv() => first,
+                batch = super::recv_batch(&mut receiver, max_batch) => batch,
             };
-            let Some(first) = first else { return };
-            batch.push(first);
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
+            let Some(batch) = batch else { return };
+            batch
+        };
         process_batch(&gateway, batch).await;
     }
 }
