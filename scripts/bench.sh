@@ -41,6 +41,8 @@ if [ "$what" = all ] || [ "$what" = intake ]; then
     --webhooks 30000 --rate "$((rate / 2))" --no-ceilings
   run intake-postgres-1000 cargo bench --locked --bench loadgen -- --store postgres \
     --webhooks 30000 --rate 1000 --no-ceilings
+  run intake-postgres-500 cargo bench --locked --bench loadgen -- --store postgres \
+    --webhooks 20000 --rate 500 --no-ceilings
   run intake-postgres-250 cargo bench --locked --bench loadgen -- --store postgres \
     --webhooks 15000 --rate 250 --no-ceilings
   run intake-sqlite-250 cargo bench --locked --bench loadgen -- --store sqlite \
