@@ -51,4 +51,10 @@ fi
 if [ "$what" = all ] || [ "$what" = track ]; then
   run track cargo bench --locked --bench loadgen -- --track --connections 16
 fi
+# The load generator's gateways declare durable queues under a tg_bench_<pid> prefix.
+if command -v rabbitmqctl >/dev/null 2>&1; then
+  for queue in $(as_root rabbitmqctl list_queues name -q --no-table-headers 2>/dev/null | grep '^tg_bench_' || true); do
+    as_root rabbitmqctl delete_queue "$queue" >/dev/null 2>&1 || true
+  done
+fi
 log "reports in $OUT"
