@@ -50,6 +50,10 @@ impl<S> Inbound<S> {
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
+    /// The headers and body, handed back once the caller is done with the inbound.
+    pub fn into_parts(self) -> (Vec<(String, String)>, Vec<u8>) {
+        (self.headers, self.body)
+    }
 }
 
 impl Inbound<Unverified> {

@@ -61,7 +61,7 @@ pub async fn receive(
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
-    let verified = carrier.adapter.verify_webhook(Inbound::new(headers.clone(), body)).map_err(|err| {
+    let verified = carrier.adapter.verify_webhook(Inbound::new(headers, body)).map_err(|err| {
         gateway.metrics.webhooks.with_label_values(&[carrier.id.as_str(), "rejected"]).inc();
         match err {
             SignatureError::NotSupported => ApiError::NotFound(format!("carrier `{}` does not send webhooks", carrier.id)),
@@ -75,7 +75,8 @@ pub async fn receive(
     // Parsing is pure and fast, so it happens before the acknowledgement: a body we cannot
     // parse is stored as `failed` (kept for `trackgate reprocess`) and answered 400.
     let parsed = carrier.adapter.parse_webhook(&verified);
-    let stored = NewInbound::new(&carrier.id, &headers, verified.body().to_vec()).map(|mut row| {
+    let (headers, body) = verified.into_parts();
+    let stored = NewInbound::new(&carrier.id, &headers, body).map(|mut row| {
         if let Err(err) = &parsed {
             row.outcome = outcome::FAILED;
             row.error = Some(err.to_string());

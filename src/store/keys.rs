@@ -81,11 +81,6 @@ impl Store {
         Ok(CreatedKey { id, scope, token })
     }
 
-    /// The scope of an active key with this token, if any.
-    pub async fn scope_of_token(&self, token: &str) -> Result<Option<Scope>, StoreError> {
-        self.scope_of_hash(&hash_token(token)).await
-    }
-
     /// The scope of an active key whose token hashes to `hash`, if any.
     pub async fn scope_of_hash(&self, hash: &str) -> Result<Option<Scope>, StoreError> {
         let found = api_key::Entity::find()

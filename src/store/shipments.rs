@@ -157,17 +157,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn shipments_by_tracking_number(
-        &self,
-        tracking_number: &str,
-    ) -> Result<Vec<shipment::Model>, StoreError> {
-        Ok(shipment::Entity::find()
-            .filter(shipment::Column::TrackingNumber.eq(tracking_number))
-            .order_by_asc(shipment::Column::CreatedAt)
-            .all(self.conn())
-            .await?)
-    }
-
     /// Stop tracking: no more polls; the history stays. Returns false when there is no such id.
     pub async fn stop_tracking(&self, id: &str) -> Result<bool, StoreError> {
         let Some(found) = self.get_shipment(id).await? else {

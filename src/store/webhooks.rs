@@ -151,29 +151,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn store_inbound_webhook(
-        &self,
-        carrier_id: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> Result<i64, StoreError> {
-        let headers =
-            serde_json::to_string(headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let row = inbound_webhook::ActiveModel {
-            carrier_id: Set(carrier_id.to_owned()),
-            received_at: Set(Utc::now()),
-            headers: Set(headers),
-            body: Set(body.to_vec()),
-            outcome: Set(outcome::RECEIVED.to_owned()),
-            error: Set(None),
-            processed_at: Set(None),
-            ..Default::default()
-        }
-        .insert(self.conn())
-        .await?;
-        Ok(row.id)
-    }
-
     pub async fn set_webhook_outcome(
         &self,
         id: i64,
