@@ -2,15 +2,19 @@
 //!
 //! Carriers' updates (webhooks and polls) are parsed by the sans-IO adapters of
 //! `trackgate-carriers`, stored through the single write path in [`ingest`], and every status
-//! change is pushed to the mall, signed, through the durable retry [`queue`]. See
-//! ARCHITECTURE.md for the map and the invariants.
+//! change is pushed to the mall, signed, through the durable retry [`queue`].
+//!
+//! Dependencies point one way (ARCHITECTURE.md; `tests/architecture.rs` keeps it true):
+//! entry points ([`cli`], [`api`], [`poller`], [`startup`], [`demo`]) → shared state
+//! ([`gateway`]) → pipeline ([`intake`] → [`ingest`] → [`push`]) → ports ([`store`], [`queue`],
+//! [`registry`]) → [`metrics`], [`telemetry`], [`config`] → [`domain`].
 
 pub mod api;
+pub mod cli;
 pub mod config;
-pub mod dead_letters;
 pub mod demo;
 pub mod domain;
-pub mod inbound;
+pub mod gateway;
 pub mod ingest;
 pub mod intake;
 pub mod metrics;

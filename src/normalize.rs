@@ -9,16 +9,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use trackgate_carriers::{CarrierAdapter, Inbound, ParseError, ParseOutcome, TrackingEvent};
+use trackgate_carriers::{BodySource, CarrierKind, ParseError, ParseOutcome, TrackingEvent};
 
 use crate::domain::status::{EventFacts, derive_status, timeline_cmp};
-
-/// Which parser of the adapter to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BodySource {
-    Poll,
-    Webhook,
-}
 
 #[derive(Debug, Serialize)]
 pub struct Normalized {
@@ -63,37 +56,35 @@ fn facts(event: &TrackingEvent) -> EventFacts<'_> {
     }
 }
 
-/// Parse `body` with `adapter` (`source` picks the webhook or the poll parser; by default the
-/// webhook parser when the carrier sends webhooks) and summarize it per shipment.
+/// Parse `body` with the kind's adapter (`source` picks the webhook or the poll parser; by
+/// default the webhook parser when the carrier sends webhooks) and summarize it per shipment.
 pub fn normalize(
-    adapter: &dyn CarrierAdapter,
+    kind: &CarrierKind,
     source: Option<BodySource>,
     body: &[u8],
 ) -> Result<Normalized, ParseError> {
-    let source = source.unwrap_or(if adapter.capabilities().webhook {
+    let source = source.unwrap_or(if kind.webhook.is_some() {
         BodySource::Webhook
     } else {
         BodySource::Poll
     });
-    let outcome = match source {
-        BodySource::Webhook => {
-            adapter.parse_webhook(&Inbound::new(Vec::new(), body.to_vec()).assume_verified())?
-        }
-        BodySource::Poll => match adapter.parse_poll_response(body) {
-            Ok(outcome) => outcome,
+    let adapter = kind.unconfigured();
+    let outcome = match kind.parse_unverified(adapter.as_ref(), source, body) {
+        Ok(outcome) => outcome,
+        Err(ParseError::CarrierError(message)) if source == BodySource::Poll => {
             // The carrier's own error answer is a body we understood: it is reported, not a
             // failure of the tool (the poller, by contrast, retries it).
-            Err(ParseError::CarrierError(message)) => ParseOutcome {
+            ParseOutcome {
                 problems: vec![trackgate_carriers::Problem {
                     tracking_number: None,
                     message: format!("carrier answered with an error: {message}"),
                 }],
                 ..Default::default()
-            },
-            Err(err) => return Err(err),
-        },
+            }
+        }
+        Err(err) => return Err(err),
     };
-    Ok(summarize(adapter.kind(), outcome))
+    Ok(summarize(kind.kind, outcome))
 }
 
 fn summarize(kind: &str, outcome: ParseOutcome) -> Normalized {

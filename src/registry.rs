@@ -1,5 +1,7 @@
-//! The carrier registry: builds each configured carrier instance's adapter in one exhaustive
-//! `match` on its kind, with the instance's outbound rate limiter beside it.
+//! The carrier registry: each configured carrier instance's adapter, built from the carrier
+//! catalog (`trackgate_carriers::catalog`, the one table of kinds), with the instance's outbound
+//! rate limiter and polling policy beside it. A port, like the store: the pipeline and the entry
+//! points reach carriers through it.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -7,21 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use trackgate_carriers::CarrierAdapter;
-use trackgate_carriers::aftership::{AfterShipAdapter, AfterShipConfig};
-use trackgate_carriers::australiapost::{AustraliaPostAdapter, AustraliaPostConfig};
-use trackgate_carriers::dhl::{DhlAdapter, DhlConfig};
-use trackgate_carriers::easypost::{EasyPostAdapter, EasyPostConfig};
-use trackgate_carriers::fedex::{FedExAdapter, FedExConfig};
-use trackgate_carriers::kuaidi100::{Kuaidi100Adapter, Kuaidi100Config};
-use trackgate_carriers::laposte::{LaPosteAdapter, LaPosteConfig};
-use trackgate_carriers::mydhl::{MyDhlAdapter, MyDhlConfig};
-use trackgate_carriers::royalmail::{RoyalMailAdapter, RoyalMailConfig};
-use trackgate_carriers::sandbox::{SandboxAdapter, SandboxConfig};
-use trackgate_carriers::seventeen_track::{SeventeenTrackAdapter, SeventeenTrackConfig};
-use trackgate_carriers::shippo::{ShippoAdapter, ShippoConfig};
-use trackgate_carriers::ups::{UpsAdapter, UpsConfig};
-use trackgate_carriers::usps::{UspsAdapter, UspsConfig};
+use trackgate_carriers::{CarrierAdapter, catalog};
 
 use crate::config::CarrierSettings;
 use crate::domain::schedule::PollPolicy;
@@ -70,54 +58,24 @@ impl CarrierInstance {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("`carriers.{id}`: {message}")]
-pub struct RegistryError {
-    pub id: String,
-    pub message: String,
+pub enum RegistryError {
+    #[error(
+        "`carriers.{id}.kind` is `{kind}`; valid kinds are: {}",
+        catalog::kind_names()
+    )]
+    UnknownKind { id: String, kind: String },
+    #[error("`carriers.{id}`: invalid {kind} settings")]
+    Settings {
+        id: String,
+        kind: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     carriers: Arc<BTreeMap<String, Arc<CarrierInstance>>>,
-}
-
-/// Build one adapter of `kind` from its settings: the one `match` over carrier kinds.
-pub fn build_adapter(
-    kind: &str,
-    settings: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Box<dyn CarrierAdapter>, String> {
-    fn read<T: serde::de::DeserializeOwned>(
-        settings: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<T, String> {
-        serde_json::from_value(serde_json::Value::Object(settings.clone()))
-            .map_err(|err| err.to_string())
-    }
-    Ok(match kind {
-        "sandbox" => Box::new(SandboxAdapter::new(read::<SandboxConfig>(settings)?)),
-        "kuaidi100" => Box::new(Kuaidi100Adapter::new(read::<Kuaidi100Config>(settings)?)),
-        "easypost" => Box::new(EasyPostAdapter::new(read::<EasyPostConfig>(settings)?)),
-        "shippo" => Box::new(ShippoAdapter::new(read::<ShippoConfig>(settings)?)),
-        "aftership" => Box::new(AfterShipAdapter::new(read::<AfterShipConfig>(settings)?)),
-        "ups" => Box::new(UpsAdapter::new(read::<UpsConfig>(settings)?)),
-        "fedex" => Box::new(FedExAdapter::new(read::<FedExConfig>(settings)?)),
-        "dhl" => Box::new(DhlAdapter::new(read::<DhlConfig>(settings)?)),
-        "usps" => Box::new(UspsAdapter::new(read::<UspsConfig>(settings)?)),
-        "17track" => Box::new(SeventeenTrackAdapter::new(read::<SeventeenTrackConfig>(
-            settings,
-        )?)),
-        "laposte" => Box::new(LaPosteAdapter::new(read::<LaPosteConfig>(settings)?)),
-        "australiapost" => Box::new(AustraliaPostAdapter::new(read::<AustraliaPostConfig>(
-            settings,
-        )?)),
-        "royalmail" => Box::new(RoyalMailAdapter::new(read::<RoyalMailConfig>(settings)?)),
-        "mydhl" => Box::new(MyDhlAdapter::new(read::<MyDhlConfig>(settings)?)),
-        other => {
-            return Err(format!(
-                "unknown kind `{other}`; valid kinds are: {}",
-                trackgate_carriers::KINDS.join(", ")
-            ));
-        }
-    })
 }
 
 impl Registry {
@@ -127,12 +85,16 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let mut built = BTreeMap::new();
         for (id, settings) in carriers.iter().filter(|(_, s)| s.enabled) {
-            let adapter = build_adapter(&settings.kind, &settings.adapter).map_err(|message| {
-                RegistryError {
-                    id: id.clone(),
-                    message,
-                }
+            let kind = catalog::find(&settings.kind).ok_or_else(|| RegistryError::UnknownKind {
+                id: id.clone(),
+                kind: settings.kind.clone(),
             })?;
+            let adapter =
+                (kind.build)(&settings.adapter).map_err(|source| RegistryError::Settings {
+                    id: id.clone(),
+                    kind: settings.kind.clone(),
+                    source,
+                })?;
             let per_second =
                 NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter = RateLimiter::direct(Quota::per_second(per_second));

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
+use trackgate::carriers::Status;
 use trackgate::store::entities::shipment;
 
 use crate::drive::{self, Source, percentile_ms};
@@ -226,7 +227,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let mut missing_pushes = 0;
     let mut wrong_last = 0;
     for row in &rows {
-        if row.status != "delivered" {
+        if row.status.0 != Status::Delivered {
             not_delivered += 1;
         }
         for seq in 1..=row.push_seq {
@@ -235,7 +236,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
             }
         }
         match first_receipt.get(&(row.tracking_number.clone(), row.push_seq)) {
-            Some(last) if last.status == row.status => {}
+            Some(last) if last.status == row.status.0.as_str() => {}
             _ => wrong_last += 1,
         }
     }
@@ -378,7 +379,7 @@ async fn register(db: &DatabaseConnection, shipments: usize) -> anyhow::Result<(
                 carrier_kind: "kuaidi100".into(),
                 tracking_number: number(s),
                 order_id: Some(format!("ORD-{s}")),
-                status: "pending".into(),
+                status: Status::Pending.into(),
                 sub_status: None,
                 status_raw_code: None,
                 last_event_at: None,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use sea_orm::ConnectionTrait;
-use trackgate::store::keys::Scope;
+use trackgate::store::states::Scope;
 
 use crate::drive::{self, Source, percentile_ms};
 use crate::gateway::{Gateway, RssSampler};

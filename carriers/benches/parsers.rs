@@ -15,7 +15,7 @@ use trackgate_carriers::{
     CarrierAdapter, Inbound, dedupe_key, kuaidi100, sandbox, seventeen_track,
 };
 
-fn fixtures() -> Vec<(String, String, Vec<u8>)> {
+fn fixtures() -> Vec<(String, String, support::Sample)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/carriers");
     let mut out = Vec::new();
     for kind in std::fs::read_dir(&root).unwrap().flatten() {
@@ -26,12 +26,13 @@ fn fixtures() -> Vec<(String, String, Vec<u8>)> {
                 continue;
             }
             let body = std::fs::read(file.path()).unwrap();
-            if support::parse_with(&kind_name, &body).is_ok() {
-                out.push((kind_name.clone(), name, body));
+            let sample = support::Sample::fixture(&kind_name, &name, body);
+            if sample.parse().is_ok() {
+                out.push((kind_name.clone(), name, sample));
             }
         }
     }
-    out.sort();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     out
 }
 
@@ -49,13 +50,13 @@ fn read_only(body: &[u8]) {
 }
 
 fn normalize(c: &mut Criterion) {
-    for (kind, name, body) in fixtures() {
+    for (kind, name, sample) in fixtures() {
         let mut group = c.benchmark_group(format!("normalize/{kind}/{name}"));
-        group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_function("parse", |b| {
-            b.iter(|| support::parse_with(&kind, black_box(&body)))
+        group.throughput(Throughput::Bytes(sample.body().len() as u64));
+        group.bench_function("parse", |b| b.iter(|| black_box(&sample).parse()));
+        group.bench_function("read_only", |b| {
+            b.iter(|| read_only(black_box(sample.body())))
         });
-        group.bench_function("read_only", |b| b.iter(|| read_only(black_box(&body))));
         group.finish();
     }
 }

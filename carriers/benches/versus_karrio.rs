@@ -26,8 +26,7 @@ const ROUNDS: usize = 5;
 
 struct Case {
     carrier: String,
-    body: Vec<u8>,
-    parser: support::Parser,
+    sample: support::Sample,
 }
 
 fn corpus() -> PathBuf {
@@ -38,7 +37,7 @@ fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for carrier in std::fs::read_dir(corpus()).unwrap().flatten() {
         let name = carrier.file_name().to_string_lossy().into_owned();
-        let Some(parser) = support::parser_for(&name) else {
+        let Some(kind) = trackgate_carriers::catalog::by_karrio_name(&name) else {
             continue;
         };
         for case in std::fs::read_dir(carrier.path()).unwrap().flatten() {
@@ -46,8 +45,7 @@ fn cases() -> Vec<Case> {
             if let Ok(body) = std::fs::read(body) {
                 cases.push(Case {
                     carrier: name.clone(),
-                    body,
-                    parser,
+                    sample: support::Sample::new(kind, trackgate_carriers::BodySource::Poll, body),
                 });
             }
         }
@@ -76,14 +74,14 @@ fn main() {
     let mut ours: BTreeMap<String, (usize, usize, Duration, Duration)> = BTreeMap::new();
     for case in &cases {
         let parse = best(n, || {
-            let _ = black_box((case.parser)(black_box(&case.body)));
+            let _ = black_box(black_box(&case.sample).parse());
         });
         let read = best(n, || {
-            let _: Result<IgnoredAny, _> = serde_json::from_slice(black_box(&case.body));
+            let _: Result<IgnoredAny, _> = serde_json::from_slice(black_box(case.sample.body()));
         });
         let entry = ours.entry(case.carrier.clone()).or_default();
         entry.0 += 1;
-        entry.1 += case.body.len();
+        entry.1 += case.sample.body().len();
         entry.2 += parse;
         entry.3 += read;
     }

@@ -131,186 +131,219 @@ fn push(
     });
 }
 
+/// A number as the rules see it: canonical text and, when it is all digits, its digits.
+struct Number {
+    text: String,
+    digits: Option<Vec<u32>>,
+}
+
+impl Number {
+    fn len(&self) -> usize {
+        self.text.len()
+    }
+    /// `prefix` followed by nothing but ASCII digits.
+    fn prefix_then_digits(&self, prefix: &str) -> bool {
+        self.text
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()))
+    }
+}
+
+/// One number format: adds the candidates it recognizes.
+type Rule = fn(&Number, &mut Vec<Candidate>);
+
+/// Every format we recognize, each with its check digit where it has one.
+const RULES: &[Rule] = &[
+    ups_1z,
+    upu_s10,
+    usps_impb,
+    fedex_express,
+    fedex_ground,
+    dhl_express,
+    zto,
+    yunda,
+    sf_express,
+    jd_logistics,
+    yto_express,
+    yunexpress,
+    cainiao,
+    dhl_piece,
+];
+
 /// Every carrier whose format `number` fits, most confident first.
 pub fn detect(number: &str) -> Vec<Candidate> {
-    let n = canonical(number);
-    if !n.is_ascii() {
+    let text = canonical(number);
+    if !text.is_ascii() {
         return Vec::new(); // no tracking number format uses other characters
     }
-    let len = n.len();
-    let all_digits = digits(&n);
+    let number = Number {
+        digits: digits(&text),
+        text,
+    };
     let mut out = Vec::new();
+    for rule in RULES {
+        rule(&number, &mut out);
+    }
+    out.sort_by_key(|c| c.confidence);
+    out
+}
 
-    if len == 18
-        && n.starts_with("1Z")
-        && n[2..].chars().all(|c| c.is_ascii_alphanumeric())
-        && n[17..].chars().all(|c| c.is_ascii_digit())
-        && ups_check(&n)
+const UPS: &[&str] = &["ups", "17track", "aftership"];
+const USPS: &[&str] = &["usps", "17track", "aftership"];
+const FEDEX: &[&str] = &["fedex", "17track", "aftership"];
+const CHINA: &[&str] = &["kuaidi100", "17track"];
+
+fn ups_1z(n: &Number, out: &mut Vec<Candidate>) {
+    let t = &n.text;
+    if n.len() == 18
+        && t.starts_with("1Z")
+        && t[2..].chars().all(|c| c.is_ascii_alphanumeric())
+        && t[17..].chars().all(|c| c.is_ascii_digit())
+        && ups_check(t)
     {
         push(
-            &mut out,
+            out,
             "UPS",
-            &["ups", "17track", "aftership"],
+            UPS,
             Confidence::High,
             "1Z number with a valid check digit",
         );
     }
-    if len == 13 {
-        let (prefix, rest) = n.split_at(2);
-        let (serial, country) = rest.split_at(9);
-        if prefix.chars().all(|c| c.is_ascii_uppercase())
-            && country.chars().all(|c| c.is_ascii_uppercase())
-            && let Some(d) = digits(serial)
-            && s10_check(&d[..8], d[8])
-        {
-            let (carrier, kinds) = s10_operator(country);
-            push(
-                &mut out,
-                carrier,
-                kinds,
-                Confidence::High,
-                format!("UPU S10 international number ({country}) with a valid check digit"),
-            );
-        }
+}
+
+fn upu_s10(n: &Number, out: &mut Vec<Candidate>) {
+    if n.len() != 13 {
+        return;
     }
-    if let Some(d) = &all_digits {
-        // USPS IMpb, possibly behind a `420` + ZIP (5 or 9 digits) routing prefix.
-        let core: Option<&[u32]> = match len {
-            30 if n.starts_with("420") => Some(&d[8..]),
-            34 if n.starts_with("420") => Some(&d[12..]),
-            20 | 22 => Some(&d[..]),
-            _ => None,
-        };
-        if let Some(core) = core
-            && core[0] == 9
-            && mod10_3_1(core)
-        {
-            push(
-                &mut out,
-                "USPS",
-                &["usps", "17track", "aftership"],
-                Confidence::High,
-                "USPS IMpb barcode with a valid check digit",
-            );
-            if core[..2] == [9, 2] {
-                push(
-                    &mut out,
-                    "FedEx",
-                    &["fedex", "17track", "aftership"],
-                    Confidence::Low,
-                    "92… IMpb numbers are also used by FedEx Ground Economy",
-                );
-            }
-        }
-        if len == 12 && fedex_express_check(d) {
-            push(
-                &mut out,
-                "FedEx",
-                &["fedex", "17track", "aftership"],
-                Confidence::Medium,
-                "12 digits with a valid FedEx Express check digit",
-            );
-        }
-        if len == 15 && mod10_3_1(d) {
-            push(
-                &mut out,
-                "FedEx",
-                &["fedex", "17track", "aftership"],
-                Confidence::Medium,
-                "15 digits with a valid FedEx Ground check digit",
-            );
-        }
-        if len == 10 && dhl_express_check(d) {
-            push(
-                &mut out,
-                "DHL Express",
-                &["dhl", "mydhl", "17track", "aftership"],
-                Confidence::Medium,
-                "10 digits with a valid DHL Express (mod 7) check digit",
-            );
-        }
-        if len == 12 && n.starts_with('7') {
-            push(
-                &mut out,
-                "ZTO Express",
-                &["kuaidi100", "17track"],
-                Confidence::Low,
-                "12-digit number starting with 7, ZTO's waybill pattern",
-            );
-        }
-        if len == 13 && (n.starts_with("43") || n.starts_with("46") || n.starts_with("31")) {
-            push(
-                &mut out,
-                "Yunda Express",
-                &["kuaidi100", "17track"],
-                Confidence::Low,
-                "13-digit number in Yunda's ranges",
-            );
-        }
-    }
-    if (len == 14 || len == 15) && n.starts_with("SF") && n[2..].chars().all(|c| c.is_ascii_digit())
+    let (prefix, rest) = n.text.split_at(2);
+    let (serial, country) = rest.split_at(9);
+    if prefix.chars().all(|c| c.is_ascii_uppercase())
+        && country.chars().all(|c| c.is_ascii_uppercase())
+        && let Some(d) = digits(serial)
+        && s10_check(&d[..8], d[8])
     {
-        push(
-            &mut out,
-            "SF Express",
-            &["kuaidi100", "17track"],
-            Confidence::High,
-            "SF + 12 or 13 digits (querying SF also needs the phone's last 4 digits)",
-        );
+        let (carrier, kinds) = s10_operator(country);
+        let reason = format!("UPU S10 international number ({country}) with a valid check digit");
+        push(out, carrier, kinds, Confidence::High, reason);
     }
-    if (13..=15).contains(&len)
-        && n.starts_with("JD")
-        && n[2..].chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// USPS IMpb, possibly behind a `420` + ZIP (5 or 9 digits) routing prefix.
+fn usps_impb(n: &Number, out: &mut Vec<Candidate>) {
+    let Some(d) = &n.digits else { return };
+    let core: &[u32] = match n.len() {
+        30 if n.text.starts_with("420") => &d[8..],
+        34 if n.text.starts_with("420") => &d[12..],
+        20 | 22 => &d[..],
+        _ => return,
+    };
+    if core[0] != 9 || !mod10_3_1(core) {
+        return;
+    }
+    let reason = "USPS IMpb barcode with a valid check digit";
+    push(out, "USPS", USPS, Confidence::High, reason);
+    if core[..2] == [9, 2] {
+        let reason = "92… IMpb numbers are also used by FedEx Ground Economy";
+        push(out, "FedEx", FEDEX, Confidence::Low, reason);
+    }
+}
+
+fn fedex_express(n: &Number, out: &mut Vec<Candidate>) {
+    if let Some(d) = &n.digits
+        && n.len() == 12
+        && fedex_express_check(d)
     {
-        push(
-            &mut out,
-            "JD Logistics",
-            &["kuaidi100", "17track"],
-            Confidence::High,
-            "JD + 11 to 13 letters and digits",
-        );
+        let reason = "12 digits with a valid FedEx Express check digit";
+        push(out, "FedEx", FEDEX, Confidence::Medium, reason);
     }
-    if len == 15 && n.starts_with("YT") && n[2..].chars().all(|c| c.is_ascii_digit()) {
+}
+
+fn fedex_ground(n: &Number, out: &mut Vec<Candidate>) {
+    if let Some(d) = &n.digits
+        && n.len() == 15
+        && mod10_3_1(d)
+    {
+        let reason = "15 digits with a valid FedEx Ground check digit";
+        push(out, "FedEx", FEDEX, Confidence::Medium, reason);
+    }
+}
+
+fn dhl_express(n: &Number, out: &mut Vec<Candidate>) {
+    if let Some(d) = &n.digits
+        && n.len() == 10
+        && dhl_express_check(d)
+    {
+        let kinds = &["dhl", "mydhl", "17track", "aftership"];
+        let reason = "10 digits with a valid DHL Express (mod 7) check digit";
+        push(out, "DHL Express", kinds, Confidence::Medium, reason);
+    }
+}
+
+fn zto(n: &Number, out: &mut Vec<Candidate>) {
+    if n.digits.is_some() && n.len() == 12 && n.text.starts_with('7') {
+        let reason = "12-digit number starting with 7, ZTO's waybill pattern";
+        push(out, "ZTO Express", CHINA, Confidence::Low, reason);
+    }
+}
+
+fn yunda(n: &Number, out: &mut Vec<Candidate>) {
+    if n.digits.is_some()
+        && n.len() == 13
+        && ["43", "46", "31"].iter().any(|p| n.text.starts_with(p))
+    {
+        let reason = "13-digit number in Yunda's ranges";
+        push(out, "Yunda Express", CHINA, Confidence::Low, reason);
+    }
+}
+
+fn sf_express(n: &Number, out: &mut Vec<Candidate>) {
+    if (n.len() == 14 || n.len() == 15) && n.prefix_then_digits("SF") {
+        let reason = "SF + 12 or 13 digits (querying SF also needs the phone's last 4 digits)";
+        push(out, "SF Express", CHINA, Confidence::High, reason);
+    }
+}
+
+fn jd_logistics(n: &Number, out: &mut Vec<Candidate>) {
+    if (13..=15).contains(&n.len())
+        && n.text.starts_with("JD")
+        && n.text[2..].chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        let reason = "JD + 11 to 13 letters and digits";
+        push(out, "JD Logistics", CHINA, Confidence::High, reason);
+    }
+}
+
+fn yto_express(n: &Number, out: &mut Vec<Candidate>) {
+    if n.len() == 15 && n.prefix_then_digits("YT") {
         push(
-            &mut out,
+            out,
             "YTO Express",
-            &["kuaidi100", "17track"],
+            CHINA,
             Confidence::High,
             "YT + 13 digits",
         );
     }
-    if len == 18 && n.starts_with("YT") && n[2..].chars().all(|c| c.is_ascii_digit()) {
-        push(
-            &mut out,
-            "YunExpress",
-            &["17track", "aftership"],
-            Confidence::High,
-            "YT + 16 digits",
-        );
+}
+
+fn yunexpress(n: &Number, out: &mut Vec<Candidate>) {
+    if n.len() == 18 && n.prefix_then_digits("YT") {
+        let kinds = &["17track", "aftership"];
+        push(out, "YunExpress", kinds, Confidence::High, "YT + 16 digits");
     }
-    if len == 16 && n.starts_with("LP") && n[2..].chars().all(|c| c.is_ascii_digit()) {
-        push(
-            &mut out,
-            "Cainiao",
-            &["17track", "kuaidi100", "aftership"],
-            Confidence::High,
-            "LP + 14 digits",
-        );
+}
+
+fn cainiao(n: &Number, out: &mut Vec<Candidate>) {
+    if n.len() == 16 && n.prefix_then_digits("LP") {
+        let kinds = &["17track", "kuaidi100", "aftership"];
+        push(out, "Cainiao", kinds, Confidence::High, "LP + 14 digits");
     }
-    if (len == 21 || len == 24)
-        && n.starts_with("JJD")
-        && n[3..].chars().all(|c| c.is_ascii_digit())
-    {
-        push(
-            &mut out,
-            "DHL",
-            &["dhl", "17track", "aftership"],
-            Confidence::Medium,
-            "JJD piece number",
-        );
+}
+
+fn dhl_piece(n: &Number, out: &mut Vec<Candidate>) {
+    if (n.len() == 21 || n.len() == 24) && n.prefix_then_digits("JJD") {
+        let kinds = &["dhl", "17track", "aftership"];
+        push(out, "DHL", kinds, Confidence::Medium, "JJD piece number");
     }
-    out.sort_by_key(|c| c.confidence);
-    out
 }
 
 #[cfg(test)]

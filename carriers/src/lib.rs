@@ -5,8 +5,10 @@
 //! a poll needs and map carrier codes onto the [`Status`] vocabulary. They never open a socket,
 //! read config files or touch the store, which is what lets every adapter be tested from fixture
 //! files alone. The gateway (`src/`) depends on this crate; this crate depends on no part of it.
+//! [`catalog`] is the one table of built-in kinds everything else reads.
 
 mod adapter;
+pub mod catalog;
 mod common;
 mod model;
 pub mod oauth;
@@ -34,25 +36,8 @@ pub use adapter::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
     PollTarget, SignatureError, Unverified, Verified, WebhookAck, tracking_numbers,
 };
+pub use catalog::{BodySource, CATALOG, CarrierKind};
 pub use model::{
     Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, apply_current_status, dedupe_key,
 };
 pub use status::{Status, UnknownStatus};
-
-/// The adapter kinds this crate provides, as written in config (`kind = "..."`).
-pub const KINDS: &[&str] = &[
-    "sandbox",
-    "kuaidi100",
-    "easypost",
-    "shippo",
-    "aftership",
-    "ups",
-    "fedex",
-    "dhl",
-    "usps",
-    "17track",
-    "laposte",
-    "australiapost",
-    "royalmail",
-    "mydhl",
-];

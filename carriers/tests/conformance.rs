@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::FixedOffset;
 use serde_json::Value;
-use support::parser_for;
-use trackgate_carriers::{ParseError, ParseOutcome, Status};
+use support::Sample;
+use trackgate_carriers::{BodySource, Status, catalog};
 
 /// Our vocabulary in karrio's (karrio has no `info_received`, `returning`/`returned` split, etc.).
 fn crosswalk(status: Status) -> &'static str {
@@ -73,15 +73,11 @@ fn response_of(case: &Path) -> Vec<u8> {
 }
 
 /// Check one case; returns the number of documented disagreements it hit.
-fn check_case(
-    carrier: &str,
-    case: &Path,
-    parse: fn(&[u8]) -> Result<ParseOutcome, ParseError>,
-) -> Result<usize, String> {
+fn check_case(carrier: &str, case: &Path, kind: &catalog::CarrierKind) -> Result<usize, String> {
     let expected: Value =
         serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap();
     let trackers = expected["trackers"].as_array().cloned().unwrap_or_default();
-    let parsed = parse(&response_of(case));
+    let parsed = Sample::new(kind, BodySource::Poll, response_of(case)).parse();
     if trackers.is_empty() {
         return match parsed {
             Err(_) => Ok(0),
@@ -196,14 +192,15 @@ fn supported_carriers_agree_with_karrio() {
             .to_str()
             .unwrap()
             .to_owned();
-        let parse = parser_for(&carrier)
-            .unwrap_or_else(|| panic!("fixtures for `{carrier}`, which has no parser here"));
+        let kind = catalog::by_karrio_name(&carrier).unwrap_or_else(|| {
+            panic!("fixtures for karrio's `{carrier}`, which no catalog kind names")
+        });
         for case in std::fs::read_dir(&carrier_dir)
             .unwrap()
             .map(|e| e.unwrap().path())
         {
             cases += 1;
-            match check_case(&carrier, &case, parse) {
+            match check_case(&carrier, &case, kind) {
                 Ok(disagreements) => {
                     passed += 1;
                     report.push(format!(

@@ -1,16 +1,19 @@
 //! Every carrier fixture next to its expected normalized output, checked by one `check()`.
 //!
-//! `fixtures/carriers/<kind>/<case>.{json,txt}` is a raw body exactly as the carrier sends it;
-//! `<case>.expected.json` is what the adapter must make of it (the parse outcome, or the error
-//! for a body that cannot be read). Set `UPDATE_EXPECT=1` to (re)write the expected files after
-//! a deliberate change, then review the diff. Under `CI=true` a missing expected file fails.
+//! `fixtures/carriers/<kind>/<case>.{json,txt}` is a raw body exactly as the carrier sends it
+//! (`poll-…` a poll response, anything else a webhook body); `<case>.expected.json` is what the
+//! catalog's adapter must make of it (the parse outcome, or the error for a body that cannot be
+//! read). Every kind of the catalog must have fixtures, and every fixture folder must be a kind.
+//! `docs/carriers.md` must be what the catalog generates. Set `UPDATE_EXPECT=1` to (re)write the
+//! expected files and the carrier docs after a deliberate change, then review the diff. Under
+//! `CI=true` a missing expected file fails.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use support::parse_with;
+use support::Sample;
 
-use trackgate_carriers::{ParseError, ParseOutcome, kuaidi100};
+use trackgate_carriers::{ParseError, ParseOutcome, catalog, kuaidi100};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/carriers")
@@ -26,7 +29,7 @@ fn render(result: Result<ParseOutcome, ParseError>) -> String {
 
 #[test]
 fn every_fixture_normalizes_to_its_expected_output() {
-    let update = std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1");
+    let update = update_requested();
     let mut checked = 0;
     let mut failures = Vec::new();
     for kind_dir in std::fs::read_dir(fixtures_dir()).expect("fixtures/carriers exists") {
@@ -40,7 +43,8 @@ fn every_fixture_normalizes_to_its_expected_output() {
         cases.sort();
         for case in cases {
             let body = std::fs::read(&case).unwrap();
-            let actual = render(parse_with(&kind, &body));
+            let name = case.file_name().unwrap().to_string_lossy();
+            let actual = render(Sample::fixture(&kind, &name, body).parse());
             let expected_path = case.with_extension("expected.json");
             if update {
                 std::fs::write(&expected_path, &actual).unwrap();
@@ -65,6 +69,53 @@ fn every_fixture_normalizes_to_its_expected_output() {
         "expected at least 8 fixtures, found {checked}"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn update_requested() -> bool {
+    std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn every_catalog_kind_has_fixtures_and_every_fixture_folder_is_a_kind() {
+    let mut missing = Vec::new();
+    for entry in catalog::CATALOG {
+        let dir = fixtures_dir().join(entry.kind);
+        let cases = std::fs::read_dir(&dir)
+            .map(|files| {
+                files
+                    .flatten()
+                    .filter(|f| !f.file_name().to_string_lossy().ends_with(".expected.json"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if cases == 0 {
+            missing.push(format!("{}: no fixtures in {}", entry.kind, dir.display()));
+        }
+    }
+    for dir in std::fs::read_dir(fixtures_dir()).unwrap().flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if catalog::find(&name).is_none() {
+            missing.push(format!(
+                "fixtures/carriers/{name} is not a kind of the catalog"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_carrier_docs_are_generated_from_the_catalog() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/carriers.md");
+    let generated = catalog::markdown();
+    if update_requested() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == generated,
+        "docs/carriers.md differs from the catalog: run `UPDATE_EXPECT=1 cargo test -p trackgate-carriers --test fixtures` (or `trackgate carriers list --markdown > docs/carriers.md`)"
+    );
 }
 
 #[test]

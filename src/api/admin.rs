@@ -3,9 +3,11 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::wire::DeadLetterOut;
 use super::{ApiError, Caller};
-use crate::startup::Gateway;
-use crate::store::keys::Scope;
+use crate::gateway::Gateway;
+use crate::push::dead_letters;
+use crate::store::states::Scope;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -24,10 +26,7 @@ pub async fn list_dead_letters(
         .store
         .dead_letters(query.include_replayed, query.limit.unwrap_or(100).min(1000))
         .await?;
-    let out: Vec<_> = letters
-        .into_iter()
-        .map(crate::dead_letters::DeadLetterOut::from)
-        .collect();
+    let out: Vec<_> = letters.into_iter().map(DeadLetterOut::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "dead_letters": out })))
 }
 
@@ -37,19 +36,8 @@ pub async fn replay_dead_letter(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    match crate::dead_letters::replay(&gateway, *id).await {
-        Ok(letter) => Ok(HttpResponse::Accepted().json(letter)),
-        Err(crate::dead_letters::ReplayError::NotFound) => {
-            Err(ApiError::NotFound(format!("no dead letter {id}")))
-        }
-        Err(crate::dead_letters::ReplayError::AlreadyReplayed) => Err(ApiError::Validation(
-            format!("dead letter {id} was already replayed"),
-        )),
-        Err(crate::dead_letters::ReplayError::Store(err)) => Err(err.into()),
-        Err(crate::dead_letters::ReplayError::Queue(err)) => {
-            Err(ApiError::Unavailable(err.to_string()))
-        }
-    }
+    let letter = dead_letters::replay(&gateway.store, &gateway.queue, *id).await?;
+    Ok(HttpResponse::Accepted().json(DeadLetterOut::from(letter)))
 }
 
 /// `GET /v1/admin/carriers`: per carrier instance, what polling costs and owes — requests and

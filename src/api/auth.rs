@@ -1,4 +1,5 @@
-//! API-key checks with a short-lived in-process cache.
+//! API-key checks with a short-lived in-process cache, the API's own state (registered beside
+//! the gateway as actix app data).
 //!
 //! Every API request carries a key; looking it up in the store costs a query per request
 //! (measured: the support lookup made three queries, one of them the key). A key found active is
@@ -10,7 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::keys::{Scope, hash_token};
+use crate::store::keys::hash_token;
+use crate::store::states::Scope;
 use crate::store::{Store, StoreError};
 
 /// Beyond this many remembered keys the cache starts over (keys are few; this bounds memory).

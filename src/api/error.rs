@@ -8,7 +8,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::intake::{AcceptError, Rejected};
+use crate::push::dead_letters::ReplayError;
 use crate::store::StoreError;
+use crate::store::states::{Scope, label};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -20,8 +23,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid API key: send `Authorization: Bearer <token>`")]
     Unauthorized,
-    #[error("this API key's scope does not allow this request (needs `{0}`)")]
-    Forbidden(&'static str),
+    #[error("this API key's scope does not allow this request (needs `{}`)", label(*.0))]
+    Forbidden(Scope),
     #[error("{0}")]
     NotFound(String),
     #[error("no carrier instance `{0}` is configured")]
@@ -46,6 +49,13 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A service we depend on (database, broker) failed in a way waiting may fix.
+    #[error("temporarily unavailable: {detail}")]
+    Unreachable {
+        detail: &'static str,
+        #[source]
+        cause: anyhow::Error,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -66,7 +76,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Unreachable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -89,14 +99,54 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        let text = err.to_string();
-        if text.contains("pool timed out")
-            || text.contains("PoolTimedOut")
-            || text.contains("Connection Acquire")
-        {
-            ApiError::Unavailable("the database is busy".into())
+        if err.is_unavailable() {
+            ApiError::Unreachable {
+                detail: "the database is busy or unreachable",
+                cause: err.into(),
+            }
         } else {
             ApiError::Internal(err.into())
+        }
+    }
+}
+
+impl From<Rejected> for ApiError {
+    fn from(rejected: Rejected) -> Self {
+        match rejected.cause {
+            trackgate_carriers::SignatureError::NotSupported => ApiError::NotFound(format!(
+                "carrier `{}` does not send webhooks",
+                rejected.carrier_id
+            )),
+            cause => ApiError::InvalidSignature(cause.to_string()),
+        }
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(err: AcceptError) -> Self {
+        match err {
+            AcceptError::Unparseable { inbound_id, cause } => ApiError::UnparseablePayload {
+                detail: cause.to_string(),
+                inbound_id,
+            },
+            AcceptError::NotStored(failure) => ApiError::Unreachable {
+                detail: "could not store the webhook; send it again",
+                cause: failure.into(),
+            },
+        }
+    }
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(err: ReplayError) -> Self {
+        match err {
+            ReplayError::NotFound(_) => ApiError::NotFound(err.to_string()),
+            ReplayError::AlreadyReplayed(_) => ApiError::Validation(err.to_string()),
+            ReplayError::Store(err) => err.into(),
+            ReplayError::Queue(err) => ApiError::Unreachable {
+                detail: "the queue is unreachable",
+                cause: err.into(),
+            },
         }
     }
 }
@@ -116,15 +166,21 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Unreachable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            ApiError::Unreachable { detail, cause } => {
+                tracing::warn!(error = ?cause, "{detail}")
+            }
+            _ => {}
         }
         let mut body = json!({
             "type": format!("urn:trackgate:problem:{}", self.code()),

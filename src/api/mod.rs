@@ -1,8 +1,10 @@
-//! The HTTP API (actix-web): routes, the shared state, and the API-key extractor.
+//! The HTTP API (actix-web), an entry point: the server, its routes and the API-key extractor.
 //!
-//! Scopes: `mall` for the mall backend's shipment endpoints, `support` for tracking lookups,
-//! `admin` for dead letters (and everything else). Carriers authenticate webhooks by their own
-//! signatures, not by API keys. Ops endpoints are open: bind the server to a private interface.
+//! Handlers translate HTTP to calls on the [`Gateway`] and results back to JSON; errors become
+//! problem+json in [`error`] only. Scopes: `mall` for the mall backend's shipment endpoints,
+//! `support` for tracking lookups, `admin` for dead letters (and everything else). Carriers
+//! authenticate webhooks by their own signatures, not by API keys. Ops endpoints are open: bind
+//! the server to a private interface.
 
 mod admin;
 pub mod auth;
@@ -14,14 +16,17 @@ mod webhooks;
 pub mod wire;
 
 use std::future::Future;
+use std::net::TcpListener;
 use std::pin::Pin;
+use std::time::Duration;
 
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{App, FromRequest, HttpRequest, HttpServer, web};
 
 pub use error::ApiError;
 
-use crate::startup::Gateway;
-use crate::store::keys::Scope;
+use crate::gateway::Gateway;
+use crate::store::states::Scope;
+use auth::KeyCache;
 
 /// The authenticated caller's scope.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +37,7 @@ impl Caller {
         if self.0.grants(needed) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(needed.as_str()))
+            Err(ApiError::Forbidden(needed))
         }
     }
 }
@@ -43,6 +48,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let gateway = req.app_data::<web::Data<Gateway>>().cloned();
+        let keys = req.app_data::<web::Data<KeyCache>>().cloned();
         let token = req
             .headers()
             .get("authorization")
@@ -53,13 +59,13 @@ impl FromRequest for Caller {
             })
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
-            let gateway = gateway
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("gateway state missing")))?;
+            let (Some(gateway), Some(keys)) = (gateway, keys) else {
+                return Err(ApiError::Internal(anyhow::anyhow!("API state missing")));
+            };
             let token = token
                 .filter(|t| !t.is_empty())
                 .ok_or(ApiError::Unauthorized)?;
-            let scope = gateway
-                .api_keys
+            let scope = keys
                 .scope(&gateway.store, &token)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
@@ -138,4 +144,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(webhooks::receive))
             .default_service(not_allowed()),
     );
+}
+
+/// The HTTP server on `listener`, serving every route with the gateway's state (not started:
+/// the caller spawns it).
+pub fn server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let settings = gateway.settings.server.clone();
+    let workers = match settings.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let keys = web::Data::new(KeyCache::new(Duration::from_secs(
+        settings.api_key_cache_secs,
+    )));
+    let data = web::Data::new(gateway);
+    let limit = settings.body_limit_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(keys.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .configure(routes)
+            .default_service(web::to(error::not_found))
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
 }

@@ -5,9 +5,9 @@ use serde::Deserialize;
 
 use super::wire::{BatchIn, BatchItemOut, ShipmentIn, ShipmentOut};
 use super::{ApiError, Caller};
-use crate::startup::Gateway;
-use crate::store::keys::Scope;
+use crate::gateway::Gateway;
 use crate::store::shipments::NewShipment;
+use crate::store::states::Scope;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_TRACKING_NUMBER: usize = 64;

@@ -2,23 +2,22 @@
 //! with the full timeline and the carriers' raw codes.
 
 use actix_web::{HttpResponse, web};
-use sea_orm::{ColumnTrait, Condition};
 use serde::Deserialize;
 
 use super::wire::ShipmentOut;
 use super::{ApiError, Caller};
-use crate::startup::Gateway;
-use crate::store::entities::shipment;
-use crate::store::keys::Scope;
+use crate::gateway::Gateway;
+use crate::store::shipments::ShipmentLookup;
+use crate::store::states::Scope;
 
-/// The shipments matching `filter` with their timelines (one query).
+/// The shipments matching `lookup` with their timelines (one query).
 async fn timelines(
     gateway: &Gateway,
-    filter: sea_orm::Condition,
+    lookup: ShipmentLookup<'_>,
 ) -> Result<Vec<ShipmentOut>, ApiError> {
     Ok(gateway
         .store
-        .timelines_where(filter)
+        .timelines(lookup)
         .await?
         .into_iter()
         .map(|(shipment, events)| ShipmentOut::new(shipment, Some(events)))
@@ -32,8 +31,7 @@ pub async fn by_number(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Support)?;
     let number = number.trim().to_owned();
-    let filter = Condition::all().add(shipment::Column::TrackingNumber.eq(&number));
-    let shipments = timelines(&gateway, filter).await?;
+    let shipments = timelines(&gateway, ShipmentLookup::TrackingNumber(&number)).await?;
     if shipments.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no shipment with tracking number `{number}`"
@@ -59,8 +57,7 @@ pub async fn by_order(
         .order_id
         .filter(|o| !o.is_empty())
         .ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
-    let filter = Condition::all().add(shipment::Column::OrderId.eq(&order_id));
-    let shipments = timelines(&gateway, filter).await?;
+    let shipments = timelines(&gateway, ShipmentLookup::Order(&order_id)).await?;
     if shipments.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no shipment for order `{order_id}`"

@@ -1,21 +1,36 @@
-//! `POST /webhooks/{carrier_id}`: verify the carrier's signature, store the raw body, then
-//! parse and ingest it, and answer in the carrier's own acknowledgement format.
+//! `POST /webhooks/{carrier_id}`: HTTP in, the webhook pipeline, the carrier's own
+//! acknowledgement out.
 //!
-//! A bad signature is 401 and stores nothing. A verified body is parsed (pure, microseconds) and
-//! stored durably through the group commit of [`crate::intake`] before the 2xx; a body we
-//! cannot parse is stored too (400, with the stored id) for `trackgate reprocess`. Ingesting
-//! the parsed updates happens after the answer, in batches; a crash in between loses nothing,
-//! as the row stays `received` until the sweep processes it.
+//! This handler only translates. It reads the body (refusing oversized ones without buffering
+//! them), hands it to [`crate::intake`] to verify and accept, and answers: the carrier's ack once
+//! the webhook is durably stored, 401 for a bad signature (nothing stored), 400 with the stored
+//! id for a body that could not be parsed, 503 when it could not be stored (send it again).
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use trackgate_carriers::{Inbound, SignatureError};
+use trackgate_carriers::{Inbound, WebhookAck};
 
 use super::ApiError;
-use crate::ingest::StoredWebhook;
-use crate::startup::Gateway;
-use crate::store::webhooks::{NewInbound, outcome};
+use crate::gateway::Gateway;
+
+pub async fn receive(
+    req: HttpRequest,
+    payload: web::Payload,
+    gateway: web::Data<Gateway>,
+    carrier_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let carrier = gateway
+        .registry
+        .get(&carrier_id)
+        .ok_or_else(|| ApiError::UnknownCarrier(carrier_id.to_string()))?;
+    let body = read_body(&req, payload, gateway.settings.server.body_limit_bytes).await?;
+    let inbound = Inbound::new(header_pairs(&req), body);
+    let verified = gateway.intake.verify(&carrier, inbound)?;
+    gateway.intake.accept(&carrier, verified).await?;
+    Ok(acknowledgement(carrier.adapter.webhook_ack(true)))
+}
 
 /// Read the body up to `limit` bytes, refusing larger ones without buffering them.
 async fn read_body(
@@ -43,88 +58,18 @@ async fn read_body(
     Ok(body)
 }
 
-pub async fn receive(
-    req: HttpRequest,
-    payload: web::Payload,
-    gateway: web::Data<Gateway>,
-    carrier_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let carrier = gateway
-        .registry
-        .get(&carrier_id)
-        .ok_or_else(|| ApiError::UnknownCarrier(carrier_id.to_string()))?;
-    let body = read_body(&req, payload, gateway.settings.server.body_limit_bytes).await?;
-    let headers: Vec<(String, String)> = req
-        .headers()
+/// The request headers as text pairs (lower-case names); values that are not text are left out.
+fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    req.headers()
         .iter()
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
-        .collect();
-    let verified = carrier.adapter.verify_webhook(Inbound::new(headers, body)).map_err(|err| {
-        gateway.metrics.webhooks.with_label_values(&[carrier.id.as_str(), "rejected"]).inc();
-        match err {
-            SignatureError::NotSupported => ApiError::NotFound(format!("carrier `{}` does not send webhooks", carrier.id)),
-            SignatureError::NotConfigured => {
-                tracing::error!(carrier = %carrier.id, "webhook refused: no webhook secret configured for this carrier instance");
-                ApiError::InvalidSignature(err.to_string())
-            }
-            other => ApiError::InvalidSignature(other.to_string()),
-        }
-    })?;
-    // Parsing is pure and fast, so it happens before the acknowledgement: a body we cannot
-    // parse is stored as `failed` (kept for `trackgate reprocess`) and answered 400.
-    let parsed = carrier.adapter.parse_webhook(&verified);
-    let (headers, body) = verified.into_parts();
-    let stored = NewInbound::new(&carrier.id, &headers, body).map(|mut row| {
-        if let Err(err) = &parsed {
-            row.outcome = outcome::FAILED;
-            row.error = Some(err.to_string());
-        }
-        row
-    });
-    let inbound_id = match stored {
-        Ok(row) => gateway
-            .intake
-            .store(row)
-            .await
-            .map_err(|err| err.to_string()),
-        Err(err) => Err(err.to_string()),
-    };
-    let inbound_id = match inbound_id {
-        Ok(id) => id,
-        Err(err) => {
-            // Not stored, so not acknowledged: the carrier must send it again.
-            tracing::error!(carrier = %carrier.id, error = %err, "could not store webhook");
-            return Err(ApiError::Unavailable(
-                "could not store the webhook; send it again".into(),
-            ));
-        }
-    };
-    match parsed {
-        Ok(outcome) => gateway.intake.hand_off(StoredWebhook {
-            inbound_id,
-            carrier_id: carrier.id.clone(),
-            outcome,
-        }),
-        Err(err) => {
-            gateway
-                .metrics
-                .webhooks
-                .with_label_values(&[carrier.id.as_str(), outcome::FAILED])
-                .inc();
-            tracing::warn!(carrier = %carrier.id, inbound_id, error = %err, "webhook body kept raw: it could not be parsed");
-            return Err(ApiError::UnparseablePayload {
-                detail: err.to_string(),
-                inbound_id,
-            });
-        }
-    }
-    let ack = carrier.adapter.webhook_ack(true);
-    Ok(HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(ack.status)
-            .unwrap_or(actix_web::http::StatusCode::OK),
-    )
-    .content_type(ack.content_type)
-    .body(ack.body))
+        .collect()
+}
+
+fn acknowledgement(ack: WebhookAck) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK))
+        .content_type(ack.content_type)
+        .body(ack.body)
 }

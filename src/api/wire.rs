@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use trackgate_carriers::Status;
 
-use crate::store::entities::{shipment, tracking_event};
+use crate::store::entities::{dead_letter, shipment, tracking_event};
+use crate::store::states::{EventSource, TaskKind};
 
 /// `POST /v1/shipments` and each item of a batch.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +54,7 @@ pub struct ShipmentOut {
     pub carrier_kind: String,
     pub tracking_number: String,
     pub order_id: Option<String>,
-    pub status: String,
+    pub status: Status,
     pub sub_status: Option<String>,
     pub raw_code: Option<String>,
     pub last_event_at: Option<DateTime<Utc>>,
@@ -74,12 +76,12 @@ pub struct EventOut {
     /// The local time the carrier reported, with its offset, when known.
     pub local_time: Option<String>,
     pub offset_inferred: bool,
-    pub status: String,
+    pub status: Status,
     pub sub_status: Option<String>,
     pub raw_code: String,
     pub description: String,
     pub location: Option<String>,
-    pub source: String,
+    pub source: EventSource,
 }
 
 impl ShipmentOut {
@@ -96,7 +98,7 @@ impl ShipmentOut {
             order_id: model.order_id,
             carrier_code: model.carrier_code,
             phone_last4: model.phone_last4,
-            status: model.status,
+            status: model.status.0,
             sub_status: model.sub_status,
             raw_code: model.status_raw_code,
             last_event_at: model.last_event_at,
@@ -120,12 +122,39 @@ impl From<tracking_event::Model> for EventOut {
             occurred_at: event.occurred_at,
             local_time,
             offset_inferred: event.offset_inferred,
-            status: event.status,
+            status: event.status.0,
             sub_status: event.sub_status,
             raw_code: event.raw_code,
             description: event.description,
             location: event.location,
             source: event.source,
+        }
+    }
+}
+
+/// A dead letter, as the admin API and `trackgate dead-letters list` show it.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterOut {
+    pub id: i64,
+    /// `push` (ref_id is the outbox id / webhook-id) or `poll` (ref_id is the shipment id).
+    pub kind: TaskKind,
+    pub ref_id: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub replayed_at: Option<DateTime<Utc>>,
+}
+
+impl From<dead_letter::Model> for DeadLetterOut {
+    fn from(m: dead_letter::Model) -> Self {
+        DeadLetterOut {
+            id: m.id,
+            kind: m.kind,
+            ref_id: m.ref_id,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            replayed_at: m.replayed_at,
         }
     }
 }

@@ -1,30 +1,22 @@
 //! Secrets in configuration: which keys are secret, the [`Secret`] wrapper that never prints,
-//! the refusal of secrets written in files, and redaction for `check-config` output.
+//! the refusal of secrets written in files, and redaction wherever configuration is printed.
 //!
-//! Secrets come from the environment only, so they cannot be committed with a config file.
+//! Secrets come from the environment only, so they cannot be committed with a config file. A
+//! carrier kind's secret settings are named by the carrier catalog; a password or token inside
+//! a URL (user info, or a query parameter such as `password=` or `api_key=`) is redacted too.
 
 use std::fmt;
 use std::path::Path;
 
 use figment::Figment;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{ConfigError, ENV_PREFIX};
 
-/// Carrier setting names that hold secrets, in any carrier instance.
-pub const CARRIER_SECRET_KEYS: &[&str] = &[
-    "webhook_secret",
-    "salt",
-    "api_key",
-    "api_token",
-    "client_secret",
-    "api_secret",
-    "key",
-    "password",
-    "token",
-];
+/// What a redacted value prints as.
+pub const REDACTED: &str = "<redacted>";
 
-/// A secret value: printed as `<redacted>` everywhere.
+/// A secret value: printed as `<redacted>` everywhere, serialized too.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -39,7 +31,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str(REDACTED)
     }
 }
 
@@ -50,31 +42,102 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// The adapter settings with every secret replaced by `<redacted>`.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+/// `<redacted>` when set, `<not set>` when not: check-config shows which secrets are present.
+pub(super) fn serialize_optional_secret<S: Serializer>(
+    secret: &Option<Secret>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.is_some() {
+        REDACTED
+    } else {
+        "<not set>"
+    })
+}
+
+pub(super) fn serialize_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+/// Setting names that are secrets in any carrier kind (from the catalog).
+pub fn carrier_secret_keys() -> Vec<&'static str> {
+    trackgate_carriers::catalog::secret_settings()
+}
+
+/// Query parameters whose value is a credential wherever they appear in a URL.
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "sign",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
+/// A URL with its password and any credential-like query parameters replaced, for printing.
+/// Text that is not a URL comes back unchanged.
+pub fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    if url.cannot_be_a_base() {
+        return raw.to_owned();
+    }
+    let mut changed = false;
+    if url.password().is_some() {
+        let _ = url.set_password(Some("redacted"));
+        changed = true;
+    }
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(name, _)| is_secret_parameter(name)) {
+        let redacted: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(name, value)| {
+                let value = if is_secret_parameter(&name) {
+                    "redacted".to_owned()
+                } else {
+                    value
+                };
+                (name, value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(redacted);
+        changed = true;
+    }
+    if changed {
+        url.to_string()
+    } else {
+        raw.to_owned()
+    }
+}
+
+/// The adapter settings with every secret replaced by `<redacted>`, and passwords in URL values
+/// redacted.
 pub fn redact_carrier_settings(
     map: &serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Map<String, serde_json::Value> {
+    let secrets = carrier_secret_keys();
     map.iter()
         .map(|(key, value)| {
-            let shown = if CARRIER_SECRET_KEYS.contains(&key.as_str()) {
-                serde_json::Value::String("<redacted>".into())
-            } else {
-                value.clone()
+            let shown = match value {
+                _ if secrets.contains(&key.as_str()) => REDACTED.into(),
+                serde_json::Value::String(text) => redact_url(text).into(),
+                other => other.clone(),
             };
             (key.clone(), shown)
         })
         .collect()
-}
-
-/// A URL with any password replaced, for printing.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("redacted"));
-            url.to_string()
-        }
-        _ => raw.to_owned(),
-    }
 }
 
 pub(super) fn reject_secrets_in_files(
@@ -84,33 +147,50 @@ pub(super) fn reject_secrets_in_files(
     let source_name = file
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "config.toml".into());
-    let env_name = |key: &str| format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
+    let refuse = |key: String| ConfigError::SecretInFile {
+        env: format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase()),
+        key,
+        source_name: source_name.clone(),
+    };
     if files.find_value("mall.signing_secret").is_ok() {
-        let key = "mall.signing_secret".to_owned();
-        return Err(ConfigError::SecretInFile {
-            env: env_name(&key),
-            key,
-            source_name,
-        });
+        return Err(refuse("mall.signing_secret".to_owned()));
     }
     if let Ok(carriers) = files.find_value("carriers")
         && let Some(dict) = carriers.as_dict()
     {
+        let secrets = carrier_secret_keys();
         for (id, instance) in dict {
             let Some(instance) = instance.as_dict() else {
                 continue;
             };
-            for secret in CARRIER_SECRET_KEYS {
-                if instance.contains_key(*secret) {
-                    let key = format!("carriers.{id}.{secret}");
-                    return Err(ConfigError::SecretInFile {
-                        env: env_name(&key),
-                        key,
-                        source_name,
-                    });
-                }
+            if let Some(secret) = secrets.iter().find(|s| instance.contains_key(**s)) {
+                return Err(refuse(format!("carriers.{id}.{secret}")));
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:redacted@h/db"
+        );
+        let redacted = redact_url("https://mall.example/hook?password=hunter2&shop=7&api_key=k1");
+        assert!(
+            !redacted.contains("hunter2") && !redacted.contains("k1"),
+            "{redacted}"
+        );
+        assert!(redacted.contains("shop=7"), "{redacted}");
+        assert_eq!(
+            redact_url("https://mall.example/hook"),
+            "https://mall.example/hook"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }

@@ -1,5 +1,7 @@
-//! Domain rules of the gateway that need no I/O: the shipment status rule and typed ids.
+//! Domain rules of the gateway that need no I/O: the shipment status rule, the polling schedule,
+//! the retry delay and typed ids. The bottom layer: it imports nothing else of the crate.
 
 pub mod ids;
+pub mod retry;
 pub mod schedule;
 pub mod status;

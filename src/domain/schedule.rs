@@ -9,12 +9,12 @@
 //! shipment without news for `expire_after_days` expires.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trackgate_carriers::Status;
 
 /// A carrier instance's polling policy (defaults in `[poll.schedule]`, overrides in
 /// `[carriers.<id>.schedule]`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollPolicy {
     /// pending, info_received.
@@ -51,16 +51,24 @@ impl Default for PollPolicy {
 }
 
 /// A carrier instance's changes to the default policy; absent keys keep the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub info_received_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_transit_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub out_for_delivery_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exception_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub terminal_grace_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_safety_net_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_after_days: Option<u64>,
 }
 

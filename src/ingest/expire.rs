@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
 use trackgate_carriers::Status;
 
-use super::apply::{StatusChange, write_outbox};
+use super::change::{StatusChange, write_outbox};
 use crate::domain::status::DerivedStatus;
 use crate::queue::Queue;
 use crate::store::entities::shipment;
@@ -25,7 +25,7 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
         txn.commit().await?;
         return Ok(false);
     };
-    let previous: Status = found.status.parse().unwrap_or(Status::Unknown);
+    let previous = found.status.0;
     if previous == Status::Expired || previous.is_terminal() {
         txn.commit().await?;
         return Ok(false);
@@ -49,7 +49,7 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
     };
     let outbox_id = write_outbox(&txn, change, now).await?;
     let mut active: shipment::ActiveModel = found.into();
-    active.status = Set(Status::Expired.as_str().to_owned());
+    active.status = Set(Status::Expired.into());
     active.sub_status = Set(derived.sub_status.clone());
     active.push_seq = Set(sequence);
     active.next_poll_at = Set(None);

@@ -5,9 +5,12 @@
 //! from the full event set with [`crate::domain::status::derive_status`], and, when the status or
 //! sub-status changed, bump the shipment's push sequence and write a push-outbox row. After the
 //! commit the outbox rows are handed to the queue; if the process dies in between, the outbox
-//! relay re-enqueues them at start-up (see [`crate::push::relay_unenqueued`]).
+//! relay re-enqueues them (see [`crate::push::relay_unenqueued`]). Webhooks are ingested in
+//! batches, each webhook's outcome written in the batch's transaction
+//! ([`IngestReport::webhook_outcome`] decides it).
 
 mod apply;
+mod change;
 mod expire;
 
 use sea_orm::TransactionTrait;
@@ -15,27 +18,10 @@ use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem};
 
 use crate::queue::Queue;
-use crate::store::webhooks::outcome;
+use crate::store::states::{EventSource, WebhookOutcome};
 use crate::store::{Store, StoreError};
-use apply::{apply_update, stop_tracking};
+use apply::{Origin, apply_update, stop_tracking};
 pub use expire::expire;
-
-/// Where an update came from (stored on each event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Poll,
-    Webhook,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Poll => "poll",
-            Source::Webhook => "webhook",
-        }
-    }
-}
 
 /// What one ingest did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -53,7 +39,7 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    /// A one-line summary for the inbound webhook's `error` column, if anything needs a human.
+    /// A one-line summary of what needs a human, if anything.
     pub fn trouble(&self) -> Option<String> {
         let mut parts: Vec<String> = self
             .problems
@@ -68,34 +54,38 @@ impl IngestReport {
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
+
+    /// The outcome of the webhook this report is about, and the row's `error`: `partial` when
+    /// anything needs a human, else `processed`. The one place that decides it.
+    pub fn webhook_outcome(&self) -> (WebhookOutcome, Option<String>) {
+        match self.trouble() {
+            Some(trouble) => (WebhookOutcome::Partial, Some(trouble)),
+            None => (WebhookOutcome::Processed, None),
+        }
+    }
 }
 
-/// Store a parse outcome for one carrier instance and enqueue the resulting pushes: one
-/// transaction per tracking update (the poller's and `trackgate reprocess`'s path).
-pub async fn ingest(
+/// Store a poll's parse outcome for one carrier instance and enqueue the resulting pushes: one
+/// transaction per tracking update.
+pub async fn ingest_polled(
     store: &Store,
     queue: &Queue,
     carrier_id: &str,
-    source: Source,
-    inbound_webhook_id: Option<i64>,
     outcome: ParseOutcome,
 ) -> Result<IngestReport, StoreError> {
+    let origin = Origin {
+        carrier_id,
+        source: EventSource::Poll,
+        inbound_webhook_id: None,
+    };
     let mut report = IngestReport {
         problems: outcome.problems,
         ..Default::default()
     };
     let mut outbox_ids = Vec::new();
-    for update in outcome.updates {
+    for update in &outcome.updates {
         let txn = store.conn().begin().await?;
-        let applied = apply_update(
-            &txn,
-            carrier_id,
-            source,
-            inbound_webhook_id,
-            update,
-            &mut report,
-        )
-        .await?;
+        let applied = apply_update(&txn, origin, update, &mut report).await?;
         txn.commit().await?;
         outbox_ids.extend(applied);
     }
@@ -109,7 +99,7 @@ pub async fn ingest(
 }
 
 /// A stored, parsed webhook waiting to be ingested.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoredWebhook {
     pub inbound_id: i64,
     pub carrier_id: String,
@@ -125,19 +115,20 @@ pub struct StoredWebhook {
 pub async fn ingest_webhooks(
     store: &Store,
     queue: &Queue,
-    mut webhooks: Vec<StoredWebhook>,
+    webhooks: &[StoredWebhook],
 ) -> Result<Vec<IngestReport>, StoreError> {
-    let mut reports = Vec::with_capacity(webhooks.len());
-    let mut updates = Vec::new();
-    for (index, webhook) in webhooks.iter_mut().enumerate() {
-        reports.push(IngestReport {
-            problems: std::mem::take(&mut webhook.outcome.problems),
+    let mut reports: Vec<IngestReport> = webhooks
+        .iter()
+        .map(|webhook| IngestReport {
+            problems: webhook.outcome.problems.clone(),
             ..Default::default()
-        });
-        for update in std::mem::take(&mut webhook.outcome.updates) {
-            updates.push((index, update));
-        }
-    }
+        })
+        .collect();
+    let mut updates: Vec<(usize, &trackgate_carriers::TrackingUpdate)> = webhooks
+        .iter()
+        .enumerate()
+        .flat_map(|(index, webhook)| webhook.outcome.updates.iter().map(move |u| (index, u)))
+        .collect();
     updates.sort_by(|(a, x), (b, y)| {
         (&webhooks[*a].carrier_id, &x.tracking_number)
             .cmp(&(&webhooks[*b].carrier_id, &y.tracking_number))
@@ -146,36 +137,26 @@ pub async fn ingest_webhooks(
     let txn = store.conn().begin().await?;
     for (index, update) in updates {
         let webhook = &webhooks[index];
-        let applied = apply_update(
-            &txn,
-            &webhook.carrier_id,
-            Source::Webhook,
-            Some(webhook.inbound_id),
-            update,
-            &mut reports[index],
-        )
-        .await?;
-        outbox_ids.extend(applied);
+        let origin = Origin {
+            carrier_id: &webhook.carrier_id,
+            source: EventSource::Webhook,
+            inbound_webhook_id: Some(webhook.inbound_id),
+        };
+        outbox_ids.extend(apply_update(&txn, origin, update, &mut reports[index]).await?);
     }
     for (webhook, report) in webhooks.iter().zip(reports.iter_mut()) {
         stop_tracking(&txn, &webhook.carrier_id, &webhook.outcome.stopped, report).await?;
     }
     let mut processed = Vec::new();
     for (webhook, report) in webhooks.iter().zip(&reports) {
-        match report.trouble() {
-            None => processed.push(webhook.inbound_id),
-            Some(trouble) => {
-                Store::set_webhook_outcomes(
-                    &txn,
-                    &[webhook.inbound_id],
-                    outcome::PARTIAL,
-                    Some(trouble),
-                )
-                .await?
+        match report.webhook_outcome() {
+            (WebhookOutcome::Processed, _) => processed.push(webhook.inbound_id),
+            (outcome, error) => {
+                Store::set_webhook_outcomes(&txn, &[webhook.inbound_id], outcome, error).await?
             }
         }
     }
-    Store::set_webhook_outcomes(&txn, &processed, outcome::PROCESSED, None).await?;
+    Store::set_webhook_outcomes(&txn, &processed, WebhookOutcome::Processed, None).await?;
     txn.commit().await?;
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
     Ok(reports)

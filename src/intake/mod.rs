@@ -1,77 +1,100 @@
-//! Webhook intake at peak rates: group commit for the acknowledgement, batched ingest behind it.
+//! The webhook pipeline, whole: verify, parse, store (group commit), hand off, ingest in batches,
+//! sweep what was left, reprocess on demand — and one place that records each webhook's outcome.
 //!
-//! A carrier's webhook is acknowledged only once its raw body is durably stored, and a commit
-//! per request would cap intake at the database's commit rate. So the endpoint hands the row to
-//! a *writer*, which takes every row waiting at that moment (up to `intake.max_batch`) and
-//! stores them with one multi-row `INSERT` and one commit; each request gets its own row id back
-//! and only then answers 2xx. While one batch commits, the next one fills up, so batches grow
-//! with the load and stay at one row when the gateway is quiet: no timer adds latency.
+//! The HTTP endpoint only translates: it calls [`Intake::verify`] and [`Intake::accept`] and
+//! maps their errors to answers. `accept` parses the verified body (pure, microseconds), stores
+//! the raw webhook through a *writer* ([`writer`]) that commits every webhook waiting at that
+//! moment with one multi-row `INSERT` (so a 2xx always means "durably stored", at far more than
+//! the database's commit rate), and hands the parsed outcome in memory to the processing
+//! workers ([`process`]), which ingest batches in one transaction each. A body we cannot parse
+//! is stored as `failed` and refused (400), so nothing verified is ever lost.
 //!
-//! Parsing already happened in the request (it is pure and takes microseconds), so a body we
-//! cannot parse is stored as `failed` and answered 400 as before. A parsed webhook is handed in
-//! memory to the processing workers ([`process`]), which ingest them in batches, one
-//! transaction per batch. The store stays the truth: a webhook whose hand-off did not fit in
-//! memory, or whose process died, is still `received` in the store, and the sweep picks it up.
+//! The store stays the truth: a webhook whose hand-off did not fit in memory, or whose process
+//! died, is still `received`, and the sweep ([`sweep`]) picks it up. `trackgate reprocess`
+//! ([`reprocess`]) runs stored webhooks through the same path after a parser fix. Every outcome
+//! — rejected, failed, processed, partial — is recorded by [`outcome`], with its metrics.
 
-pub mod process;
+mod outcome;
+mod process;
+mod reprocess;
+mod sweep;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Deserialize;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use trackgate_carriers::{Inbound, ParseError, SignatureError, Unverified, Verified};
 
+use crate::config::IntakeSettings;
 use crate::ingest::StoredWebhook;
 use crate::metrics::Metrics;
-use crate::store::Store;
-use crate::store::webhooks::NewInbound;
+use crate::queue::Queue;
+use crate::registry::{CarrierInstance, Registry};
+use crate::store::entities::inbound_webhook;
+use crate::store::states::WebhookOutcome;
+use crate::store::webhooks::{NewInbound, decode_headers};
+use crate::store::{Store, StoreError};
+pub use reprocess::{ReprocessError, ReprocessSummary};
 
-/// `[intake]`: how webhooks are stored and processed.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntakeSettings {
-    /// Most webhooks stored by one commit.
-    pub max_batch: usize,
-    /// Batches committing at once (while one commits, the next fills).
-    pub writers: usize,
-    /// Workers ingesting stored webhooks, and the most webhooks one ingest transaction takes.
-    pub process_workers: usize,
-    pub process_batch: usize,
-    /// Parsed webhooks waiting in memory for a processing worker; beyond this they wait in the
-    /// store for the sweep.
-    pub queue_capacity: usize,
-    /// A webhook still `received` this long after it arrived is processed by the sweep, which
-    /// runs every `sweep_secs` (and once at start).
-    pub recover_after_secs: u64,
-    pub sweep_secs: u64,
+/// A webhook whose signature did not verify: nothing was stored.
+#[derive(Debug, thiserror::Error)]
+#[error("webhook for carrier instance `{carrier_id}` refused")]
+pub struct Rejected {
+    pub carrier_id: String,
+    #[source]
+    pub cause: SignatureError,
 }
 
-/// Why a webhook could not be stored: the caller answers 503 and the carrier sends it again.
+/// Why a verified webhook was not accepted.
 #[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
-    #[error("could not store the webhook: {0}")]
-    Store(String),
+pub enum AcceptError {
+    /// Stored as `failed` (kept for `trackgate reprocess`), but its body could not be parsed.
+    #[error("the webhook body could not be parsed; it is stored as inbound webhook {inbound_id}")]
+    Unparseable {
+        inbound_id: i64,
+        #[source]
+        cause: ParseError,
+    },
+    /// Not stored, so not acknowledged: the carrier must send it again.
+    #[error("the webhook could not be stored")]
+    NotStored(#[source] StoreFailure),
+}
+
+/// Why the group commit did not store a webhook.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreFailure {
+    #[error("its batch failed to commit")]
+    Store(#[source] Arc<StoreError>),
     #[error("the intake is shut down")]
     Closed,
 }
 
-struct Pending {
-    row: NewInbound,
-    reply: oneshot::Sender<Result<i64, String>>,
-}
-
-/// The handle the webhook endpoint uses; cheap to clone.
+/// The webhook pipeline's handle; cheap to clone.
 #[derive(Clone)]
 pub struct Intake {
-    rows: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+}
+
+/// What every part of the pipeline shares.
+struct Shared {
+    store: Store,
+    queue: Queue,
+    registry: Registry,
+    metrics: Metrics,
+    settings: IntakeSettings,
+    /// To the group-commit writers.
+    rows: mpsc::Sender<writer::Pending>,
+    /// Parsed webhooks for the processing workers.
     parsed: mpsc::Sender<StoredWebhook>,
-    /// Taken by [`process::start`]; `None` once processing runs.
-    parsed_receiver: Arc<std::sync::Mutex<Option<mpsc::Receiver<StoredWebhook>>>>,
+    /// Taken by [`Intake::start_processing`]; `None` once processing runs.
+    parsed_receiver: std::sync::Mutex<Option<mpsc::Receiver<StoredWebhook>>>,
     /// Set when a hand-off did not fit: the sweep then takes unprocessed webhooks at once
     /// instead of waiting `recover_after_secs` (memory stays bounded, latency only suffers).
-    overflowed: Arc<AtomicBool>,
-    /// Wakes the sweep on an overflow.
-    pub(crate) wake_sweep: Arc<tokio::sync::Notify>,
+    overflowed: AtomicBool,
+    wake_sweep: Notify,
 }
 
 impl std::fmt::Debug for Intake {
@@ -81,46 +104,127 @@ impl std::fmt::Debug for Intake {
 }
 
 impl Intake {
-    /// Start the writers. They end when every `Intake` handle is dropped.
-    pub fn start(store: &Store, settings: &IntakeSettings, metrics: &Metrics) -> Intake {
-        let max_batch = settings.max_batch.max(1);
-        let (rows, receiver) = mpsc::channel(max_batch * settings.writers.max(1) * 2);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..settings.writers.max(1) {
-            tokio::spawn(run_writer(
-                store.clone(),
-                receiver.clone(),
-                max_batch,
-                metrics.clone(),
-            ));
-        }
+    /// Start the group-commit writers (they end when every `Intake` handle is dropped).
+    /// Processing starts separately ([`Intake::start_processing`]), so a command such as
+    /// `trackgate reprocess` can use the pipeline without running workers.
+    pub fn start(
+        store: Store,
+        queue: Queue,
+        registry: Registry,
+        metrics: Metrics,
+        settings: IntakeSettings,
+    ) -> Intake {
+        let rows = writer::spawn(&store, &metrics, &settings);
         let (parsed, parsed_receiver) = mpsc::channel(settings.queue_capacity.max(1));
         Intake {
-            rows,
-            parsed,
-            parsed_receiver: Arc::new(std::sync::Mutex::new(Some(parsed_receiver))),
-            overflowed: Arc::new(AtomicBool::new(false)),
-            wake_sweep: Arc::new(tokio::sync::Notify::new()),
+            shared: Arc::new(Shared {
+                store,
+                queue,
+                registry,
+                metrics,
+                settings,
+                rows,
+                parsed,
+                parsed_receiver: std::sync::Mutex::new(Some(parsed_receiver)),
+                overflowed: AtomicBool::new(false),
+                wake_sweep: Notify::new(),
+            }),
         }
     }
 
-    /// Store one webhook durably (with whatever else is being stored at this moment) and return
-    /// its id.
-    pub async fn store(&self, row: NewInbound) -> Result<i64, IntakeError> {
-        let (reply, answer) = oneshot::channel();
-        self.rows
-            .send(Pending { row, reply })
-            .await
-            .map_err(|_| IntakeError::Closed)?;
-        answer
-            .await
-            .map_err(|_| IntakeError::Closed)?
-            .map_err(IntakeError::Store)
+    /// Check the webhook's signature with its carrier instance's adapter.
+    pub fn verify(
+        &self,
+        carrier: &CarrierInstance,
+        inbound: Inbound<Unverified>,
+    ) -> Result<Inbound<Verified>, Rejected> {
+        carrier.adapter.verify_webhook(inbound).map_err(|cause| {
+            self.shared.record_rejected(&carrier.id, &cause);
+            Rejected {
+                carrier_id: carrier.id.clone(),
+                cause,
+            }
+        })
     }
 
+    /// Parse, store durably (with whatever else is being stored at this moment) and hand off a
+    /// verified webhook. `Ok(id)` means stored: the caller may acknowledge it.
+    pub async fn accept(
+        &self,
+        carrier: &CarrierInstance,
+        verified: Inbound<Verified>,
+    ) -> Result<i64, AcceptError> {
+        let parsed = carrier.adapter.parse_webhook(&verified);
+        let (headers, body) = verified.into_parts();
+        let mut row = NewInbound::new(&carrier.id, &headers, body)
+            .map_err(|err| AcceptError::NotStored(StoreFailure::Store(Arc::new(err))))?;
+        if let Err(cause) = &parsed {
+            row.outcome = WebhookOutcome::Failed;
+            row.error = Some(cause.to_string());
+        }
+        let inbound_id = self.store(row).await.map_err(|failure| {
+            tracing::error!(carrier = %carrier.id, error = %failure, "could not store webhook; refused so the carrier sends it again");
+            AcceptError::NotStored(failure)
+        })?;
+        match parsed {
+            Ok(outcome) => {
+                self.shared.hand_off(StoredWebhook {
+                    inbound_id,
+                    carrier_id: carrier.id.clone(),
+                    outcome,
+                });
+                Ok(inbound_id)
+            }
+            Err(cause) => {
+                self.shared
+                    .record_failed_on_arrival(&carrier.id, inbound_id, &cause);
+                Err(AcceptError::Unparseable { inbound_id, cause })
+            }
+        }
+    }
+
+    /// Store one webhook through the group commit and return its id.
+    async fn store(&self, row: NewInbound) -> Result<i64, StoreFailure> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .rows
+            .send(writer::Pending { row, reply })
+            .await
+            .map_err(|_| StoreFailure::Closed)?;
+        answer.await.map_err(|_| StoreFailure::Closed)?
+    }
+
+    /// Start the processing workers and the sweep on `tracker`; they stop when `shutdown` is
+    /// cancelled, each after the batch it holds. Does nothing if processing already runs.
+    pub fn start_processing(&self, shutdown: &CancellationToken, tracker: &TaskTracker) {
+        let receiver = self
+            .shared
+            .parsed_receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(receiver) = receiver else { return };
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..self.shared.settings.process_workers.max(1) {
+            let worker =
+                process::run_worker(self.shared.clone(), receiver.clone(), shutdown.clone());
+            tracker.spawn(worker);
+        }
+        tracker.spawn(sweep::run_sweep(self.shared.clone(), shutdown.clone()));
+    }
+}
+
+/// Why a stored webhook could not become a parsed one.
+enum StoredParse {
+    /// Its carrier instance is no longer configured: left as it is.
+    CarrierGone,
+    Unparseable(ParseError),
+}
+
+impl Shared {
     /// Hand a stored, parsed webhook to the processing workers without waiting. When they are
     /// that far behind, it stays `received` in the store and the sweep processes it later.
-    pub fn hand_off(&self, webhook: StoredWebhook) {
+    fn hand_off(&self, webhook: StoredWebhook) {
         if let Err(err) = self.parsed.try_send(webhook) {
             let inbound_id = match &err {
                 mpsc::error::TrySendError::Full(w) | mpsc::error::TrySendError::Closed(w) => {
@@ -141,58 +245,22 @@ impl Intake {
         self.overflowed.swap(false, Ordering::Relaxed)
     }
 
-    fn take_receiver(&self) -> Option<mpsc::Receiver<StoredWebhook>> {
-        self.parsed_receiver.lock().expect("not poisoned").take()
+    /// Parse a stored webhook again: the one place a verified webhook is rebuilt from its row.
+    /// Its signature was checked when it arrived, and the secret may have been rotated since.
+    fn parse_stored(&self, row: &inbound_webhook::Model) -> Result<StoredWebhook, StoredParse> {
+        let carrier = self
+            .registry
+            .get(&row.carrier_id)
+            .ok_or(StoredParse::CarrierGone)?;
+        let verified = Inbound::new(decode_headers(row), row.body.clone()).assume_verified();
+        let outcome = carrier
+            .adapter
+            .parse_webhook(&verified)
+            .map_err(StoredParse::Unparseable)?;
+        Ok(StoredWebhook {
+            inbound_id: row.id,
+            carrier_id: row.carrier_id.clone(),
+            outcome,
+        })
     }
-}
-
-/// One writer: take what is waiting, store it with one commit, answer every request.
-async fn run_writer(
-    store: Store,
-    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
-    max_batch: usize,
-    metrics: Metrics,
-) {
-    loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            match recv_batch(&mut receiver, max_batch).await {
-                Some(batch) => batch,
-                None => return,
-            }
-        };
-        let (rows, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.row, p.reply)).unzip();
-        let writing = std::time::Instant::now();
-        let stored = store.store_inbound_webhooks(rows).await;
-        metrics.observe_batch("store", replies.len(), writing.elapsed());
-        match stored {
-            Ok(ids) => {
-                for (reply, id) in replies.into_iter().zip(ids) {
-                    let _ = reply.send(Ok(id));
-                }
-            }
-            Err(err) => {
-                let message = err.to_string();
-                tracing::error!(count = replies.len(), error = %message, "could not store webhooks; they are refused (503)");
-                for reply in replies {
-                    let _ = reply.send(Err(message.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// Wait for one item, then take every other one already waiting, up to `max`: a batch as large
-/// as the backlog, never waiting for more. `None` once the channel is closed.
-pub(crate) async fn recv_batch<T>(receiver: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
-    let first = receiver.recv().await?;
-    let mut batch = Vec::with_capacity(max.min(64));
-    batch.push(first);
-    while batch.len() < max {
-        match receiver.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
 }

@@ -9,8 +9,8 @@ use chrono::Utc;
 use trackgate_carriers::{AccessToken, HttpMethod, HttpRequest, PollTarget};
 
 use super::{PollError, Poller};
-use crate::ingest::{IngestReport, Source, ingest};
-use crate::push::retry::{Failure, parse_retry_after};
+use crate::domain::retry::{Failure, parse_retry_after};
+use crate::ingest::{IngestReport, ingest_polled};
 use crate::registry::CarrierInstance;
 use crate::store::scheduling::Slot;
 
@@ -67,16 +67,9 @@ impl Poller {
                 .polls
                 .with_label_values(&[instance.id.as_str(), "ok"])
                 .inc();
-            let report = ingest(
-                &self.store,
-                &self.queue,
-                &instance.id,
-                Source::Poll,
-                None,
-                outcome,
-            )
-            .await
-            .map_err(|err| PollError::other(err.to_string()))?;
+            let report = ingest_polled(&self.store, &self.queue, &instance.id, outcome)
+                .await
+                .map_err(|err| PollError::other(err.to_string()))?;
             self.metrics
                 .events_ingested
                 .with_label_values(&[instance.id.as_str(), "poll"])
@@ -191,7 +184,7 @@ impl Poller {
                 .polls
                 .with_label_values(&[instance.id.as_str(), "network_error"])
                 .inc();
-            let failure = Failure::from_transport(&err);
+            let failure = Failure::transport(err.is_timeout(), err.is_connect());
             PollError {
                 failure,
                 retry_after: None,

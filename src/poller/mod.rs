@@ -18,17 +18,18 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::Mutex;
-use trackgate_carriers::{AccessToken, PollTarget, Status};
+use trackgate_carriers::{AccessToken, PollTarget};
 
-use crate::config::{PollSettings, RetrySettings};
+use crate::config::PollSettings;
+use crate::domain::retry::{Decision, Failure, RetryPolicy, decide, random_jitter};
 use crate::domain::schedule::PollFacts;
 use crate::metrics::Metrics;
-use crate::push::retry::{Decision, Failure, decide, random_jitter};
 use crate::queue::{Delivery, Queue, Task, TaskKind};
 use crate::registry::{CarrierInstance, Registry};
 use crate::store::Store;
 use crate::store::entities::shipment;
 use crate::store::scheduling::NextPoll;
+use crate::store::states::label;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{detail}")]
@@ -55,7 +56,7 @@ pub struct Poller {
     pub registry: Registry,
     pub http: reqwest::Client,
     pub settings: PollSettings,
-    pub retry: RetrySettings,
+    pub retry: RetryPolicy,
     pub metrics: Metrics,
     /// This process's name on the leases it holds.
     pub owner: String,
@@ -69,7 +70,7 @@ impl Poller {
         registry: Registry,
         http: reqwest::Client,
         settings: PollSettings,
-        retry: RetrySettings,
+        retry: RetryPolicy,
         metrics: Metrics,
     ) -> Poller {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
@@ -223,7 +224,7 @@ impl Poller {
                 current.unchanged_polls.saturating_add(1)
             };
             let facts = PollFacts {
-                status: current.status.parse().unwrap_or(Status::Unknown),
+                status: current.status.0,
                 unchanged_polls,
                 grace_polled: current.grace_polled,
                 // Silence counts from the newest event, but never from before registration.
@@ -322,9 +323,17 @@ impl Poller {
                 Decision::RetryAfter(delay) => self.queue.retry(delivery, delay).await?,
                 Decision::Stop | Decision::DeadLetter => {
                     self.store
-                        .add_dead_letter("poll", &shipment.id, attempt as i32, Some(err.detail))
+                        .add_dead_letter(
+                            TaskKind::Poll,
+                            &shipment.id,
+                            attempt as i32,
+                            Some(err.detail),
+                        )
                         .await?;
-                    self.metrics.dead_letters.with_label_values(&["poll"]).inc();
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[&label(TaskKind::Poll)])
+                        .inc();
                     self.queue.dead_letter(delivery).await?;
                 }
             },

@@ -1,41 +1,23 @@
-//! Pushing status changes to the mall: signing, sending, and what happens after a failure.
+//! Pushing status changes to the mall: the tail of the pipeline (intake → ingest → push).
 //!
-//! Ingest writes an outbox row and enqueues a `push` task carrying its id. A worker reloads the
-//! row, POSTs its stored payload signed per Standard Webhooks, records the attempt, and then
-//! acks (2xx), stops (410), retries with [`retry::decide`]'s delay, or dead-letters the task.
-//! Delivery is at least once: the mall dedupes on `webhook-id` and orders by `sequence`.
+//! Ingest writes an outbox row and, after its commit, hands it here ([`enqueue_new_many`]): a
+//! `push` task carrying the row's id goes on the queue. A worker ([`worker`]) reloads the row,
+//! POSTs its stored payload signed per Standard Webhooks ([`sender`]), records the attempt,
+//! and then acks (2xx), stops (410), retries with `domain::retry`'s delay, or dead-letters the
+//! task. Delivery is at least once: the mall dedupes on `webhook-id` and orders by `sequence`.
+//! Rows that never reached the queue are relayed ([`relay_unenqueued`]); dead letters are listed
+//! and replayed through [`dead_letters`].
 
+pub mod dead_letters;
 pub mod payload;
-pub mod retry;
 mod sender;
+mod worker;
 
-use std::time::Instant;
+pub use sender::{MallClient, MallClientError, SendOutcome};
+pub use worker::PushWorker;
 
-pub use sender::{MallClient, SendOutcome};
-
-use crate::metrics::Metrics;
-use crate::queue::{Delivery, Queue, Task, TaskKind};
+use crate::queue::{Queue, Task, TaskKind};
 use crate::store::{Store, StoreError};
-use retry::{Decision, decide, random_jitter};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxState {
-    Pending,
-    Delivered,
-    Gone,
-    Dead,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Pending => "pending",
-            OutboxState::Delivered => "delivered",
-            OutboxState::Gone => "gone",
-            OutboxState::Dead => "dead",
-        }
-    }
-}
 
 /// Hand a freshly committed outbox row to the queue. A failure is logged, not returned: the
 /// row stays `enqueued = false` and the relay picks it up, so the caller's write still stands.
@@ -95,93 +77,4 @@ pub async fn relay_unenqueued(store: &Store, queue: &Queue) -> Result<usize, Sto
         enqueue_new(store, queue, id).await;
     }
     Ok(ids.len())
-}
-
-/// Everything a push worker needs.
-#[derive(Clone, Debug)]
-pub struct PushWorker {
-    pub store: Store,
-    pub queue: Queue,
-    pub client: MallClient,
-    pub retry: crate::config::RetrySettings,
-    pub metrics: Metrics,
-}
-
-impl PushWorker {
-    /// Deliver one push task and settle it on the queue.
-    pub async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
-        let outbox_id = delivery.task.ref_id.clone();
-        let Some(row) = self.store.outbox_row(&outbox_id).await? else {
-            tracing::warn!(outbox_id, "push task for a missing outbox row; dropping it");
-            self.queue.ack(delivery).await?;
-            return Ok(());
-        };
-        if row.state != OutboxState::Pending.as_str() {
-            // Already settled (a duplicate task after a crash or a replay): nothing to do.
-            self.queue.ack(delivery).await?;
-            return Ok(());
-        }
-        let attempt = row.attempts + 1;
-        let started = Instant::now();
-        let outcome = self.client.send(&row).await;
-        let elapsed_ms = started.elapsed().as_millis() as i64;
-        self.metrics.observe_push(&outcome, started.elapsed());
-        let (status, error) = (outcome.http_status(), outcome.error_text());
-        let decision = match outcome {
-            SendOutcome::Delivered { .. } => None,
-            SendOutcome::Failed {
-                failure,
-                retry_after,
-                ..
-            } => Some(decide(
-                &self.retry,
-                attempt as u32,
-                failure,
-                retry_after,
-                random_jitter(),
-            )),
-        };
-        let new_state = match decision {
-            None => OutboxState::Delivered,
-            Some(Decision::RetryAfter(_)) => OutboxState::Pending,
-            Some(Decision::Stop) => OutboxState::Gone,
-            Some(Decision::DeadLetter) => OutboxState::Dead,
-        };
-        // The attempt, the new state (and a dead letter) are recorded before the queue is
-        // settled: a crash in between redelivers a task whose row is already settled.
-        self.store
-            .record_push_attempt(&row, attempt, status, error.clone(), elapsed_ms, new_state)
-            .await?;
-        let shipment_id = &row.shipment_id;
-        match decision {
-            None => {
-                tracing::info!(
-                    outbox_id,
-                    shipment_id,
-                    seq = row.seq,
-                    attempt,
-                    "push delivered"
-                );
-                self.queue.ack(delivery).await?;
-            }
-            Some(Decision::RetryAfter(delay)) => {
-                tracing::warn!(outbox_id, shipment_id, attempt, ?delay, error = ?error, "push failed; will retry");
-                self.queue.retry(delivery, delay).await?;
-            }
-            Some(Decision::Stop) => {
-                tracing::warn!(
-                    outbox_id,
-                    shipment_id,
-                    "mall answered 410 Gone; not retrying"
-                );
-                self.queue.ack(delivery).await?;
-            }
-            Some(Decision::DeadLetter) => {
-                self.metrics.dead_letters.with_label_values(&["push"]).inc();
-                tracing::error!(outbox_id, shipment_id, attempt, error = ?error, "push dead-lettered after the last attempt");
-                self.queue.dead_letter(delivery).await?;
-            }
-        }
-        Ok(())
-    }
 }

@@ -9,6 +9,7 @@ use trackgate_carriers::Status;
 
 use crate::domain::status::DerivedStatus;
 use crate::store::entities::{shipment, tracking_event};
+use crate::store::states::EventSource;
 
 pub const EVENT_TYPE: &str = "shipment.status_changed";
 
@@ -49,7 +50,7 @@ pub struct PushEvent {
     pub raw_code: String,
     pub description: String,
     pub location: Option<String>,
-    pub source: String,
+    pub source: EventSource,
 }
 
 impl PushEvent {
@@ -58,12 +59,12 @@ impl PushEvent {
             occurred_at: event.occurred_at,
             utc_offset_seconds: event.utc_offset_seconds,
             offset_inferred: event.offset_inferred,
-            status: event.status.parse().unwrap_or(Status::Unknown),
+            status: event.status.0,
             sub_status: event.sub_status.clone(),
             raw_code: event.raw_code.clone(),
             description: event.description.clone(),
             location: event.location.clone(),
-            source: event.source.clone(),
+            source: event.source,
         }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use standardwebhooks::Webhook;
 
-use super::retry::{Failure, parse_retry_after};
 use crate::config::MallSettings;
+use crate::domain::retry::{Failure, parse_retry_after};
 use crate::store::entities::push_outbox;
 
 #[derive(Clone)]
@@ -36,8 +36,8 @@ pub enum MallClientError {
         "`mall.signing_secret` is not set: set TRACKGATE__MALL__SIGNING_SECRET (whsec_ + base64)"
     )]
     NoSecret,
-    #[error("`mall.signing_secret` is not valid: {0}")]
-    BadSecret(String),
+    #[error("`mall.signing_secret` is not valid")]
+    BadSecret(#[source] standardwebhooks::WebhookError),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -56,6 +56,9 @@ pub enum SendOutcome {
 }
 
 impl SendOutcome {
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, SendOutcome::Delivered { .. })
+    }
     pub fn http_status(&self) -> Option<u16> {
         match self {
             SendOutcome::Delivered { status } => Some(*status),
@@ -83,8 +86,7 @@ impl MallClient {
             .signing_secret
             .as_ref()
             .ok_or(MallClientError::NoSecret)?;
-        let signer = Webhook::new(secret.expose())
-            .map_err(|err| MallClientError::BadSecret(err.to_string()))?;
+        let signer = Webhook::new(secret.expose()).map_err(MallClientError::BadSecret)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5000)))
@@ -145,7 +147,7 @@ impl MallClient {
                 }
             }
             Err(err) => {
-                let failure = Failure::from_transport(&err);
+                let failure = Failure::transport(err.is_timeout(), err.is_connect());
                 SendOutcome::Failed {
                     failure,
                     retry_after: None,

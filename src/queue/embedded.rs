@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use tokio::sync::Notify;
 
@@ -49,7 +49,7 @@ impl EmbeddedQueue {
     pub async fn enqueue(&self, task: &Task, delay: Duration) -> Result<(), QueueError> {
         let now = Utc::now();
         queue_task::ActiveModel {
-            kind: Set(task.kind.as_str().to_owned()),
+            kind: Set(task.kind),
             ref_id: Set(task.ref_id.clone()),
             attempt: Set(task.attempt as i32),
             available_at: Set(now + delay),
@@ -72,7 +72,7 @@ impl EmbeddedQueue {
         }
         let now = Utc::now();
         let rows = tasks.iter().map(|task| queue_task::ActiveModel {
-            kind: Set(task.kind.as_str().to_owned()),
+            kind: Set(task.kind),
             ref_id: Set(task.ref_id.clone()),
             attempt: Set(task.attempt as i32),
             available_at: Set(now),
@@ -108,6 +108,9 @@ impl EmbeddedQueue {
             .add(queue_task::Column::LeaseUntil.is_null())
             .add(queue_task::Column::LeaseUntil.lt(now));
         let candidates = queue_task::Entity::find()
+            // Kinds this version does not know (a newer process wrote them during a rolling
+            // upgrade) are left for a process that does.
+            .filter(queue_task::Column::Kind.is_in(TaskKind::iter()))
             .filter(queue_task::Column::AvailableAt.lte(now))
             .filter(free.clone())
             .order_by_asc(queue_task::Column::AvailableAt)
@@ -130,13 +133,8 @@ impl EmbeddedQueue {
             if claimed.rows_affected != 1 {
                 continue; // another worker won this row
             }
-            let Some(kind) = TaskKind::parse(&row.kind) else {
-                tracing::error!(task_id = row.id, kind = %row.kind, "dropping task of unknown kind");
-                self.delete(row.id).await?;
-                continue;
-            };
             let task = Task {
-                kind,
+                kind: row.kind,
                 ref_id: row.ref_id,
                 attempt: row.attempt.max(0) as u32,
             };

@@ -17,32 +17,7 @@ pub use rabbitmq::RabbitQueue;
 
 use crate::config::{QueueKind, QueueSettings};
 use crate::store::Store;
-
-/// What a task asks a worker to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    /// Deliver push-outbox row `ref_id` to the mall.
-    Push,
-    /// Poll the carrier for shipment `ref_id`.
-    Poll,
-}
-
-impl TaskKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Push => "push",
-            TaskKind::Poll => "poll",
-        }
-    }
-    pub fn parse(text: &str) -> Option<TaskKind> {
-        match text {
-            "push" => Some(TaskKind::Push),
-            "poll" => Some(TaskKind::Poll),
-            _ => None,
-        }
-    }
-}
+pub use crate::store::states::TaskKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {

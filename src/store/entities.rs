@@ -5,6 +5,8 @@
 pub mod shipment {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::StoredStatus;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "shipments")]
     pub struct Model {
@@ -14,7 +16,7 @@ pub mod shipment {
         pub carrier_kind: String,
         pub tracking_number: String,
         pub order_id: Option<String>,
-        pub status: String,
+        pub status: StoredStatus,
         pub sub_status: Option<String>,
         pub status_raw_code: Option<String>,
         pub last_event_at: Option<DateTimeUtc>,
@@ -54,6 +56,8 @@ pub mod shipment {
 pub mod tracking_event {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::{EventSource, StoredStatus};
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "tracking_events")]
     pub struct Model {
@@ -64,12 +68,12 @@ pub mod tracking_event {
         pub occurred_at: DateTimeUtc,
         pub utc_offset_seconds: Option<i32>,
         pub offset_inferred: bool,
-        pub status: String,
+        pub status: StoredStatus,
         pub sub_status: Option<String>,
         pub raw_code: String,
         pub description: String,
         pub location: Option<String>,
-        pub source: String,
+        pub source: EventSource,
         pub inbound_webhook_id: Option<i64>,
         pub received_at: DateTimeUtc,
     }
@@ -96,6 +100,8 @@ pub mod tracking_event {
 pub mod inbound_webhook {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::WebhookOutcome;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "inbound_webhooks")]
     pub struct Model {
@@ -105,7 +111,7 @@ pub mod inbound_webhook {
         pub received_at: DateTimeUtc,
         pub headers: String,
         pub body: Vec<u8>,
-        pub outcome: String,
+        pub outcome: WebhookOutcome,
         pub error: Option<String>,
         pub processed_at: Option<DateTimeUtc>,
     }
@@ -119,6 +125,8 @@ pub mod inbound_webhook {
 pub mod push_outbox {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::OutboxState;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "push_outbox")]
     pub struct Model {
@@ -127,7 +135,7 @@ pub mod push_outbox {
         pub shipment_id: String,
         pub seq: i64,
         pub payload: String,
-        pub state: String,
+        pub state: OutboxState,
         pub attempts: i32,
         pub enqueued: bool,
         pub last_error: Option<String>,
@@ -167,12 +175,14 @@ pub mod push_attempt {
 pub mod dead_letter {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::TaskKind;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "dead_letters")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub kind: String,
+        pub kind: TaskKind,
         pub ref_id: String,
         pub attempts: i32,
         pub last_error: Option<String>,
@@ -189,12 +199,14 @@ pub mod dead_letter {
 pub mod queue_task {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::TaskKind;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "queue_tasks")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub kind: String,
+        pub kind: TaskKind,
         pub ref_id: String,
         pub attempt: i32,
         pub available_at: DateTimeUtc,
@@ -211,12 +223,14 @@ pub mod queue_task {
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
+    use crate::store::states::Scope;
+
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "api_keys")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        pub scope: String,
+        pub scope: Scope,
         pub token_hash: String,
         pub prefix: String,
         pub name: Option<String>,

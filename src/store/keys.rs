@@ -9,39 +9,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use sha2::{Digest, Sha256};
 
 use super::entities::api_key;
+use super::states::Scope;
 use super::{Store, StoreError};
 use crate::domain::ids::new_key_id;
-
-/// What a key may do. `admin` may do everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Mall,
-    Support,
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Mall => "mall",
-            Scope::Support => "support",
-            Scope::Admin => "admin",
-        }
-    }
-    pub fn parse(text: &str) -> Option<Scope> {
-        match text {
-            "mall" => Some(Scope::Mall),
-            "support" => Some(Scope::Support),
-            "admin" => Some(Scope::Admin),
-            _ => None,
-        }
-    }
-    /// Does a key of this scope grant `needed`?
-    pub fn grants(self, needed: Scope) -> bool {
-        self == Scope::Admin || self == needed
-    }
-}
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -63,13 +33,13 @@ impl Store {
     ) -> Result<CreatedKey, StoreError> {
         let token = format!(
             "tg_{}_{}",
-            scope.as_str(),
+            super::states::label(scope),
             Alphanumeric.sample_string(&mut rand::rng(), 40)
         );
         let id = new_key_id();
         api_key::ActiveModel {
             id: Set(id.clone()),
-            scope: Set(scope.as_str().to_owned()),
+            scope: Set(scope),
             token_hash: Set(hash_token(&token)),
             prefix: Set(token.chars().take(12).collect()),
             name: Set(name),
@@ -88,7 +58,7 @@ impl Store {
             .filter(api_key::Column::RevokedAt.is_null())
             .one(self.conn())
             .await?;
-        Ok(found.and_then(|key| Scope::parse(&key.scope)))
+        Ok(found.map(|key| key.scope))
     }
 
     pub async fn api_keys(&self) -> Result<Vec<api_key::Model>, StoreError> {

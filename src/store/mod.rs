@@ -1,5 +1,6 @@
-//! The store: a sea-orm connection to SQLite (embedded default) or PostgreSQL, the schema
-//! migrations, and the queries the gateway needs, grouped by table.
+//! The store: a sea-orm connection to SQLite (embedded default), PostgreSQL or MySQL, the schema
+//! migrations, the states it persists ([`states`]) and the queries the gateway needs, grouped by
+//! table. It is a port: it imports the domain and the config, never the pipeline above it.
 //!
 //! SQLite gets a single pooled connection: SQLite allows one writer at a time, and a deferred
 //! transaction that reads and then writes fails at once (not after the busy timeout) when
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod outbox;
 pub mod scheduling;
 pub mod shipments;
+pub mod states;
 pub mod webhooks;
 
 use std::time::Duration;
@@ -29,6 +31,23 @@ pub enum StoreError {
     Db(#[from] DbErr),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("could not encode {what}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// The database could not be reached or handed out no connection in time: waiting and
+    /// trying again is the right reaction (an API answers 503 with `Retry-After`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        )
+    }
 }
 
 #[derive(Clone, Debug)]

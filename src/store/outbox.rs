@@ -11,8 +11,8 @@ use sea_orm::{
 };
 
 use super::entities::{dead_letter, push_attempt, push_outbox};
+use super::states::{OutboxState, TaskKind};
 use super::{Store, StoreError};
-use crate::push::OutboxState;
 
 impl Store {
     pub async fn outbox_row(&self, id: &str) -> Result<Option<push_outbox::Model>, StoreError> {
@@ -51,7 +51,7 @@ impl Store {
         Ok(push_outbox::Entity::find()
             .select_only()
             .column(push_outbox::Column::Id)
-            .filter(push_outbox::Column::State.eq("pending"))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
             .filter(push_outbox::Column::Enqueued.eq(false))
             .filter(push_outbox::Column::UpdatedAt.lt(before))
             .order_by_asc(push_outbox::Column::CreatedAt)
@@ -86,13 +86,13 @@ impl Store {
         .insert(&txn)
         .await?;
         if new_state == OutboxState::Dead {
-            new_dead_letter("push", &row.id, attempt, error.clone())
+            new_dead_letter(TaskKind::Push, &row.id, attempt, error.clone())
                 .insert(&txn)
                 .await?;
         }
         let mut active: push_outbox::ActiveModel = row.clone().into();
         active.attempts = Set(attempt);
-        active.state = Set(new_state.as_str().to_owned());
+        active.state = Set(new_state);
         active.last_error = Set(error);
         active.updated_at = Set(now);
         if new_state == OutboxState::Delivered {
@@ -127,7 +127,7 @@ impl Store {
 
     pub async fn add_dead_letter(
         &self,
-        kind: &str,
+        kind: TaskKind,
         ref_id: &str,
         attempts: i32,
         last_error: Option<String>,
@@ -161,9 +161,12 @@ impl Store {
     /// Mark a dead letter replayed and, for a push, make its outbox row pending again.
     pub async fn reopen_dead_letter(&self, letter: &dead_letter::Model) -> Result<(), StoreError> {
         let now = Utc::now();
-        if letter.kind == "push" {
+        if letter.kind == TaskKind::Push {
             push_outbox::Entity::update_many()
-                .col_expr(push_outbox::Column::State, Expr::value("pending"))
+                .col_expr(
+                    push_outbox::Column::State,
+                    Expr::value(OutboxState::Pending),
+                )
                 .col_expr(push_outbox::Column::Attempts, Expr::value(0))
                 .col_expr(push_outbox::Column::Enqueued, Expr::value(false))
                 .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
@@ -179,13 +182,13 @@ impl Store {
 }
 
 fn new_dead_letter(
-    kind: &str,
+    kind: TaskKind,
     ref_id: &str,
     attempts: i32,
     last_error: Option<String>,
 ) -> dead_letter::ActiveModel {
     dead_letter::ActiveModel {
-        kind: Set(kind.to_owned()),
+        kind: Set(kind),
         ref_id: Set(ref_id.to_owned()),
         attempts: Set(attempts),
         last_error: Set(last_error),

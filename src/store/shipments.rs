@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use trackgate_carriers::Status;
 
 use super::entities::{shipment, tracking_event};
+use super::states::StoredStatus;
 use super::{Store, StoreError};
 use crate::domain::ids::new_shipment_id;
 
@@ -20,6 +21,13 @@ pub struct NewShipment {
     /// See [`trackgate_carriers::PollTarget`].
     pub carrier_code: Option<String>,
     pub phone_last4: Option<String>,
+}
+
+/// What a support lookup searches by.
+#[derive(Debug, Clone, Copy)]
+pub enum ShipmentLookup<'a> {
+    TrackingNumber(&'a str),
+    Order(&'a str),
 }
 
 /// A shipment with its events, oldest first.
@@ -43,7 +51,7 @@ impl Store {
             carrier_kind: Set(new.carrier_kind),
             tracking_number: Set(new.tracking_number.clone()),
             order_id: Set(new.order_id),
-            status: Set(Status::Pending.as_str().to_owned()),
+            status: Set(StoredStatus(Status::Pending)),
             sub_status: Set(None),
             status_raw_code: Set(None),
             last_event_at: Set(None),
@@ -128,12 +136,16 @@ impl Store {
         Ok(events)
     }
 
-    /// Shipments matching `filter`, each with its timeline, in one query (a join), oldest
-    /// shipment first: the support lookups' read.
-    pub async fn timelines_where(
+    /// Shipments matching `lookup` across every carrier, each with its timeline, in one query
+    /// (a join), oldest shipment first: the support lookups' read.
+    pub async fn timelines(
         &self,
-        filter: sea_orm::Condition,
+        lookup: ShipmentLookup<'_>,
     ) -> Result<Vec<(shipment::Model, Vec<tracking_event::Model>)>, StoreError> {
+        let filter = match lookup {
+            ShipmentLookup::TrackingNumber(number) => shipment::Column::TrackingNumber.eq(number),
+            ShipmentLookup::Order(order_id) => shipment::Column::OrderId.eq(order_id),
+        };
         let mut found = shipment::Entity::find()
             .filter(filter)
             .find_with_related(tracking_event::Entity)
@@ -197,7 +209,7 @@ pub fn sort_timeline(events: &mut [tracking_event::Model]) {
 pub fn facts(event: &tracking_event::Model) -> crate::domain::status::EventFacts<'_> {
     crate::domain::status::EventFacts {
         occurred_at: event.occurred_at,
-        status: event.status.parse().unwrap_or(Status::Unknown),
+        status: event.status.0,
         sub_status: event.sub_status.as_deref(),
         raw_code: &event.raw_code,
         dedupe_key: &event.dedupe_key,

@@ -9,18 +9,8 @@ use sea_orm::{
 };
 
 use super::entities::inbound_webhook;
+use super::states::WebhookOutcome;
 use super::{Store, StoreError};
-
-/// Processing outcomes of an inbound webhook.
-pub mod outcome {
-    /// Stored, not yet processed (or the process died while processing).
-    pub const RECEIVED: &str = "received";
-    pub const PROCESSED: &str = "processed";
-    /// Processed, but some items had problems (see `error`).
-    pub const PARTIAL: &str = "partial";
-    /// The body could not be parsed at all; `trackgate reprocess` retries it.
-    pub const FAILED: &str = "failed";
-}
 
 /// A verified webhook about to be stored: what [`Store::store_inbound_webhooks`] writes.
 #[derive(Debug, Clone)]
@@ -30,8 +20,8 @@ pub struct NewInbound {
     pub headers: String,
     pub body: Vec<u8>,
     pub received_at: DateTime<Utc>,
-    /// [`outcome::RECEIVED`], or [`outcome::FAILED`] with `error` when it could not be parsed.
-    pub outcome: &'static str,
+    /// `Received`, or `Failed` with `error` when it could not be parsed.
+    pub outcome: WebhookOutcome,
     pub error: Option<String>,
 }
 
@@ -43,23 +33,25 @@ impl NewInbound {
     ) -> Result<NewInbound, StoreError> {
         Ok(NewInbound {
             carrier_id: carrier_id.to_owned(),
-            headers: serde_json::to_string(headers)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            headers: serde_json::to_string(headers).map_err(|source| StoreError::Encode {
+                what: "webhook headers",
+                source,
+            })?,
             body,
             received_at: Utc::now(),
-            outcome: outcome::RECEIVED,
+            outcome: WebhookOutcome::Received,
             error: None,
         })
     }
 
     fn into_active(self) -> inbound_webhook::ActiveModel {
-        let processed_at = (self.outcome != outcome::RECEIVED).then_some(self.received_at);
+        let processed_at = (self.outcome != WebhookOutcome::Received).then_some(self.received_at);
         inbound_webhook::ActiveModel {
             carrier_id: Set(self.carrier_id),
             received_at: Set(self.received_at),
             headers: Set(self.headers),
             body: Set(self.body),
-            outcome: Set(self.outcome.to_owned()),
+            outcome: Set(self.outcome),
             error: Set(self.error),
             processed_at: Set(processed_at),
             ..Default::default()
@@ -94,7 +86,7 @@ fn statements_under(rows: Vec<NewInbound>, budget: usize) -> Vec<Vec<NewInbound>
 
 impl Store {
     /// Store many webhooks in one transaction (one durable commit for all of them: the group
-    /// commit of [`crate::intake`]) and return their ids in order. PostgreSQL and SQLite write
+    /// commit of the webhook intake) and return their ids in order. PostgreSQL and SQLite write
     /// them with multi-row `INSERT … RETURNING id`s of up to [`STATEMENT_BYTES`]; MySQL has no
     /// `RETURNING`, so there it is one `INSERT` per row, still under the one commit.
     pub async fn store_inbound_webhooks(
@@ -142,7 +134,7 @@ impl Store {
         let cutoff =
             Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::zero());
         Ok(inbound_webhook::Entity::find()
-            .filter(inbound_webhook::Column::Outcome.eq(outcome::RECEIVED))
+            .filter(inbound_webhook::Column::Outcome.eq(WebhookOutcome::Received))
             .filter(inbound_webhook::Column::ReceivedAt.lt(cutoff))
             .filter(inbound_webhook::Column::Id.gt(above_id))
             .order_by_asc(inbound_webhook::Column::Id)
@@ -154,12 +146,12 @@ impl Store {
     pub async fn set_webhook_outcome(
         &self,
         id: i64,
-        result: &str,
+        result: WebhookOutcome,
         error: Option<String>,
     ) -> Result<(), StoreError> {
         let row = inbound_webhook::ActiveModel {
             id: Set(id),
-            outcome: Set(result.to_owned()),
+            outcome: Set(result),
             error: Set(error),
             processed_at: Set(Some(Utc::now())),
             ..Default::default()
@@ -173,7 +165,7 @@ impl Store {
     pub async fn set_webhook_outcomes<C: ConnectionTrait>(
         conn: &C,
         ids: &[i64],
-        result: &str,
+        result: WebhookOutcome,
         error: Option<String>,
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
@@ -204,7 +196,7 @@ impl Store {
     /// Webhooks in the given outcomes, oldest first (what `trackgate reprocess` walks).
     pub async fn inbound_webhooks_in(
         &self,
-        outcomes: &[&str],
+        outcomes: &[WebhookOutcome],
         limit: u64,
     ) -> Result<Vec<inbound_webhook::Model>, StoreError> {
         Ok(inbound_webhook::Entity::find()

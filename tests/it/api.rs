@@ -488,7 +488,7 @@ async fn a_carrier_without_credentials_leaves_its_numbers_to_an_aggregator() {
 /// that long, then is refused; a new key works at once.
 #[tokio::test]
 async fn a_revoked_key_is_refused_once_the_key_cache_expires() {
-    use trackgate::store::keys::Scope;
+    use trackgate::store::states::Scope;
     let app = TestApp::spawn_with(
         Backend::Sqlite,
         &[("server.api_key_cache_secs", serde_json::json!(1))],

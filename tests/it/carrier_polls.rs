@@ -322,9 +322,7 @@ async fn kuaidi100_queries_are_signed_and_carry_the_company_and_phone() {
     .await;
     Mock::given(method("POST"))
         .and(path("/poll/query.do"))
-        .respond_with(json_fixture(
-            "carriers/kuaidi100-query/poll-sf-delivered.json",
-        ))
+        .respond_with(json_fixture("carriers/kuaidi100/poll-sf-delivered.json"))
         .mount(&app.carrier)
         .await;
     app.mall_accepts_pushes().await;

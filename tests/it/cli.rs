@@ -179,6 +179,7 @@ mod against_a_running_gateway {
     use std::time::Duration;
 
     use serde_json::{Value, json};
+    use trackgate::store::states::OutboxState;
     use wiremock::matchers::method;
     use wiremock::{Mock, ResponseTemplate};
 
@@ -207,7 +208,7 @@ mod against_a_running_gateway {
             .await;
         let store = app.gateway().store.clone();
         wait_until("the push is dead", Duration::from_secs(15), || async {
-            store.outbox_of_shipment(&id).await.unwrap()[0].state == "dead"
+            store.outbox_of_shipment(&id).await.unwrap()[0].state == OutboxState::Dead
         })
         .await;
 
@@ -229,7 +230,9 @@ mod against_a_running_gateway {
         wait_until(
             "the running gateway delivers the replayed push",
             Duration::from_secs(15),
-            || async { store.outbox_of_shipment(&id).await.unwrap()[0].state == "delivered" },
+            || async {
+                store.outbox_of_shipment(&id).await.unwrap()[0].state == OutboxState::Delivered
+            },
         )
         .await;
         let (ok, _, stderr) = cli(&app, &["dead-letters", "replay", &letter["id"].to_string()]);

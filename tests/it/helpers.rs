@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use trackgate::config::Settings;
 use trackgate::startup::{Application, Running};
-use trackgate::store::keys::Scope;
+use trackgate::store::states::{Scope, WebhookOutcome};
 use wiremock::MockServer;
 
 pub const SANDBOX_SECRET: &str = "test-sandbox-secret";
@@ -312,7 +312,7 @@ impl TestApp {
         self.running = Some(app.start().await.unwrap());
     }
 
-    pub fn gateway(&self) -> &trackgate::startup::Gateway {
+    pub fn gateway(&self) -> &trackgate::gateway::Gateway {
         &self.running.as_ref().expect("app is running").gateway
     }
 
@@ -380,7 +380,7 @@ impl TestApp {
                 let store = store.clone();
                 async move {
                     store
-                        .inbound_webhooks_in(&[trackgate::store::webhooks::outcome::RECEIVED], 1)
+                        .inbound_webhooks_in(&[WebhookOutcome::Received], 1)
                         .await
                         .unwrap()
                         .is_empty()

@@ -30,7 +30,11 @@ async fn snapshot(app: &TestApp, id: &str) -> (String, Option<String>, Vec<Strin
         .unwrap()
         .unwrap();
     let keys = found.events.iter().map(|e| e.dedupe_key.clone()).collect();
-    (found.shipment.status, found.shipment.sub_status, keys)
+    (
+        found.shipment.status.0.as_str().to_owned(),
+        found.shipment.sub_status,
+        keys,
+    )
 }
 
 proptest! {

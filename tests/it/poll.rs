@@ -17,6 +17,9 @@ async fn status_of(app: &TestApp, id: &str) -> String {
         .unwrap()
         .unwrap()
         .status
+        .0
+        .as_str()
+        .to_owned()
 }
 
 #[tokio::test]

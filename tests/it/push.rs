@@ -16,7 +16,7 @@ async fn outbox_states(app: &TestApp, shipment_id: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.state)
+        .map(|r| trackgate::store::states::label(r.state))
         .collect()
 }
 

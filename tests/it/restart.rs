@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use trackgate::store::Store;
+use trackgate::store::states::OutboxState;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -170,7 +171,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
                 .await
                 .unwrap()
                 .iter()
-                .all(|row| row.state == "delivered")
+                .all(|row| row.state == OutboxState::Delivered)
         },
     )
     .await;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use trackgate::carriers::Status;
 use trackgate::startup::{Application, Running};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
@@ -311,7 +312,7 @@ async fn a_refresh_polls_again_before_the_schedule_and_admin_sees_the_figures() 
             stored
                 .next_poll_at
                 .is_some_and(|at| at - chrono::Utc::now() > chrono::Duration::minutes(100))
-                && stored.status == "in_transit"
+                && stored.status.0 == Status::InTransit
         },
     )
     .await;
@@ -406,7 +407,7 @@ async fn a_shipment_without_news_expires_and_the_mall_is_told() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.status, "expired");
+    assert_eq!(stored.status.0, Status::Expired);
     assert_eq!(stored.next_poll_at, None, "no more polls");
     assert_eq!(stored.push_seq, 1);
     app.finish().await;

@@ -4,6 +4,7 @@
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::Value;
 use trackgate::store::entities::{inbound_webhook, tracking_event};
+use trackgate::store::states::WebhookOutcome;
 
 use crate::helpers::{Backend, KUAIDI100_SALT, TestApp, fixture};
 
@@ -144,7 +145,7 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
         .await
         .unwrap();
     assert_eq!(raw[0].body, body, "the raw body is kept byte for byte");
-    assert_eq!(raw[0].outcome, "processed");
+    assert_eq!(raw[0].outcome, WebhookOutcome::Processed);
     let _ = KUAIDI100_SALT;
     app.finish().await;
 }
@@ -166,7 +167,7 @@ async fn an_unparseable_body_is_kept_raw_and_can_be_reprocessed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.outcome, "failed");
+    assert_eq!(stored.outcome, WebhookOutcome::Failed);
     assert!(stored.error.unwrap().contains("EOF"));
 
     // An update for a number the mall has not registered yet is stored and flagged, not lost.
@@ -175,7 +176,7 @@ async fn an_unparseable_body_is_kept_raw_and_can_be_reprocessed() {
     let partial = app
         .gateway()
         .store
-        .inbound_webhooks_in(&["partial"], 10)
+        .inbound_webhooks_in(&[WebhookOutcome::Partial], 10)
         .await
         .unwrap();
     assert_eq!(partial.len(), 1);
@@ -188,9 +189,13 @@ async fn an_unparseable_body_is_kept_raw_and_can_be_reprocessed() {
     );
 
     let shipment = app.register("sandbox", "SBX2000001", None).await;
-    let summary = trackgate::inbound::reprocess(app.gateway(), None, true)
+    let summary = app
+        .gateway()
+        .intake
+        .reprocess(None, true)
         .await
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(
         summary.contains("1 new event(s); 1 still failing"),
         "{summary}"
@@ -423,7 +428,7 @@ async fn a_stored_but_unprocessed_webhook_is_ingested_by_the_sweep(backend: Back
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.outcome, "processed");
+    assert_eq!(row.outcome, WebhookOutcome::Processed);
     app.finish().await;
 }
 

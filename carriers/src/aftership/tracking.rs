@@ -90,73 +90,21 @@ pub(super) fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcom
         }
     };
     let number = tracking.tracking_number.clone();
-    let problem = |message: String| Problem {
-        tracking_number: Some(number.clone()),
-        message,
-    };
     let mut events = Vec::with_capacity(tracking.checkpoints.len());
     for value in tracking.checkpoints {
-        let checkpoint: Checkpoint = match serde_json::from_value(value) {
-            Ok(checkpoint) => checkpoint,
-            Err(err) => {
-                outcome
-                    .problems
-                    .push(problem(format!("unreadable checkpoint: {err}")));
-                continue;
+        match checkpoint_event(value) {
+            Ok((event, note)) => {
+                events.push(event);
+                outcome.problems.extend(note.map(|message| Problem {
+                    tracking_number: Some(number.clone()),
+                    message,
+                }));
             }
-        };
-        let (instant, note) = match checkpoint_instant(&checkpoint) {
-            Ok(resolved) => resolved,
-            Err(message) => {
-                outcome.problems.push(problem(message));
-                continue;
-            }
-        };
-        if let Some(note) = note {
-            outcome.problems.push(problem(note));
+            Err(message) => outcome.problems.push(Problem {
+                tracking_number: Some(number.clone()),
+                message,
+            }),
         }
-        let (status, sub_status) = checkpoint
-            .tag
-            .as_deref()
-            .map(|tag| map_tag(tag, checkpoint.subtag.as_deref()))
-            .unwrap_or((Status::Unknown, None));
-        let raw_code = checkpoint
-            .subtag
-            .clone()
-            .or(checkpoint.tag.clone())
-            .unwrap_or_default();
-        let description = checkpoint.message.clone().unwrap_or_default();
-        let location = checkpoint
-            .location
-            .clone()
-            .filter(|l| !l.trim().is_empty())
-            .or_else(|| {
-                join_non_empty(
-                    [
-                        &checkpoint.city,
-                        &checkpoint.state,
-                        &checkpoint.country_iso3,
-                    ]
-                    .map(|p| p.as_deref()),
-                )
-            });
-        let key = dedupe_key(&[
-            &checkpoint.checkpoint_time,
-            &raw_code,
-            &description,
-            location.as_deref().unwrap_or(""),
-        ]);
-        events.push(TrackingEvent {
-            occurred_at: instant.utc,
-            utc_offset_seconds: instant.offset_seconds,
-            offset_inferred: instant.offset_inferred,
-            status,
-            sub_status: sub_status.map(str::to_owned),
-            raw_code,
-            description,
-            location,
-            dedupe_key: key,
-        });
     }
     if let Some(tag) = tracking.tag.as_deref() {
         let (status, sub) = map_tag(tag, tracking.subtag.as_deref());
@@ -175,4 +123,55 @@ pub(super) fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcom
         estimated_delivery,
         events,
     });
+}
+
+/// One checkpoint as an event, with a note when its time had to be assumed; an error message
+/// when it cannot be read at all.
+fn checkpoint_event(value: serde_json::Value) -> Result<(TrackingEvent, Option<String>), String> {
+    let checkpoint: Checkpoint =
+        serde_json::from_value(value).map_err(|err| format!("unreadable checkpoint: {err}"))?;
+    let (instant, note) = checkpoint_instant(&checkpoint)?;
+    let (status, sub_status) = checkpoint
+        .tag
+        .as_deref()
+        .map(|tag| map_tag(tag, checkpoint.subtag.as_deref()))
+        .unwrap_or((Status::Unknown, None));
+    let raw_code = checkpoint
+        .subtag
+        .clone()
+        .or(checkpoint.tag.clone())
+        .unwrap_or_default();
+    let description = checkpoint.message.clone().unwrap_or_default();
+    let location = checkpoint
+        .location
+        .clone()
+        .filter(|l| !l.trim().is_empty())
+        .or_else(|| {
+            join_non_empty(
+                [
+                    &checkpoint.city,
+                    &checkpoint.state,
+                    &checkpoint.country_iso3,
+                ]
+                .map(|p| p.as_deref()),
+            )
+        });
+    let key = dedupe_key(&[
+        &checkpoint.checkpoint_time,
+        &raw_code,
+        &description,
+        location.as_deref().unwrap_or(""),
+    ]);
+    let event = TrackingEvent {
+        occurred_at: instant.utc,
+        utc_offset_seconds: instant.offset_seconds,
+        offset_inferred: instant.offset_inferred,
+        status,
+        sub_status: sub_status.map(str::to_owned),
+        raw_code,
+        description,
+        location,
+        dedupe_key: key,
+    };
+    Ok((event, note))
 }

@@ -8,7 +8,17 @@
 
 use std::time::Duration;
 
-use crate::config::RetrySettings;
+use serde::{Deserialize, Serialize};
+
+/// `[retry]`: how failed pushes and polls are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    pub initial_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// Attempts in all; the last failed one makes the call a dead letter.
+    pub max_attempts: u32,
+}
 
 /// How an outbound call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +30,12 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Classify a transport error (no HTTP status was received).
-    pub fn from_transport(err: &reqwest::Error) -> Failure {
-        if err.is_timeout() {
+    /// Classify a transport error (no HTTP status was received): the HTTP client says whether
+    /// it timed out or could not connect.
+    pub fn transport(timed_out: bool, could_not_connect: bool) -> Failure {
+        if timed_out {
             Failure::Timeout
-        } else if err.is_connect() {
+        } else if could_not_connect {
             Failure::Connect
         } else {
             Failure::Other
@@ -42,7 +53,7 @@ pub enum Decision {
 
 /// Decide what follows failed attempt `attempt` (1-based). `jitter` is in [-1, 1].
 pub fn decide(
-    policy: &RetrySettings,
+    policy: &RetryPolicy,
     attempt: u32,
     failure: Failure,
     retry_after: Option<Duration>,
@@ -93,7 +104,7 @@ pub fn random_jitter() -> f64 {
 mod tests {
     use super::*;
 
-    const POLICY: RetrySettings = RetrySettings {
+    const POLICY: RetryPolicy = RetryPolicy {
         initial_delay_ms: 1000,
         max_delay_ms: 60_000,
         max_attempts: 5,
@@ -126,7 +137,7 @@ mod tests {
 
     #[test]
     fn delays_are_capped_at_the_maximum() {
-        let policy = RetrySettings {
+        let policy = RetryPolicy {
             max_attempts: 50,
             ..POLICY
         };

@@ -1,0 +1,188 @@
+//! One function per `trackgate` command.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use trackgate_carriers::{BodySource, catalog};
+
+use super::{DeadLettersCommand, KeysCommand, Source};
+use crate::api::wire::DeadLetterOut;
+use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::startup::{Application, ShutdownSignals};
+use crate::store::Store;
+use crate::store::states::{Scope, from_label, label};
+
+/// `--scope`: the column text of a [`Scope`], the one spelling there is.
+pub(super) fn parse_scope(text: &str) -> Result<Scope, String> {
+    from_label(text).ok_or_else(|| {
+        let valid: Vec<String> = <Scope as sea_orm::Iterable>::iter().map(label).collect();
+        format!("`{text}` is not a scope; use one of: {}", valid.join(", "))
+    })
+}
+
+pub(super) async fn serve(mut settings: Settings, no_migrate: bool) -> anyhow::Result<()> {
+    if no_migrate {
+        settings.database.migrate_on_start = false;
+    }
+    let signals = ShutdownSignals::install()?;
+    let app = Application::build(settings).await?;
+    eprintln!("trackgate listening on port {}", app.port());
+    app.start().await?.until(signals).await;
+    Ok(())
+}
+
+pub(super) async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+pub(super) fn check_config(settings: Settings) -> anyhow::Result<()> {
+    crate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
+    println!("{}", settings.redacted_toml());
+    Ok(())
+}
+
+pub(super) async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    match command {
+        KeysCommand::Create { scope, name } => {
+            let key = store.create_api_key(scope, name).await?;
+            eprintln!(
+                "created {} key {} (the token is shown only now):",
+                label(key.scope),
+                key.id
+            );
+            println!("{}", key.token);
+        }
+        KeysCommand::List => {
+            for key in store.api_keys().await? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}…\t{state}\t{}",
+                    key.id,
+                    label(key.scope),
+                    key.prefix,
+                    key.name.unwrap_or_default()
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            anyhow::ensure!(store.revoke_api_key(&id).await?, "no API key `{id}`");
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn reprocess(
+    settings: Settings,
+    id: Option<i64>,
+    include_partial: bool,
+) -> anyhow::Result<()> {
+    let gateway = Gateway::connect(settings).await?;
+    let summary = gateway.intake.reprocess(id, include_partial).await?;
+    println!("{summary}");
+    Ok(())
+}
+
+pub(super) async fn dead_letters(
+    settings: Settings,
+    command: DeadLettersCommand,
+) -> anyhow::Result<()> {
+    let gateway = Gateway::connect(settings).await?;
+    match command {
+        DeadLettersCommand::List { all } => {
+            for letter in gateway.store.dead_letters(all, 1000).await? {
+                println!("{}", serde_json::to_string(&DeadLetterOut::from(letter))?);
+            }
+        }
+        DeadLettersCommand::Replay { id } => {
+            let letter =
+                crate::push::dead_letters::replay(&gateway.store, &gateway.queue, id).await?;
+            let shown = DeadLetterOut::from(letter);
+            println!("replayed: {}", serde_json::to_string(&shown)?);
+        }
+    }
+    Ok(())
+}
+
+/// `trackgate carriers list`: each built-in kind, what it offers, and its configured instances
+/// (marked `polling` when their credentials let them poll).
+pub(super) fn carriers_list(settings: &Settings) -> anyhow::Result<()> {
+    let registry = crate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
+    println!("kind\twebhooks\tpolls\tconfigured instances\tcarrier");
+    for kind in catalog::CATALOG {
+        let instances: Vec<String> = registry
+            .all()
+            .filter(|instance| instance.adapter.kind() == kind.kind)
+            .map(|instance| match instance.adapter.capabilities().poll {
+                true => format!("{} (polling)", instance.id),
+                false => instance.id.clone(),
+            })
+            .collect();
+        let instances = match instances.is_empty() {
+            true => "-".to_owned(),
+            false => instances.join(", "),
+        };
+        println!(
+            "{}\t{}\t{}\t{instances}\t{}",
+            kind.kind,
+            yes_no(kind.webhook.is_some()),
+            yes_no(kind.poll.is_some()),
+            kind.name
+        );
+    }
+    Ok(())
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+/// `trackgate normalize`: no config, no database, no network.
+pub(super) fn normalize(kind: &str, source: Option<Source>, file: &Path) -> anyhow::Result<()> {
+    let entry = catalog::find(kind).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--carrier: unknown kind `{kind}`; valid kinds are: {}",
+            catalog::kind_names()
+        )
+    })?;
+    let body = if file.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)?;
+        buffer
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let source = source.map(|source| match source {
+        Source::Poll => BodySource::Poll,
+        Source::Webhook => BodySource::Webhook,
+    });
+    let normalized = crate::normalize::normalize(entry, source, &body)
+        .with_context(|| format!("{} is not a {kind} body", file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&normalized)?);
+    Ok(())
+}
+
+/// `trackgate detect`: candidates by format, most confident first; exit 1 when none fits.
+pub(super) fn detect(number: &str) -> anyhow::Result<()> {
+    let candidates = trackgate_carriers::detect::detect(number);
+    let printed = serde_json::json!({
+        "number": trackgate_carriers::detect::canonical(number),
+        "candidates": candidates,
+    });
+    println!("{}", serde_json::to_string_pretty(&printed)?);
+    anyhow::ensure!(
+        !candidates.is_empty(),
+        "no known carrier uses the format of `{number}`"
+    );
+    Ok(())
+}

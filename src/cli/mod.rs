@@ -1,0 +1,189 @@
+//! The `trackgate` command line, an entry point: serve, migrate, check-config, keys, reprocess,
+//! dead-letters, carriers, demo, detect, normalize.
+//!
+//! Parsing is clap's; each command is one function in [`commands`]. Errors print as one line
+//! naming what is wrong and exit 1.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::store::states::Scope;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trackgate",
+    version,
+    about = "Logistics tracking gateway: carriers in, signed status pushes out"
+)]
+struct Cli {
+    /// A TOML file overlaid on the built-in defaults (see config.toml).
+    #[arg(long, global = true, env = "TRACKGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API, the push and poll workers.
+    Serve {
+        /// Do not apply pending migrations on start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Parse and ingest stored webhooks again (after a parser fix): failed and unprocessed ones,
+    /// or one by id.
+    Reprocess {
+        /// Only this inbound webhook.
+        #[arg(long)]
+        id: Option<i64>,
+        /// Also webhooks that were processed with problems (e.g. unregistered numbers).
+        #[arg(long)]
+        include_partial: bool,
+    },
+    /// List or replay calls that ran out of retries.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+    /// The built-in carrier kinds and the configured instances.
+    Carriers {
+        #[command(subcommand)]
+        command: CarriersCommand,
+    },
+    /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
+    Demo,
+    /// List the carriers whose tracking-number format (and check digit) fits NUMBER.
+    Detect { number: String },
+    /// Print what a carrier adapter makes of one raw body (signatures are not checked).
+    Normalize {
+        /// The adapter kind (sandbox, kuaidi100, ...; see `trackgate carriers list`).
+        #[arg(long)]
+        carrier: String,
+        /// Which parser to use; by default the webhook parser if the carrier sends webhooks.
+        #[arg(long, value_enum)]
+        source: Option<Source>,
+        /// The body exactly as the carrier sends it; `-` reads standard input.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its token (shown only this once).
+    Create {
+        /// mall, support or admin.
+        #[arg(long, value_parser = commands::parse_scope)]
+        scope: Scope,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersCommand {
+    List {
+        /// Include dead letters already replayed.
+        #[arg(long)]
+        all: bool,
+    },
+    Replay {
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CarriersCommand {
+    /// Every built-in kind, what it offers, and the configured instances of each.
+    List {
+        /// Print the catalog as the Markdown of docs/carriers.md instead.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+/// Which of an adapter's parsers reads the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Source {
+    Poll,
+    Webhook,
+}
+
+/// Parse the command line, run the command, and turn its error into one line and exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("trackgate: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("trackgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need no configuration.
+    match cli.command {
+        Command::Demo => return crate::demo::run().await,
+        Command::Normalize {
+            carrier,
+            source,
+            file,
+        } => return commands::normalize(&carrier, source, &file),
+        Command::Detect { number } => return commands::detect(&number),
+        Command::Carriers {
+            command: CarriersCommand::List { markdown: true },
+        } => {
+            print!("{}", trackgate_carriers::catalog::markdown());
+            return Ok(());
+        }
+        _ => {}
+    }
+    let settings = crate::config::Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(&settings.log);
+    crate::startup::install_crypto_provider();
+    match cli.command {
+        Command::Serve { no_migrate } => commands::serve(settings, no_migrate).await,
+        Command::Migrate => commands::migrate(settings).await,
+        Command::CheckConfig => commands::check_config(settings),
+        Command::Keys { command } => commands::keys(settings, command).await,
+        Command::Reprocess {
+            id,
+            include_partial,
+        } => commands::reprocess(settings, id, include_partial).await,
+        Command::DeadLetters { command } => commands::dead_letters(settings, command).await,
+        Command::Carriers {
+            command: CarriersCommand::List { .. },
+        } => commands::carriers_list(&settings),
+        Command::Demo | Command::Normalize { .. } | Command::Detect { .. } => {
+            unreachable!("handled above")
+        }
+    }
+}

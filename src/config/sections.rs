@@ -1,0 +1,209 @@
+//! The settings types, one per `config.toml` section: what each key means, typed.
+//!
+//! They deserialize from the layered configuration and serialize back for `check-config`, with
+//! every secret and every password inside a URL redacted on the way out (see [`super::secrets`]),
+//! so the printed configuration is derived from these types and cannot drift from them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::secrets::{Secret, redact_carrier_settings, serialize_optional_secret, serialize_url};
+use crate::domain::schedule::{PolicyOverrides, PollPolicy};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+    /// How long an active API key is remembered before the store is asked again.
+    pub api_key_cache_secs: u64,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    #[serde(serialize_with = "serialize_url")]
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    Embedded,
+    Rabbitmq,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub kind: QueueKind,
+    #[serde(serialize_with = "serialize_url")]
+    pub amqp_url: String,
+    pub prefix: String,
+    pub prefetch: u16,
+    pub lease_secs: u64,
+    pub idle_poll_ms: u64,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MallSettings {
+    #[serde(serialize_with = "serialize_url")]
+    pub endpoint: String,
+    #[serde(default, serialize_with = "serialize_optional_secret")]
+    pub signing_secret: Option<Secret>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSettings {
+    pub enabled: bool,
+    pub tick_secs: u64,
+    /// How long a claimed batch stays leased to this process before others may take it over.
+    pub lease_secs: u64,
+    /// At most this many batches per carrier instance per tick, so one busy carrier does not
+    /// starve the others.
+    pub batches_per_tick: u32,
+    /// Batches of one carrier instance in flight at once (each still waits for its request
+    /// slot, so concurrency never raises a carrier's rate).
+    pub concurrent_batches: u32,
+    /// The default polling policy; `[carriers.<id>.schedule]` overrides any of its keys.
+    pub schedule: PollPolicy,
+    /// How long a carrier instance pauses after a 429 without a usable `Retry-After`.
+    pub pause_on_429_secs: u64,
+    /// When to poll again a number just registered with an aggregator (17TRACK).
+    pub after_registration_secs: u64,
+}
+
+impl PollSettings {
+    pub fn default_pause(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.pause_on_429_secs)
+    }
+}
+
+/// `[intake]`: how webhooks are stored and processed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// Most webhooks stored by one commit.
+    pub max_batch: usize,
+    /// Batches committing at once (while one commits, the next fills).
+    pub writers: usize,
+    /// Workers ingesting stored webhooks, and the most webhooks one ingest transaction takes.
+    pub process_workers: usize,
+    pub process_batch: usize,
+    /// Parsed webhooks waiting in memory for a processing worker; beyond this they wait in the
+    /// store for the sweep.
+    pub queue_capacity: usize,
+    /// A webhook still `received` this long after it arrived is processed by the sweep, which
+    /// runs every `sweep_secs` (and once at start).
+    pub recover_after_secs: u64,
+    pub sweep_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// One carrier instance: its kind, the gateway-side limits, and the adapter's own settings
+/// (passed to the adapter as they are).
+#[derive(Clone, Deserialize)]
+pub struct CarrierSettings {
+    pub kind: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Requests per UTC day across all processes; 0 means no daily cap.
+    #[serde(default)]
+    pub requests_per_day: u32,
+    /// Overrides of `[poll.schedule]` for this carrier instance.
+    #[serde(default)]
+    pub schedule: PolicyOverrides,
+    #[serde(flatten)]
+    pub adapter: trackgate_carriers::catalog::AdapterSettings,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+fn default_requests_per_second() -> u32 {
+    5
+}
+
+impl CarrierSettings {
+    /// Everything about the instance, with the adapter's secrets redacted.
+    fn redacted(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut table: BTreeMap<String, serde_json::Value> =
+            redact_carrier_settings(&self.adapter).into_iter().collect();
+        table.insert("kind".into(), self.kind.clone().into());
+        table.insert("enabled".into(), self.enabled.into());
+        table.insert(
+            "requests_per_second".into(),
+            self.requests_per_second.into(),
+        );
+        table.insert("requests_per_day".into(), self.requests_per_day.into());
+        if self.schedule != PolicyOverrides::default() {
+            table.insert(
+                "schedule".into(),
+                serde_json::to_value(self.schedule).unwrap_or_default(),
+            );
+        }
+        table
+    }
+}
+
+impl Serialize for CarrierSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.redacted().serialize(serializer)
+    }
+}
+
+/// `Debug` as `check-config` prints it: the sections holding URLs must not leak credentials.
+fn debug_redacted<T: Serialize>(value: &T, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match serde_json::to_value(value) {
+        Ok(shown) => write!(f, "{name} {shown}"),
+        Err(_) => f.write_str(name),
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(self, "DatabaseSettings", f)
+    }
+}
+
+impl fmt::Debug for QueueSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(self, "QueueSettings", f)
+    }
+}
+
+impl fmt::Debug for MallSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(self, "MallSettings", f)
+    }
+}
+
+impl fmt::Debug for CarrierSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.redacted()).finish()
+    }
+}

@@ -1,0 +1,67 @@
+//! Validation of the loaded settings: every rule names the key it checks.
+
+use trackgate_carriers::catalog;
+
+use super::{ConfigError, Settings};
+
+impl Settings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        if self.retry.initial_delay_ms == 0 {
+            return invalid("retry.initial_delay_ms", "must be at least 1");
+        }
+        if self.retry.max_delay_ms < self.retry.initial_delay_ms {
+            return invalid(
+                "retry.max_delay_ms",
+                "must be at least retry.initial_delay_ms",
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            return invalid("retry.max_attempts", "must be at least 1");
+        }
+        if !["sqlite:", "postgres", "mysql://", "mariadb://"]
+            .iter()
+            .any(|scheme| self.database.url.starts_with(scheme))
+        {
+            return invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or mysql:// (MySQL 8 / MariaDB 10.6+)",
+            );
+        }
+        if self.queue.prefetch == 0 {
+            return invalid("queue.prefetch", "must be at least 1");
+        }
+        if !self.mall.endpoint.is_empty() && url::Url::parse(&self.mall.endpoint).is_err() {
+            return invalid("mall.endpoint", "is not a URL");
+        }
+        if let Some(secret) = &self.mall.signing_secret {
+            let raw = secret
+                .expose()
+                .strip_prefix("whsec_")
+                .unwrap_or(secret.expose());
+            use base64::Engine as _;
+            if base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .is_err()
+            {
+                return invalid("mall.signing_secret", "must be `whsec_` followed by base64");
+            }
+        }
+        for (id, carrier) in &self.carriers {
+            if catalog::find(&carrier.kind).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "`carriers.{id}.kind` is `{}`; valid kinds are: {}",
+                    carrier.kind,
+                    catalog::kind_names()
+                )));
+            }
+            if carrier.requests_per_second == 0 {
+                return invalid(
+                    &format!("carriers.{id}.requests_per_second"),
+                    "must be at least 1",
+                );
+            }
+        }
+        Ok(())
+    }
+}

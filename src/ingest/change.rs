@@ -1,0 +1,65 @@
+//! A status change and its push-outbox row, written inside the transaction that made it.
+//!
+//! Used by the update path ([`super::apply`]) and by expiry ([`super::expire`]): both bump the
+//! shipment's sequence under its row lock and write the row the push worker will send.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, Set};
+use trackgate_carriers::Status;
+
+use crate::domain::ids::new_message_id;
+use crate::domain::status::DerivedStatus;
+use crate::push::payload::{PushEvent, PushPayload};
+use crate::store::StoreError;
+use crate::store::entities::{push_outbox, shipment};
+use crate::store::states::OutboxState;
+
+/// A status change to push: what the outbox row's payload says.
+pub(super) struct StatusChange<'a> {
+    pub shipment: &'a shipment::Model,
+    pub sequence: i64,
+    pub previous: Status,
+    pub derived: &'a DerivedStatus,
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    pub events: Vec<PushEvent>,
+}
+
+/// Write the push-outbox row of a status change inside the caller's transaction; returns its
+/// id (the push's `webhook-id`).
+pub(super) async fn write_outbox(
+    txn: &DatabaseTransaction,
+    change: StatusChange<'_>,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let id = new_message_id();
+    let payload = PushPayload::status_changed(
+        &id,
+        change.sequence,
+        change.shipment,
+        change.previous,
+        change.derived,
+        change.estimated_delivery,
+        change.events,
+        now,
+    );
+    let payload = serde_json::to_string(&payload).map_err(|source| StoreError::Encode {
+        what: "push payload",
+        source,
+    })?;
+    push_outbox::ActiveModel {
+        id: Set(id.clone()),
+        shipment_id: Set(change.shipment.id.clone()),
+        seq: Set(change.sequence),
+        payload: Set(payload),
+        state: Set(OutboxState::Pending),
+        attempts: Set(0),
+        enqueued: Set(false),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(id)
+}

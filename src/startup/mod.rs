@@ -1,0 +1,189 @@
+//! Wiring, the top of the crate: connect the gateway, start the HTTP server, the queue workers,
+//! the webhook processing, the poller and the outbox relay, and stop them all on shutdown.
+//!
+//! [`Application::build`] binds the listener first, so tests and the demo can use port 0 and
+//! read the real port before anything runs. Background work runs on one
+//! [`TaskTracker`](tokio_util::task::TaskTracker) and stops on one
+//! [`CancellationToken`](tokio_util::sync::CancellationToken).
+
+mod workers;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::poller::Poller;
+use crate::push::{MallClient, PushWorker};
+
+/// How long stopping waits for background work to finish what it holds.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Process-wide set-up that must happen once: the TLS crypto provider.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A gateway bound to its port, not yet serving.
+pub struct Application {
+    pub gateway: Gateway,
+    port: u16,
+    server: actix_web::dev::Server,
+    mall: MallClient,
+}
+
+/// A running application: its port, and the handles to stop it.
+pub struct Running {
+    pub port: u16,
+    pub gateway: Gateway,
+    server: ServerHandle,
+    server_task: JoinHandle<std::io::Result<()>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        install_crypto_provider();
+        let mall = MallClient::new(&settings.mall)?;
+        let gateway = Gateway::connect(settings).await?;
+        let listener = TcpListener::bind(gateway.settings.server.listen)?;
+        let port = listener.local_addr()?.port();
+        let server = crate::api::server(gateway.clone(), listener)?;
+        Ok(Application {
+            gateway,
+            port,
+            server,
+            mall,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Start the server and the background work.
+    pub async fn start(self) -> anyhow::Result<Running> {
+        let Application {
+            gateway,
+            port,
+            server,
+            mall,
+        } = self;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let settings = &gateway.settings;
+        let poller = Poller::new(
+            gateway.store.clone(),
+            gateway.queue.clone(),
+            gateway.registry.clone(),
+            http,
+            settings.poll.clone(),
+            settings.retry,
+            gateway.metrics.clone(),
+        );
+        let pusher = PushWorker {
+            store: gateway.store.clone(),
+            queue: gateway.queue.clone(),
+            client: mall,
+            retry: settings.retry,
+            metrics: gateway.metrics.clone(),
+        };
+        for _ in 0..settings.queue.prefetch {
+            let worker = workers::run_queue_worker(
+                gateway.queue.clone(),
+                pusher.clone(),
+                poller.clone(),
+                shutdown.clone(),
+            );
+            tracker.spawn(worker);
+        }
+        tracker.spawn(workers::run_relay(
+            gateway.store.clone(),
+            gateway.queue.clone(),
+            shutdown.clone(),
+        ));
+        gateway.intake.start_processing(&shutdown, &tracker);
+        if settings.poll.enabled {
+            let tick = Duration::from_secs(settings.poll.tick_secs.max(1));
+            tracker.spawn(workers::run_poller(poller, tick, shutdown.clone()));
+        }
+        tracker.close();
+        tracing::info!(port, queue = ?gateway.queue.kind(), carriers = ?gateway.registry.ids(), "trackgate is serving");
+        Ok(Running {
+            port,
+            gateway,
+            server: handle,
+            server_task,
+            tracker,
+            shutdown,
+        })
+    }
+}
+
+impl Running {
+    /// Stop accepting requests, let background work finish what it holds, and return.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        let _ = self.server_task.await;
+        self.shutdown.cancel();
+        self.gateway.queue.close();
+        if tokio::time::timeout(STOP_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background work did not stop within {STOP_GRACE:?}; leaving it");
+        }
+    }
+
+    /// Serve until SIGINT or SIGTERM arrives on `signals`, then stop gracefully.
+    pub async fn until(self, signals: ShutdownSignals) {
+        signals.recv().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+/// SIGINT and SIGTERM handlers, installed before the server starts so that a signal arriving
+/// at any moment after start-up is a graceful stop, never the default abrupt exit.
+pub struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    pub fn install() -> std::io::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
+    }
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
