@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow::Result<()> {
-    let mut settings = Settings::with_overrides(&[
+    let settings = Settings::with_overrides(&[
         ("database.url", json!(url)),
         ("database.max_connections", json!(16)),
         ("log.filter", json!("error")),
@@ -74,8 +74,14 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
     store.migrate().await?;
     println!("# Scheduler benchmark: {shipments} active shipments on PostgreSQL\n");
     println!("RSS at start: {:.1} MiB", rss_mib());
+    load(&store, shipments).await?;
+    measure_claims(&store).await?;
+    println!("RSS after claims: {:.1} MiB", rss_mib());
+    measure_poller(url, poll_seconds, news).await
+}
 
-    // Every shipment in transit and due, spread over the last hour.
+/// Every shipment in transit and due, spread over the last hour.
+async fn load(store: &Store, shipments: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     store
         .conn()
@@ -94,8 +100,11 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         "load: {shipments} rows in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
 
-    // (1) Claims.
+/// (1) Claiming due batches under a lease, with the query plan; the backlog query.
+async fn measure_claims(store: &Store) -> anyhow::Result<()> {
     let plan = store
         .conn()
         .query_all_raw(Statement::from_string(
@@ -148,9 +157,11 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         ms(t.elapsed()),
         backlog.due
     );
-    println!("RSS after claims: {:.1} MiB", rss_mib());
+    Ok(())
+}
 
-    // (2) A real gateway polling against a fast fake carrier.
+/// A fake carrier answering every number with a new event (`news`) or with nothing.
+async fn fake_carrier(news: bool) -> MockServer {
     // Request recording off: the fakes live in this process, and a journal of every request
     // would show up as the gateway's memory.
     let carrier = MockServer::builder()
@@ -181,6 +192,12 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         })
         .mount(&carrier)
         .await;
+    carrier
+}
+
+/// (2) A real gateway polling against a fast fake carrier: shipments/s and RSS over time.
+async fn measure_poller(url: &str, poll_seconds: u64, news: bool) -> anyhow::Result<()> {
+    let carrier = fake_carrier(news).await;
     let mall = MockServer::builder()
         .disable_request_recording()
         .start()
@@ -193,7 +210,7 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
     // `TRACKGATE_BENCH_CARRIER_URL` points the poller at a fake carrier in another process, to
     // tell the gateway's own memory from the in-process fakes'.
     let carrier_url = std::env::var("TRACKGATE_BENCH_CARRIER_URL").unwrap_or(carrier.uri());
-    settings = Settings::with_overrides(&[
+    let settings = Settings::with_overrides(&[
         ("database.url", json!(url)),
         ("database.max_connections", json!(16)),
         ("server.listen", json!("127.0.0.1:0")),
@@ -213,21 +230,14 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         ("log.filter", json!("error")),
     ])?;
     let running = Application::build(settings).await?.start().await?;
-    let polls = || {
-        running
-            .gateway
-            .metrics
-            .polls
-            .with_label_values(&["sandbox", "ok"])
-            .get()
-    };
     let mut rss = Vec::new();
     let t = Instant::now();
     for _ in 0..poll_seconds {
         tokio::time::sleep(Duration::from_secs(1)).await;
         rss.push(rss_mib());
     }
-    let requests = polls();
+    let metrics = &running.gateway.metrics;
+    let requests = metrics.polls.with_label_values(&["sandbox", "ok"]).get();
     let elapsed = t.elapsed().as_secs_f64();
     running.stop().await;
     let mode = if news {
@@ -244,6 +254,11 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         (requests * 50) as f64 / elapsed,
         requests as f64 / elapsed
     );
+    print_rss(&rss);
+    Ok(())
+}
+
+fn print_rss(rss: &[f64]) {
     let (low, high) = rss
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
@@ -259,5 +274,4 @@ async fn run(url: &str, shipments: u64, poll_seconds: u64, news: bool) -> anyhow
         rss.first().unwrap_or(&0.0),
         quartiles.join(", ")
     );
-    Ok(())
 }

@@ -74,31 +74,23 @@ const BATCH_ROWS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let push_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "trackgate_push_duration_seconds",
-                "Time for one push POST to the mall",
-            )
-            .buckets(SECONDS_PUSH.to_vec()),
+        let push_seconds = HistogramOpts::new(
+            "trackgate_push_duration_seconds",
+            "Time for one push POST to the mall",
         )
-        .expect("valid histogram");
-        let poll_due = IntGaugeVec::new(
-            Opts::new("trackgate_poll_due", "Shipments due for a poll"),
-            &["carrier"],
-        )
-        .expect("valid gauge");
-        let oldest_due = GaugeVec::new(
-            Opts::new(
-                "trackgate_poll_oldest_due_seconds",
-                "How long the most overdue shipment has waited for its poll",
-            ),
-            &["carrier"],
-        )
-        .expect("valid gauge");
+        .buckets(SECONDS_PUSH.to_vec());
+        let poll_due = Opts::new("trackgate_poll_due", "Shipments due for a poll");
+        let oldest_due = Opts::new(
+            "trackgate_poll_oldest_due_seconds",
+            "How long the most overdue shipment has waited for its poll",
+        );
         Metrics {
-            push_seconds: registered(&r, push_seconds),
-            poll_due: registered(&r, poll_due),
-            poll_oldest_due_seconds: registered(&r, oldest_due),
+            push_seconds: registered(&r, Histogram::with_opts(push_seconds).expect("valid")),
+            poll_due: registered(&r, IntGaugeVec::new(poll_due, &["carrier"]).expect("valid")),
+            poll_oldest_due_seconds: registered(
+                &r,
+                GaugeVec::new(oldest_due, &["carrier"]).expect("valid"),
+            ),
             intake_batch_rows: histogram(
                 &r,
                 "trackgate_intake_batch_rows",

@@ -1,6 +1,6 @@
 //! The intake run: carrier webhooks in, pushes out, then the reconciliation.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,20 +9,21 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use trackgate::carriers::Status;
 use trackgate::store::entities::shipment;
 
-use crate::drive::{self, Source, percentile_ms};
+use crate::drive::{self, Source};
 use crate::gateway::{Gateway, RssSampler};
 use crate::mall::Mall;
 use crate::plan::{SendTimes, Templates, number, plan};
+use crate::reconcile::{Drained, Reconciliation};
 use crate::{Args, Scratch, ceilings, gateway_env, machine};
 
 const SALT: &str = "loadgen-kuaidi100-salt";
 const MALL_SECRET: &str = "whsec_bG9hZGdlbi1tYWxsLXNlY3JldC1mb3ItcHVzaGVzIQ==";
 
-struct Callbacks {
+pub struct Callbacks {
     url: String,
     templates: Templates,
-    sends: Vec<(u32, u8)>,
-    times: SendTimes,
+    pub sends: Vec<(u32, u8)>,
+    pub times: SendTimes,
 }
 
 impl Source for Callbacks {
@@ -42,7 +43,70 @@ impl Source for Callbacks {
     }
 }
 
+/// What a run sends, and to whom: the plan, the fake mall and the gateway under test.
+pub struct Setup {
+    pub shipments: usize,
+    pub steps: usize,
+    pub event_steps: BTreeMap<DateTime<Utc>, usize>,
+    pub body_len: usize,
+    pub queue_kind: String,
+    pub started: Instant,
+    pub mall: Mall,
+    pub gateway: Gateway,
+    pub source: Arc<Callbacks>,
+}
+
+/// The machine's ceilings measured in the same run, for the ratios.
+#[derive(Default)]
+pub struct Ceilings {
+    pub lines: Vec<String>,
+    pub http: Option<f64>,
+    pub store: Option<f64>,
+}
+
 pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
+    let store = scratch.store().await?;
+    let setup = set_up(args, scratch, store.conn()).await?;
+    println!(
+        "# trackgate intake: {} + {} queue, {}",
+        args.store,
+        setup.queue_kind,
+        machine()
+    );
+    describe(args, &setup);
+    let ceilings = if args.no_ceilings {
+        Ceilings::default()
+    } else {
+        measure_ceilings(args, scratch, setup.body_len, &setup.queue_kind).await?
+    };
+    let rss = RssSampler::start(setup.gateway.pid());
+    let sending_started = setup.started.elapsed();
+    let mut sent = drive::run(
+        &drive::client(args.connections),
+        setup.source.clone(),
+        args.connections,
+        args.rate,
+        setup.started,
+        &[(
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        )],
+        None,
+    )
+    .await;
+    let sending_done = setup.started.elapsed();
+    sent.latencies.sort_unstable();
+    let drained = drain(args, &setup, store.conn()).await?;
+    let reconciliation = Reconciliation::check(&setup, &sent, store.conn()).await?;
+    let windows = (sending_started, sending_done, drained);
+    crate::reconcile::report(&setup, &sent, &reconciliation, windows, &rss, &ceilings).await?;
+    let passed = reconciliation.print_verdict();
+    setup.gateway.stop();
+    Ok(passed)
+}
+
+/// Plan the callbacks, register the shipments, start the fake mall and the gateway.
+async fn set_up(args: &Args, scratch: &Scratch, db: &DatabaseConnection) -> anyhow::Result<Setup> {
     let fixture = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/carriers/kuaidi100/callback-delivered-state-names.txt"
@@ -52,12 +116,8 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let per_shipment = steps as f64 * (1.0 + args.duplicates);
     let shipments = ((args.webhooks as f64 / per_shipment).ceil() as usize).max(1);
     let sends = plan(shipments, steps, args.duplicates, args.out_of_order);
-    let event_steps = event_steps(&fixture);
     let body_len = templates.mean_body_len();
-
-    let store = scratch.store().await?;
-    register(store.conn(), shipments).await?;
-
+    register(db, shipments).await?;
     let started = Instant::now();
     let mall = Mall::start(
         MALL_SECRET,
@@ -78,17 +138,34 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let gateway = Gateway::spawn(&env).await?;
-    println!(
-        "# trackgate intake: {} + {queue_kind} queue, {}",
-        args.store,
-        machine()
-    );
-    println!(
-        "{} shipments × {steps} callbacks, {} sends ({:.0}% duplicates, {:.0}% out of order), mean body {body_len} B, {}, {} connections, mall answers in {} ms\n",
+    let source = Arc::new(Callbacks {
+        url: format!("{}/webhooks/kuaidi100", gateway.base),
+        templates,
+        sends,
+        times: SendTimes::new(shipments, steps),
+    });
+    Ok(Setup {
         shipments,
-        sends.len(),
+        steps,
+        event_steps: event_steps(&fixture),
+        body_len,
+        queue_kind,
+        started,
+        mall,
+        gateway,
+        source,
+    })
+}
+
+fn describe(args: &Args, setup: &Setup) {
+    println!(
+        "{} shipments × {} callbacks, {} sends ({:.0}% duplicates, {:.0}% out of order), mean body {} B, {}, {} connections, mall answers in {} ms\n",
+        setup.shipments,
+        setup.steps,
+        setup.source.sends.len(),
         args.duplicates * 100.0,
         args.out_of_order * 100.0,
+        setup.body_len,
         if args.rate > 0.0 {
             format!("{} webhooks/s", args.rate)
         } else {
@@ -97,59 +174,42 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         args.connections,
         args.mall_delay_ms,
     );
+}
 
-    let mut ceiling_lines = Vec::new();
-    let mut http_ceiling = None;
-    let mut store_ceiling = None;
-    if !args.no_ceilings {
-        let http = ceilings::http_noop(args.connections, body_len, args.seconds).await?;
-        http_ceiling = Some(http);
-        ceiling_lines.push(format!("HTTP ceiling (do-nothing actix-web POST, same client, {} connections): {http:.0} req/s", args.connections));
-        let commit = if args.store == "postgres" {
-            let rate = ceilings::pg_insert(&scratch.url, body_len, args.seconds).await?;
-            ceiling_lines.push(format!("store ceiling (pgbench, one-row INSERT of {body_len} B per transaction, 16 clients): {rate:.0} tx/s"));
-            rate
-        } else {
-            let dir = scratch.dir().expect("sqlite scratch dir");
-            let rate = ceilings::sqlite_insert(dir, body_len, args.seconds).await?;
-            ceiling_lines.push(format!("store ceiling (SQLite WAL synchronous=NORMAL, one-row INSERT of {body_len} B per transaction, one connection): {rate:.0} tx/s"));
-            rate
-        };
-        store_ceiling = Some(commit);
-        if queue_kind == "rabbitmq" {
-            let (windowed, single) = ceilings::rabbit_confirms(&args.amqp_url, 40_000, 256).await?;
-            ceiling_lines.push(format!("RabbitMQ ceiling (persistent publish + confirm): {windowed:.0} msg/s with 256 in flight, {single:.0} msg/s one at a time"));
-        }
+/// HTTP, store and (for RabbitMQ) broker ceilings, each for `--seconds`.
+async fn measure_ceilings(
+    args: &Args,
+    scratch: &Scratch,
+    body_len: usize,
+    queue_kind: &str,
+) -> anyhow::Result<Ceilings> {
+    let mut ceilings = Ceilings::default();
+    let http = ceilings::http_noop(args.connections, body_len, args.seconds).await?;
+    ceilings.http = Some(http);
+    ceilings.lines.push(format!(
+        "HTTP ceiling (do-nothing actix-web POST, same client, {} connections): {http:.0} req/s",
+        args.connections
+    ));
+    let commit = if args.store == "postgres" {
+        let rate = ceilings::pg_insert(&scratch.url, body_len, args.seconds).await?;
+        ceilings.lines.push(format!("store ceiling (pgbench, one-row INSERT of {body_len} B per transaction, 16 clients): {rate:.0} tx/s"));
+        rate
+    } else {
+        let dir = scratch.dir().expect("sqlite scratch dir");
+        let rate = ceilings::sqlite_insert(dir, body_len, args.seconds).await?;
+        ceilings.lines.push(format!("store ceiling (SQLite WAL synchronous=NORMAL, one-row INSERT of {body_len} B per transaction, one connection): {rate:.0} tx/s"));
+        rate
+    };
+    ceilings.store = Some(commit);
+    if queue_kind == "rabbitmq" {
+        let (windowed, single) = ceilings::rabbit_confirms(&args.amqp_url, 40_000, 256).await?;
+        ceilings.lines.push(format!("RabbitMQ ceiling (persistent publish + confirm): {windowed:.0} msg/s with 256 in flight, {single:.0} msg/s one at a time"));
     }
+    Ok(ceilings)
+}
 
-    let source = Arc::new(Callbacks {
-        url: format!("{}/webhooks/kuaidi100", gateway.base),
-        templates,
-        sends,
-        times: SendTimes::new(shipments, steps),
-    });
-    let rss = RssSampler::start(gateway.pid());
-    let client = drive::client(args.connections);
-    let headers = [(
-        "content-type",
-        "application/x-www-form-urlencoded".to_owned(),
-    )];
-    let sending_started = started.elapsed();
-    let mut outcome = drive::run(
-        &client,
-        source.clone(),
-        args.connections,
-        args.rate,
-        started,
-        &headers,
-        None,
-    )
-    .await;
-    let sending_done = started.elapsed();
-    outcome.latencies.sort_unstable();
-
-    // Drain: every stored webhook ingested, then every status change pushed.
-    let db = store.conn();
+/// Wait until every stored webhook is ingested, then until every status change is pushed.
+async fn drain(args: &Args, setup: &Setup, db: &DatabaseConnection) -> anyhow::Result<Drained> {
     let drain_limit = Duration::from_secs(args.drain_timeout_secs);
     let drain_started = Instant::now();
     while count(
@@ -165,14 +225,15 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ingested_at = started.elapsed();
+    let ingested_at = setup.started.elapsed();
     let expected_pushes = count(
         db,
         "SELECT CAST(COALESCE(SUM(push_seq), 0) AS BIGINT) FROM shipments",
     )
     .await?;
     loop {
-        let distinct: HashSet<(String, i64)> = mall
+        let distinct: HashSet<(String, i64)> = setup
+            .mall
             .received()
             .into_iter()
             .map(|r| (r.tracking_number, r.sequence))
@@ -182,190 +243,11 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pushed_at = started.elapsed();
-    let rss_max = rss.max_mib();
-
-    // Reconciliation.
-    let mut problems = Vec::new();
-    let stored = count(db, "SELECT count(*) FROM inbound_webhooks").await?;
-    let processed = count(
-        db,
-        "SELECT count(*) FROM inbound_webhooks WHERE outcome = 'processed'",
-    )
-    .await?;
-    let events = count(db, "SELECT count(*) FROM tracking_events").await?;
-    if outcome.failed > 0 {
-        problems.push(format!(
-            "{} webhooks not acknowledged (first: {:?})",
-            outcome.failed, outcome.first_error
-        ));
-    }
-    if stored < outcome.ok as i64 {
-        problems.push(format!(
-            "{} acknowledged but only {stored} stored",
-            outcome.ok
-        ));
-    }
-    if processed != stored {
-        problems.push(format!("{processed} of {stored} stored webhooks processed"));
-    }
-    let expected_events = (shipments * steps) as i64;
-    if events != expected_events {
-        problems.push(format!(
-            "{events} events stored, expected {expected_events} (each distinct event once)"
-        ));
-    }
-    let rows = shipment::Entity::find().all(db).await?;
-    let received = mall.received();
-    let mut first_receipt: HashMap<(String, i64), &crate::mall::Received> = HashMap::new();
-    for push in &received {
-        first_receipt
-            .entry((push.tracking_number.clone(), push.sequence))
-            .or_insert(push);
-    }
-    let mut not_delivered = 0;
-    let mut missing_pushes = 0;
-    let mut wrong_last = 0;
-    for row in &rows {
-        if row.status.0 != Status::Delivered {
-            not_delivered += 1;
-        }
-        for seq in 1..=row.push_seq {
-            if !first_receipt.contains_key(&(row.tracking_number.clone(), seq)) {
-                missing_pushes += 1;
-            }
-        }
-        match first_receipt.get(&(row.tracking_number.clone(), row.push_seq)) {
-            Some(last) if last.status == row.status.0.as_str() => {}
-            _ => wrong_last += 1,
-        }
-    }
-    if not_delivered > 0 {
-        problems.push(format!(
-            "{not_delivered} shipments not delivered in the store"
-        ));
-    }
-    if missing_pushes > 0 {
-        problems.push(format!("{missing_pushes} status changes never pushed"));
-    }
-    if wrong_last > 0 {
-        problems.push(format!(
-            "{wrong_last} shipments whose last push differs from the stored status"
-        ));
-    }
-    if mall.rejected() > 0 {
-        problems.push(format!(
-            "{} pushes failed the mall's signature check",
-            mall.rejected()
-        ));
-    }
-
-    // End-to-end: from the first send of a callback carrying the push's newest event.
-    let index: HashMap<String, usize> = (0..shipments).map(|s| (number(s), s)).collect();
-    let mut e2e: Vec<u32> = first_receipt
-        .values()
-        .filter_map(|push| {
-            let shipment = *index.get(&push.tracking_number)?;
-            let step = *event_steps.get(&push.newest_event?)?;
-            let sent = source.times.first_carrying(shipment, step);
-            push.at_micros.checked_sub(sent).map(|d| d as u32)
-        })
-        .collect();
-    e2e.sort_unstable();
-
-    let lat = &outcome.latencies;
-    let ack_rate = outcome.ok as f64 / (sending_done - sending_started).as_secs_f64();
-    println!("| figure | value |\n|---|---|");
-    println!(
-        "| webhooks acknowledged | {} of {} ({} failed) |",
-        outcome.ok,
-        source.sends.len(),
-        outcome.failed
-    );
-    println!(
-        "| acknowledged per second | **{ack_rate:.0}/s** over {:.1} s |",
-        (sending_done - sending_started).as_secs_f64()
-    );
-    println!(
-        "| ack latency p50 / p99 / p99.9 / max | {:.2} / {:.2} / {:.2} / {:.2} ms |",
-        percentile_ms(lat, 50.0),
-        percentile_ms(lat, 99.0),
-        percentile_ms(lat, 99.9),
-        percentile_ms(lat, 100.0)
-    );
-    println!(
-        "| all ingested (events, status, outbox) | {:.1} s after the first send: {:.0} webhooks/s |",
-        (ingested_at - sending_started).as_secs_f64(),
-        stored as f64 / (ingested_at - sending_started).as_secs_f64()
-    );
-    println!(
-        "| all pushed | {:.1} s after the first send; {} pushes ({} distinct, {} expected) |",
-        (pushed_at - sending_started).as_secs_f64(),
-        received.len(),
-        first_receipt.len(),
-        expected_pushes
-    );
-    println!(
-        "| end to end p50 / p99 / max (callback sent → mall received the signed push) | {:.1} / {:.1} / {:.1} ms over {} pushes |",
-        percentile_ms(&e2e, 50.0),
-        percentile_ms(&e2e, 99.0),
-        percentile_ms(&e2e, 100.0),
-        e2e.len()
-    );
-    println!(
-        "| gateway RSS max / at the end | {rss_max:.1} / {:.1} MiB |",
-        rss.last_mib()
-    );
-    println!("| stored: webhooks / processed / events | {stored} / {processed} / {events} |");
-    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
-        .await?
-        .text()
-        .await?;
-    for stage in ["store", "ingest"] {
-        let value = |name: &str| {
-            metrics.lines().find_map(|line| {
-                line.strip_prefix(&format!("{name}{{stage=\"{stage}\"}} "))?
-                    .parse::<f64>()
-                    .ok()
-            })
-        };
-        if let (Some(batches), Some(rows), Some(seconds)) = (
-            value("trackgate_intake_batch_rows_count"),
-            value("trackgate_intake_batch_rows_sum"),
-            value("trackgate_intake_batch_seconds_sum"),
-        ) {
-            println!(
-                "| {stage} batches (group commit): count / mean rows / mean time | {batches:.0} / {:.1} / {:.2} ms |",
-                rows / batches,
-                seconds / batches * 1000.0
-            );
-        }
-    }
-    for line in &ceiling_lines {
-        println!("\n{line}");
-    }
-    if let Some(http) = http_ceiling {
-        println!("intake / HTTP ceiling: {:.1}%", ack_rate / http * 100.0);
-    }
-    if let Some(commit) = store_ceiling {
-        println!(
-            "intake / store one-row commit ceiling: {:.1}%",
-            ack_rate / commit * 100.0
-        );
-    }
-    let passed = problems.is_empty();
-    if passed {
-        println!(
-            "\nreconciliation: OK — every acknowledged webhook stored once and processed, every distinct event stored once, every status change pushed at least once, duplicates collapsed"
-        );
-    } else {
-        println!("\nreconciliation: FAILED");
-        for problem in &problems {
-            println!("  - {problem}");
-        }
-    }
-    gateway.stop();
-    Ok(passed)
+    Ok(Drained {
+        ingested_at,
+        pushed_at: setup.started.elapsed(),
+        expected_pushes,
+    })
 }
 
 /// Register `shipments` Kuaidi100 shipments straight in the store (faster than the API).
@@ -411,7 +293,7 @@ async fn register(db: &DatabaseConnection, shipments: usize) -> anyhow::Result<(
     Ok(())
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+pub async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
     let row = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await?

@@ -17,6 +17,7 @@ mod gateway;
 mod intake;
 mod mall;
 mod plan;
+mod reconcile;
 mod track;
 
 use clap::Parser;

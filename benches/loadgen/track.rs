@@ -35,7 +35,48 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let store = scratch.store().await?;
     let n = args.track_shipments;
     let loading = Instant::now();
-    let db = store.conn();
+    load(store.conn(), n).await?;
+    let loaded = loading.elapsed();
+    let key = store
+        .create_api_key(Scope::Support, Some("loadgen".into()))
+        .await?;
+    let gateway = spawn_gateway(args, scratch).await?;
+    println!(
+        "# trackgate support lookups: PostgreSQL, {n} shipments × 2 events, {}",
+        machine()
+    );
+    println!(
+        "loaded in {:.1} s; {} connections, {} s per phase\n",
+        loaded.as_secs_f64(),
+        args.connections,
+        args.seconds
+    );
+    let (pg_lookup, pg_same_work) = pgbench_ceilings(args, scratch, n)?;
+    let rss = RssSampler::start(gateway.pid());
+    let source = Arc::new(Lookups {
+        base: gateway.base.clone(),
+        shipments: n,
+    });
+    let headers = [("authorization", format!("Bearer {}", key.token))];
+    let mut outcome = drive::run(
+        &drive::client(args.connections),
+        source,
+        args.connections,
+        0.0,
+        Instant::now(),
+        &headers,
+        Some(Duration::from_secs(args.seconds)),
+    )
+    .await;
+    outcome.latencies.sort_unstable();
+    report(&outcome, pg_lookup, pg_same_work, &rss);
+    let passed = outcome.failed == 0;
+    gateway.stop();
+    Ok(passed)
+}
+
+/// `n` shipments with two events each, straight into PostgreSQL.
+async fn load(db: &sea_orm::DatabaseConnection, n: u64) -> anyhow::Result<()> {
     db.execute_unprepared(&format!(
         "INSERT INTO shipments (id, carrier_id, carrier_kind, tracking_number, order_id, status, \
            tracking, push_seq, created_at, updated_at, poll_priority, unchanged_polls, grace_polled) \
@@ -54,11 +95,10 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     ))
     .await?;
     db.execute_unprepared("ANALYZE").await?;
-    let loaded = loading.elapsed();
-    let key = store
-        .create_api_key(Scope::Support, Some("loadgen".into()))
-        .await?;
+    Ok(())
+}
 
+async fn spawn_gateway(args: &Args, scratch: &Scratch) -> anyhow::Result<Gateway> {
     let prefix = format!("tg_bench_{}", std::process::id());
     let mut env = gateway_env(args, &scratch.url, &prefix);
     env.push(("TRACKGATE__QUEUE__KIND".into(), "embedded".into()));
@@ -70,44 +110,21 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         "TRACKGATE__MALL__SIGNING_SECRET".into(),
         "whsec_dW51c2VkLXNlY3JldC1mb3ItbG9va3Vwcw==".into(),
     ));
-    let gateway = Gateway::spawn(&env).await?;
-    println!(
-        "# trackgate support lookups: PostgreSQL, {n} shipments × 2 events, {}",
-        machine()
-    );
-    println!(
-        "loaded in {:.1} s; {} connections, {} s per phase\n",
-        loaded.as_secs_f64(),
-        args.connections,
-        args.seconds
-    );
+    Gateway::spawn(&env).await
+}
 
+/// pgbench's key lookup, and the same work as the lookup done as two SELECTs.
+fn pgbench_ceilings(args: &Args, scratch: &Scratch, n: u64) -> anyhow::Result<(f64, f64)> {
     let lookup = "\\set n random(1, {N})\nSELECT * FROM shipments WHERE tracking_number = 'TRK' || lpad(:n::text, 9, '0');\n"
         .replace("{N}", &n.to_string());
     let pg_lookup = ceilings::pgbench(&scratch.url, &lookup, 16, args.seconds)?;
     let same_work = "\\set n random(1, {N})\nSELECT * FROM shipments WHERE tracking_number = 'TRK' || lpad(:n::text, 9, '0');\nSELECT * FROM tracking_events WHERE shipment_id = 'shp_trk_' || :n;\n"
         .replace("{N}", &n.to_string());
     let pg_same_work = ceilings::pgbench(&scratch.url, &same_work, 16, args.seconds)?;
+    Ok((pg_lookup, pg_same_work))
+}
 
-    let rss = RssSampler::start(gateway.pid());
-    let client = drive::client(args.connections);
-    let source = Arc::new(Lookups {
-        base: gateway.base.clone(),
-        shipments: n,
-    });
-    let started = Instant::now();
-    let headers = [("authorization", format!("Bearer {}", key.token))];
-    let mut outcome = drive::run(
-        &client,
-        source,
-        args.connections,
-        0.0,
-        started,
-        &headers,
-        Some(Duration::from_secs(args.seconds)),
-    )
-    .await;
-    outcome.latencies.sort_unstable();
+fn report(outcome: &drive::Outcome, pg_lookup: f64, pg_same_work: f64, rss: &RssSampler) {
     let rate = outcome.rate();
     let lat = &outcome.latencies;
     println!("| figure | value |\n|---|---|");
@@ -143,7 +160,4 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         rate / pg_same_work * 100.0
     );
     println!("| gateway RSS max | {:.1} MiB |", rss.max_mib());
-    let passed = outcome.failed == 0;
-    gateway.stop();
-    Ok(passed)
 }

@@ -319,6 +319,11 @@ mod tests {
                 entry.kind
             );
             assert!(
+                !entry.name.is_empty() && !entry.notes.is_empty(),
+                "{} lacks the name or notes its docs are made of",
+                entry.kind
+            );
+            assert!(
                 entry.webhook.is_some() || entry.poll.is_some(),
                 "{} can neither poll nor receive webhooks",
                 entry.kind

@@ -51,6 +51,42 @@ fn check_config_layers_the_environment_over_the_defaults_and_redacts_secrets() {
 }
 
 #[test]
+fn carriers_list_shows_every_kind_and_the_configured_instances() {
+    let output = trackgate(
+        &["carriers", "list"],
+        &[
+            ("TRACKGATE__CARRIERS__SHIPPO_USPS__KIND", "shippo"),
+            ("TRACKGATE__CARRIERS__EASYPOST__API_KEY", "ek"),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    for kind in trackgate::carriers::CATALOG {
+        assert!(
+            printed
+                .lines()
+                .any(|line| line.starts_with(&format!("{}\t", kind.kind))),
+            "{} missing:\n{printed}",
+            kind.kind
+        );
+    }
+    let shippo = printed.lines().find(|l| l.starts_with("shippo\t")).unwrap();
+    assert!(shippo.contains("shippo_usps"), "{shippo}");
+    let easypost = printed
+        .lines()
+        .find(|l| l.starts_with("easypost\t"))
+        .unwrap();
+    assert!(easypost.contains("easypost (polling)"), "{easypost}");
+    let markdown = trackgate(&["carriers", "list", "--markdown"], &[]);
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/carriers.md"));
+    assert_eq!(String::from_utf8(markdown.stdout).unwrap(), docs.unwrap());
+}
+
+#[test]
 fn a_bad_value_is_an_error_naming_the_key() {
     let output = trackgate(
         &["check-config"],
