@@ -27,7 +27,7 @@ impl Poller {
             let request = instance
                 .adapter
                 .build_poll_request(targets, token.as_ref())
-                .map_err(|err| PollError::other(err.to_string()))?;
+                .map_err(|err| PollError::caused_by("", err))?;
             let (status, headers, body) = self.send(instance, request).await?;
             if status == 401 && token.is_some() && !refreshed {
                 refreshed = true; // the token expired early: fetch a new one, once
@@ -50,6 +50,7 @@ impl Poller {
                 }
                 let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
                 return Err(PollError {
+                    cause: None,
                     failure: Failure::Status(status),
                     retry_after,
                     detail: format!("carrier answered {status}: {snippet}"),
@@ -58,7 +59,7 @@ impl Poller {
             let outcome = instance
                 .adapter
                 .parse_poll_response(&body)
-                .map_err(|err| PollError::other(err.to_string()))?;
+                .map_err(|err| PollError::caused_by("", err))?;
             if !outcome.unregistered.is_empty() {
                 self.register_with_carrier(instance, targets, &outcome.unregistered)
                     .await;
@@ -69,7 +70,7 @@ impl Poller {
                 .inc();
             let report = ingest_polled(&self.store, &self.queue, &instance.id, outcome)
                 .await
-                .map_err(|err| PollError::other(err.to_string()))?;
+                .map_err(|err| PollError::caused_by("", err))?;
             self.metrics
                 .events_ingested
                 .with_label_values(&[instance.id.as_str(), "poll"])
@@ -96,6 +97,7 @@ impl Poller {
         let (status, _, body) = self.send(instance, request).await?;
         if !(200..300).contains(&status) {
             return Err(PollError {
+                cause: None,
                 failure: Failure::Status(status),
                 retry_after: None,
                 detail: format!("token endpoint answered {status}"),
@@ -104,7 +106,7 @@ impl Poller {
         let token = instance
             .adapter
             .parse_token_response(&body)
-            .map_err(|err| PollError::other(err.to_string()))?;
+            .map_err(|err| PollError::caused_by("", err))?;
         tokens.insert(instance.id.clone(), (token.clone(), Instant::now()));
         Ok(Some(token))
     }
@@ -161,6 +163,7 @@ impl Poller {
         if let Some(left) = instance.paused_for() {
             // Not even a retry task may spend the quota while the carrier asked us to wait.
             return Err(PollError {
+                cause: None,
                 failure: Failure::Status(429),
                 retry_after: Some(left),
                 detail: format!("carrier paused for {}s after a 429", left.as_secs()),
@@ -189,6 +192,7 @@ impl Poller {
                 failure,
                 retry_after: None,
                 detail: format!("{err:#}"),
+                cause: Some(Box::new(err)),
             }
         })?;
         let status = response.status().as_u16();
@@ -206,7 +210,7 @@ impl Poller {
         let body = response
             .bytes()
             .await
-            .map_err(|err| PollError::other(format!("reading body: {err}")))?;
+            .map_err(|err| PollError::caused_by("reading body", err))?;
         Ok((status, headers, body.to_vec()))
     }
 
@@ -222,7 +226,7 @@ impl Poller {
                 Utc::now(),
             )
             .await
-            .map_err(|err| PollError::other(format!("request pacer: {err}")))?;
+            .map_err(|err| PollError::caused_by("request pacer", err))?;
         match slot {
             Slot::At(at) => {
                 if let Ok(wait) = (at - Utc::now()).to_std() {
@@ -236,6 +240,7 @@ impl Poller {
                     .unwrap_or(Duration::from_secs(60));
                 instance.pause(left);
                 Err(PollError {
+                    cause: None,
                     failure: Failure::Status(429),
                     retry_after: Some(left),
                     detail: format!(

@@ -31,20 +31,31 @@ use crate::store::entities::shipment;
 use crate::store::scheduling::NextPoll;
 use crate::store::states::label;
 
+/// Why a poll failed: how (for the retry delay), and the text recorded on a dead letter.
 #[derive(Debug, thiserror::Error)]
 #[error("{detail}")]
 pub struct PollError {
     pub failure: Failure,
     pub retry_after: Option<Duration>,
     pub detail: String,
+    #[source]
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl PollError {
-    fn other(detail: impl Into<String>) -> PollError {
+    /// A failure without an HTTP status, keeping its cause (`context` may be empty).
+    fn caused_by(
+        context: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> PollError {
         PollError {
             failure: Failure::Other,
             retry_after: None,
-            detail: detail.into(),
+            detail: match context {
+                "" => cause.to_string(),
+                context => format!("{context}: {cause}"),
+            },
+            cause: Some(Box::new(cause)),
         }
     }
 }
