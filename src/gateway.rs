@@ -1,5 +1,5 @@
 //! The shared state every entry point sees: settings, the store, the queue, the carrier
-//! registry, the metrics and the webhook pipeline.
+//! registry, the metrics, the health of the background work and the webhook pipeline.
 //!
 //! It sits above the pipeline and below the entry points (HTTP API, CLI, poller wiring), so the
 //! layers under it never import it: they are handed the parts they need.
@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::health::Health;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -20,6 +21,7 @@ pub struct Gateway {
     pub queue: Queue,
     pub registry: Registry,
     pub metrics: Metrics,
+    pub health: Health,
     pub intake: Intake,
 }
 
@@ -31,7 +33,8 @@ impl Gateway {
         if settings.database.migrate_on_start {
             store.migrate().await?;
         }
-        let queue = Queue::open(&settings.queue, &store).await?;
+        let health = Health::new();
+        let queue = Queue::open(&settings.queue, &store, &health).await?;
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
         let metrics = Metrics::new();
         let intake = Intake::start(
@@ -39,6 +42,7 @@ impl Gateway {
             queue.clone(),
             registry.clone(),
             metrics.clone(),
+            health.clone(),
             settings.intake.clone(),
         );
         Ok(Gateway {
@@ -47,6 +51,7 @@ impl Gateway {
             queue,
             registry,
             metrics,
+            health,
             intake,
         })
     }

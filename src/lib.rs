@@ -7,7 +7,7 @@
 //! Dependencies point one way (ARCHITECTURE.md; `tests/architecture.rs` keeps it true):
 //! entry points ([`cli`], [`api`], [`poller`], [`startup`], [`demo`]) → shared state
 //! ([`gateway`]) → pipeline ([`intake`] → [`ingest`] → [`push`]) → ports ([`store`], [`queue`],
-//! [`registry`]) → [`metrics`], [`telemetry`], [`config`] → [`domain`].
+//! [`registry`]) → [`metrics`], [`health`], [`telemetry`], [`config`] → [`domain`].
 
 pub mod api;
 pub mod cli;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod gateway;
+pub mod health;
 pub mod ingest;
 pub mod intake;
 pub mod metrics;

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// by stage (`store`: before the 2xx; `ingest`: the batched write path behind it).
     pub intake_batch_rows: HistogramVec,
     pub intake_batch_seconds: HistogramVec,
+    /// Requests refused with a 4xx, by problem code (`invalid_signature`, `rate_limited`, …).
+    pub http_rejected: IntCounterVec,
 }
 
 /// Register `metric` with `registry` and hand it back.
@@ -147,6 +149,12 @@ impl Metrics {
                 "trackgate_polls_total",
                 "Carrier poll requests, by result",
                 &["carrier", "result"],
+            ),
+            http_rejected: counter(
+                &r,
+                "trackgate_http_rejected_total",
+                "Requests refused with a 4xx, by problem code",
+                &["code"],
             ),
             registry: r,
         }

@@ -2,7 +2,7 @@
 //!
 //! Layers, top to bottom (ARCHITECTURE.md draws them): entry points (`cli`, `demo`, `startup`,
 //! `api`, `poller`, `normalize`) → shared state (`gateway`) → pipeline (`intake` → `ingest` →
-//! `push`) → ports (`registry`, `queue` → `store`) → `metrics`, `telemetry` → `config` →
+//! `push`) → ports (`registry`, `queue` → `store`) → `metrics`, `health`, `telemetry` → `config` →
 //! `domain`. Every `crate::<module>` path in a module's code (comments aside) must name its own
 //! module or one ranked lower, so there is no import circle and no arrow pointing up. A new
 //! top-level module fails this test until it is given a rank here.
@@ -16,6 +16,7 @@ const RANKS: &[(&str, u8)] = &[
     ("config", 1),
     ("telemetry", 2),
     ("metrics", 2),
+    ("health", 2),
     ("store", 3),
     ("queue", 4),
     ("registry", 4),

@@ -17,6 +17,11 @@ impl Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        Self::spawn_at(port, env).await
+    }
+
+    /// Start the gateway on `port` (again, after a kill) and wait until it is ready.
+    pub async fn spawn_at(port: u16, env: &[(String, String)]) -> anyhow::Result<Gateway> {
         // TRACKGATE_BENCH_BINARY runs another build (e.g. an older commit) for before/after.
         let binary = std::env::var("TRACKGATE_BENCH_BINARY")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trackgate").to_owned());
@@ -53,6 +58,13 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL: the process dies wherever it is.
+    #[allow(dead_code)] // the fault harness's
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait (graceful stop, as in production).

@@ -10,6 +10,7 @@ mod m20261121_000001_initial;
 mod m20261122_000002_poll_hints;
 mod m20261122_000003_poll_scheduling;
 mod m20261122_000004_mysql_column_types;
+mod m20261130_000005_webhook_attempts;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_poll_hints::Migration),
             Box::new(m20261122_000003_poll_scheduling::Migration),
             Box::new(m20261122_000004_mysql_column_types::Migration),
+            Box::new(m20261130_000005_webhook_attempts::Migration),
         ]
     }
 }

@@ -1,13 +1,14 @@
-//! Admin endpoints: per-carrier polling figures, and listing dead letters and sending one again.
+//! Admin endpoints: per-carrier polling figures; dead letters listed and sent again; stored
+//! webhooks by outcome (the quarantined ones above all) and reprocessed after a fix.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::wire::DeadLetterOut;
+use super::wire::{DeadLetterOut, InboundWebhookOut};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::push::dead_letters;
-use crate::store::states::Scope;
+use crate::store::states::{Scope, WebhookOutcome, from_label, label};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -38,6 +39,54 @@ pub async fn replay_dead_letter(
     caller.require(Scope::Admin)?;
     let letter = dead_letters::replay(&gateway.store, &gateway.queue, *id).await?;
     Ok(HttpResponse::Accepted().json(DeadLetterOut::from(letter)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WebhooksQuery {
+    /// `quarantined` (the default), `failed`, `partial`, `received` or `processed`.
+    pub outcome: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// `GET /v1/admin/webhooks?outcome=quarantined`: the newest stored webhooks with that outcome.
+pub async fn list_webhooks(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    query: web::Query<WebhooksQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let outcome = match query.outcome.as_deref() {
+        None => WebhookOutcome::Quarantined,
+        Some(text) => from_label(text).ok_or_else(|| {
+            let valid: Vec<String> = <WebhookOutcome as sea_orm::Iterable>::iter()
+                .map(label)
+                .collect();
+            ApiError::Validation(format!("`outcome` must be one of {}", valid.join(", ")))
+        })?,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = gateway
+        .store
+        .latest_inbound_webhooks(outcome, limit)
+        .await?;
+    let out: Vec<InboundWebhookOut> = rows.into_iter().map(InboundWebhookOut::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "webhooks": out })))
+}
+
+/// `POST /v1/admin/webhooks/{id}/reprocess`: parse and ingest one stored webhook again.
+pub async fn reprocess_webhook(
+    caller: Caller,
+    gateway: web::Data<Gateway>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    match gateway.intake.reprocess(Some(*id), true).await {
+        Ok(summary) => Ok(HttpResponse::Ok().json(summary)),
+        Err(crate::intake::ReprocessError::NotFound(id)) => {
+            Err(ApiError::NotFound(format!("no inbound webhook {id}")))
+        }
+        Err(crate::intake::ReprocessError::Store(err)) => Err(err.into()),
+    }
 }
 
 /// `GET /v1/admin/carriers`: per carrier instance, what polling costs and owes — requests and

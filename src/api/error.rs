@@ -47,6 +47,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many requests: try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the request was not received within {0} s")]
+    RequestTimeout(u64),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
     /// A service we depend on (database, broker) failed in a way waiting may fix.
@@ -76,6 +80,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable(_) | ApiError::Unreachable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -88,6 +94,8 @@ impl ApiError {
             StatusCode::FORBIDDEN => "Forbidden",
             StatusCode::NOT_FOUND => "Not Found",
             StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
+            StatusCode::REQUEST_TIMEOUT => "Request Timeout",
+            StatusCode::TOO_MANY_REQUESTS => "Too Many Requests",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload Too Large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
@@ -166,6 +174,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) | ApiError::Unreachable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -199,6 +209,9 @@ impl ResponseError for ApiError {
         response.content_type("application/problem+json");
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("retry-after", "1"));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.insert_header(("retry-after", retry_after_secs.to_string()));
         }
         if status == StatusCode::UNAUTHORIZED && matches!(self, ApiError::Unauthorized) {
             response.insert_header(("www-authenticate", "Bearer"));

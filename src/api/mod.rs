@@ -8,6 +8,8 @@
 
 mod admin;
 pub mod auth;
+pub mod checks;
+pub mod door;
 pub mod error;
 mod ops;
 mod shipments;
@@ -49,6 +51,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let gateway = req.app_data::<web::Data<Gateway>>().cloned();
         let keys = req.app_data::<web::Data<KeyCache>>().cloned();
+        let door = req.app_data::<web::Data<door::Door>>().cloned();
         let token = req
             .headers()
             .get("authorization")
@@ -59,7 +62,7 @@ impl FromRequest for Caller {
             })
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
-            let (Some(gateway), Some(keys)) = (gateway, keys) else {
+            let (Some(gateway), Some(keys), Some(door)) = (gateway, keys, door) else {
                 return Err(ApiError::Internal(anyhow::anyhow!("API state missing")));
             };
             let token = token
@@ -69,6 +72,8 @@ impl FromRequest for Caller {
                 .scope(&gateway.store, &token)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
+            door.limits
+                .api_key(&crate::store::keys::hash_token(&token))?;
             Ok(Caller(scope))
         })
     }
@@ -140,6 +145,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource("/v1/admin/webhooks")
+            .route(web::get().to(admin::list_webhooks))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/admin/webhooks/{id}/reprocess")
+            .route(web::post().to(admin::reprocess_webhook))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/webhooks/{carrier_id}")
             .route(web::post().to(webhooks::receive))
             .default_service(not_allowed()),
@@ -159,13 +174,16 @@ pub fn server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_
     let keys = web::Data::new(KeyCache::new(Duration::from_secs(
         settings.api_key_cache_secs,
     )));
+    let door = web::Data::new(door::Door::new(&settings, gateway.metrics.clone()));
     let data = web::Data::new(gateway);
     let limit = settings.body_limit_bytes;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(door::guard))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(data.clone())
             .app_data(keys.clone())
+            .app_data(door.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)
@@ -178,6 +196,8 @@ pub fn server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_
             .default_service(web::to(error::not_found))
     })
     .workers(workers)
+    .max_connections(settings.max_connections.max(1))
+    .client_request_timeout(Duration::from_millis(settings.request_head_timeout_ms))
     .disable_signals()
     .listen(listener)?
     .run();

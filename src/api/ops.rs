@@ -1,6 +1,9 @@
-//! Ops endpoints: liveness, readiness (database and queue reachable) and Prometheus metrics.
+//! Ops endpoints: liveness, readiness (database and queue reachable, background work making
+//! progress) and Prometheus metrics.
 
 use actix_web::{HttpResponse, web};
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::gateway::Gateway;
@@ -12,15 +15,31 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let database = gateway.store.ping().await.map_err(|e| e.to_string());
     let queue = gateway.queue.ping().await.map_err(|e| e.to_string());
-    let ready = database.is_ok() && queue.is_ok();
+    // Long enough to ride over a broker reconnect, short enough for an orchestrator to act.
+    let grace = Duration::from_secs(gateway.settings.server.unready_after_secs);
+    let stuck = gateway.health.problems(grace);
+    let ready = database.is_ok() && queue.is_ok() && stuck.is_empty();
     let describe = |r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),
         Err(e) => json!(e),
     };
+    let work: serde_json::Map<String, serde_json::Value> = stuck
+        .iter()
+        .map(|p| {
+            let why = format!(
+                "failing for {} s ({} failures): {}",
+                p.failing_for.as_secs(),
+                p.failures,
+                p.last_error
+            );
+            (p.part.to_owned(), json!(why))
+        })
+        .collect();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "database": describe(&database),
         "queue": describe(&queue),
+        "background_work": if work.is_empty() { json!("ok") } else { json!(work) },
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -10,83 +10,26 @@ use crate::store::shipments::NewShipment;
 use crate::store::states::Scope;
 
 pub const MAX_BATCH: usize = 1000;
-const MAX_TRACKING_NUMBER: usize = 64;
-const MAX_ORDER_ID: usize = 128;
 
-/// Check one registration and turn it into a store command.
+/// Check one registration and turn it into a store command: the fields
+/// ([`ShipmentIn::check`]), then the carrier instance, named or detected from the number.
 fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiError> {
-    let tracking_number = input.tracking_number.trim().to_owned();
-    if tracking_number.is_empty() {
-        return Err(ApiError::Validation(
-            "`tracking_number` must not be empty".into(),
-        ));
-    }
-    if tracking_number.len() > MAX_TRACKING_NUMBER
-        || tracking_number
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(ApiError::Validation(format!(
-            "`tracking_number` must be at most {MAX_TRACKING_NUMBER} characters without spaces or control characters"
-        )));
-    }
-    let order_id = input
-        .order_id
-        .map(|o| o.trim().to_owned())
-        .filter(|o| !o.is_empty());
-    if order_id.as_ref().is_some_and(|o| o.len() > MAX_ORDER_ID) {
-        return Err(ApiError::Validation(format!(
-            "`order_id` must be at most {MAX_ORDER_ID} characters"
-        )));
-    }
-    if input.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        return Err(ApiError::Validation(
-            "`metadata` must be a JSON object".into(),
-        ));
-    }
-    let carrier_code = input
-        .carrier_code
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty());
-    if carrier_code
-        .as_ref()
-        .is_some_and(|c| c.len() > 64 || c.chars().any(|ch| ch.is_control()))
-    {
-        return Err(ApiError::Validation(
-            "`carrier_code` must be at most 64 characters without control characters".into(),
-        ));
-    }
-    let phone_last4 = match input.phone.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(phone) => {
-            let digits: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
-            let well_formed = phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-            if !well_formed || digits.len() < 4 {
-                return Err(ApiError::Validation(
-                    "`phone` must be a phone number (digits, spaces, + - ( ) .) with at least 4 digits"
-                        .into(),
-                ));
-            }
-            Some(digits[digits.len() - 4..].to_owned())
-        }
-    };
-    let carrier = match &input.carrier {
+    let checked = input.check()?;
+    let carrier = match &checked.carrier {
         Some(id) => gateway
             .registry
             .get(id)
             .ok_or_else(|| ApiError::UnknownCarrier(id.clone()))?,
-        None => carrier_by_format(&gateway.registry, &tracking_number)?,
+        None => carrier_by_format(&gateway.registry, &checked.tracking_number)?,
     };
     Ok(NewShipment {
         carrier_id: carrier.id.clone(),
         carrier_kind: carrier.adapter.kind().to_owned(),
-        tracking_number,
-        order_id,
-        metadata: input.metadata,
-        carrier_code,
-        phone_last4,
+        tracking_number: checked.tracking_number,
+        order_id: checked.order_id,
+        metadata: checked.metadata,
+        carrier_code: checked.carrier_code,
+        phone_last4: checked.phone_last4,
     })
 }
 

@@ -1,10 +1,14 @@
 //! `POST /webhooks/{carrier_id}`: HTTP in, the webhook pipeline, the carrier's own
 //! acknowledgement out.
 //!
-//! This handler only translates. It reads the body (refusing oversized ones without buffering
-//! them), hands it to [`crate::intake`] to verify and accept, and answers: the carrier's ack once
-//! the webhook is durably stored, 401 for a bad signature (nothing stored), 400 with the stored
-//! id for a body that could not be parsed, 503 when it could not be stored (send it again).
+//! This handler only translates. It applies the carrier instance's rate limit, reads the body
+//! (refusing oversized ones without buffering them, and slow ones after
+//! `server.body_timeout_secs`), hands it to [`crate::intake`] to verify and accept, and answers:
+//! the carrier's ack once the webhook is durably stored, 401 for a bad signature (nothing
+//! stored), 400 with the stored id for a body that could not be parsed, 429 over the rate
+//! limit, 503 when it could not be stored (send it again).
+
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
@@ -13,19 +17,26 @@ use futures_util::StreamExt;
 use trackgate_carriers::{Inbound, WebhookAck};
 
 use super::ApiError;
+use super::door::Door;
 use crate::gateway::Gateway;
 
 pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,
     gateway: web::Data<Gateway>,
+    door: web::Data<Door>,
     carrier_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let carrier = gateway
         .registry
         .get(&carrier_id)
         .ok_or_else(|| ApiError::UnknownCarrier(carrier_id.to_string()))?;
-    let body = read_body(&req, payload, gateway.settings.server.body_limit_bytes).await?;
+    door.limits.webhook(&carrier.id)?;
+    let server = &gateway.settings.server;
+    let deadline = Duration::from_secs(server.body_timeout_secs.max(1));
+    let body = tokio::time::timeout(deadline, read_body(&req, payload, server.body_limit_bytes))
+        .await
+        .map_err(|_| ApiError::RequestTimeout(deadline.as_secs()))??;
     let inbound = Inbound::new(header_pairs(&req), body);
     let verified = gateway.intake.verify(&carrier, inbound)?;
     gateway.intake.accept(&carrier, verified).await?;

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trackgate_carriers::Status;
 
-use crate::store::entities::{dead_letter, shipment, tracking_event};
-use crate::store::states::{EventSource, TaskKind};
+use crate::store::entities::{dead_letter, inbound_webhook, shipment, tracking_event};
+use crate::store::states::{EventSource, TaskKind, WebhookOutcome};
 
 /// `POST /v1/shipments` and each item of a batch.
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +155,35 @@ impl From<dead_letter::Model> for DeadLetterOut {
             last_error: m.last_error,
             created_at: m.created_at,
             replayed_at: m.replayed_at,
+        }
+    }
+}
+
+/// A stored inbound webhook, as the admin API lists it (the body itself is not repeated).
+#[derive(Debug, Serialize)]
+pub struct InboundWebhookOut {
+    pub id: i64,
+    pub carrier: String,
+    pub received_at: DateTime<Utc>,
+    pub outcome: WebhookOutcome,
+    pub error: Option<String>,
+    /// Ingests the database refused.
+    pub attempts: i32,
+    pub body_bytes: usize,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl From<inbound_webhook::Model> for InboundWebhookOut {
+    fn from(m: inbound_webhook::Model) -> Self {
+        InboundWebhookOut {
+            id: m.id,
+            carrier: m.carrier_id,
+            received_at: m.received_at,
+            outcome: m.outcome,
+            error: m.error,
+            attempts: m.attempts,
+            body_bytes: m.body.len(),
+            processed_at: m.processed_at,
         }
     }
 }

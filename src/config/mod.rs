@@ -86,6 +86,14 @@ impl Settings {
         Self::from_figment(figment)
     }
 
+    /// Defaults overlaid with a TOML document, as a `--config` file would be (secrets written in
+    /// it are refused the same way); no environment. For tooling and the config fuzzer.
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let files = Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(text));
+        reject_secrets_in_files(&files, None)?;
+        Self::from_figment(files)
+    }
+
     fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
         let settings: Settings = figment
             .extract()

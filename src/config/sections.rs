@@ -21,6 +21,22 @@ pub struct ServerSettings {
     pub workers: usize,
     /// How long an active API key is remembered before the store is asked again.
     pub api_key_cache_secs: u64,
+    /// A client must send its request head within this long (actix's request timeout).
+    pub request_head_timeout_ms: u64,
+    /// A webhook's body must arrive within this long.
+    pub body_timeout_secs: u64,
+    /// Any request must be answered within this long (slow bodies included): 408 after.
+    pub request_timeout_secs: u64,
+    /// Connections each HTTP worker thread holds at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Webhooks per second and carrier instance, per process (0: no limit); 429 beyond.
+    pub webhook_rate_per_second: u32,
+    /// API requests per second and API key, per process (0: no limit); 429 beyond.
+    pub api_rate_per_second: u32,
+    /// Refused requests are logged at most once per this many seconds per problem code.
+    pub rejected_log_every_secs: u64,
+    /// Background work failing this long without a success makes `/readyz` answer 503.
+    pub unready_after_secs: u64,
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -106,6 +122,8 @@ pub struct IntakeSettings {
     /// runs every `sweep_secs` (and once at start).
     pub recover_after_secs: u64,
     pub sweep_secs: u64,
+    /// A stored webhook the database refuses this many times is quarantined (set aside).
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

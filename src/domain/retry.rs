@@ -82,6 +82,15 @@ pub fn decide(
     Decision::RetryAfter(wanted.min(max))
 }
 
+/// The wait before a task runs again after our own infrastructure (the database, the broker)
+/// failed it: 1 s doubling with each try to at most 30 s, ±20 % jitter. Short, because the task
+/// itself is fine and should go as soon as the fault is over; capped, so a long outage does not
+/// push work far into the future. `tries` is the task's attempt count so far.
+pub fn stall_delay(tries: u32, jitter: f64) -> Duration {
+    let base = Duration::from_secs(1u64 << tries.min(5)).min(Duration::from_secs(30));
+    base.mul_f64(1.0 + 0.2 * jitter.clamp(-1.0, 1.0))
+}
+
 /// Parse `Retry-After`: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
@@ -189,6 +198,13 @@ mod tests {
             decide(&POLICY, 5, Failure::Status(500), None, 0.0),
             Decision::DeadLetter
         );
+    }
+
+    #[test]
+    fn stalled_tasks_come_back_within_half_a_minute() {
+        let delays: Vec<u64> = (0..8).map(|n| stall_delay(n, 0.0).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(stall_delay(0, 1.0), Duration::from_millis(1200));
     }
 
     #[test]

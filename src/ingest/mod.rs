@@ -66,13 +66,15 @@ impl IngestReport {
 }
 
 /// Store a poll's parse outcome for one carrier instance and enqueue the resulting pushes: one
-/// transaction per tracking update.
+/// transaction per tracking update. What the store cannot hold is cleaned first
+/// ([`crate::domain::sanitize`]; webhooks are cleaned by the intake, before their answer).
 pub async fn ingest_polled(
     store: &Store,
     queue: &Queue,
     carrier_id: &str,
-    outcome: ParseOutcome,
+    mut outcome: ParseOutcome,
 ) -> Result<IngestReport, StoreError> {
+    crate::domain::sanitize::make_storable(&mut outcome);
     let origin = Origin {
         carrier_id,
         source: EventSource::Poll,

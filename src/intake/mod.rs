@@ -29,6 +29,8 @@ use tokio_util::task::TaskTracker;
 use trackgate_carriers::{Inbound, ParseError, SignatureError, Unverified, Verified};
 
 use crate::config::IntakeSettings;
+use crate::domain::sanitize::make_storable;
+use crate::health::Health;
 use crate::ingest::StoredWebhook;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -84,6 +86,7 @@ struct Shared {
     queue: Queue,
     registry: Registry,
     metrics: Metrics,
+    health: Health,
     settings: IntakeSettings,
     /// To the group-commit writers.
     rows: mpsc::Sender<writer::Pending>,
@@ -112,6 +115,7 @@ impl Intake {
         queue: Queue,
         registry: Registry,
         metrics: Metrics,
+        health: Health,
         settings: IntakeSettings,
     ) -> Intake {
         let rows = writer::spawn(&store, &metrics, &settings);
@@ -122,6 +126,7 @@ impl Intake {
                 queue,
                 registry,
                 metrics,
+                health,
                 settings,
                 rows,
                 parsed,
@@ -148,13 +153,18 @@ impl Intake {
     }
 
     /// Parse, store durably (with whatever else is being stored at this moment) and hand off a
-    /// verified webhook. `Ok(id)` means stored: the caller may acknowledge it.
+    /// verified webhook. `Ok(id)` means stored: the caller may acknowledge it. What the store
+    /// cannot hold (U+0000, impossible dates) is cleaned from the parsed outcome before the
+    /// answer, each change a problem on the webhook; the raw body is kept as it came.
     pub async fn accept(
         &self,
         carrier: &CarrierInstance,
         verified: Inbound<Verified>,
     ) -> Result<i64, AcceptError> {
-        let parsed = carrier.adapter.parse_webhook(&verified);
+        let parsed = carrier.adapter.parse_webhook(&verified).map(|mut outcome| {
+            make_storable(&mut outcome);
+            outcome
+        });
         let (headers, body) = verified.into_parts();
         let mut row = NewInbound::new(&carrier.id, &headers, body)
             .map_err(|err| AcceptError::NotStored(StoreFailure::Store(Arc::new(err))))?;
@@ -253,10 +263,11 @@ impl Shared {
             .get(&row.carrier_id)
             .ok_or(StoredParse::CarrierGone)?;
         let verified = Inbound::new(decode_headers(row), row.body.clone()).assume_verified();
-        let outcome = carrier
+        let mut outcome = carrier
             .adapter
             .parse_webhook(&verified)
             .map_err(StoredParse::Unparseable)?;
+        make_storable(&mut outcome);
         Ok(StoredWebhook {
             inbound_id: row.id,
             carrier_id: row.carrier_id.clone(),

@@ -3,12 +3,16 @@
 //!
 //! Outcomes: `rejected` (bad signature, nothing stored), `failed` (stored, unparseable),
 //! `processed` and `partial` (decided by [`crate::ingest::IngestReport::webhook_outcome`] and
-//! written in the ingest transaction; counted here).
+//! written in the ingest transaction; counted here), `quarantined` (the database refused its
+//! data `intake.max_attempts` times). Signature rejections are logged at a sampled rate: a flood
+//! of bad signatures must not flood the log (the counter has them all).
 
 use trackgate_carriers::{ParseError, SignatureError};
 
 use super::Shared;
+use crate::health::part;
 use crate::ingest::{IngestReport, StoredWebhook};
+use crate::store::StoreError;
 use crate::store::states::{WebhookOutcome, label};
 
 impl Shared {
@@ -53,6 +57,34 @@ impl Shared {
             return;
         }
         self.record_failed_on_arrival(carrier_id, inbound_id, cause);
+    }
+
+    /// A webhook whose ingest failed on its own. A refusal of its data counts towards its
+    /// quarantine; an outage of the database does not (the sweep retries it when it is back).
+    pub(super) async fn record_ingest_failure(&self, webhook: &StoredWebhook, err: &StoreError) {
+        let inbound_id = webhook.inbound_id;
+        if !err.is_permanent() {
+            self.health.failed(part::WEBHOOK_INGEST, err);
+            tracing::warn!(inbound_id, error = %err, "webhook not ingested; the sweep retries it");
+            return;
+        }
+        let limit = self.settings.max_attempts;
+        match self
+            .store
+            .record_ingest_failure(inbound_id, err.to_string(), limit)
+            .await
+        {
+            Ok(true) => {
+                self.count(&webhook.carrier_id, &label(WebhookOutcome::Quarantined));
+                tracing::error!(inbound_id, carrier = %webhook.carrier_id, error = %err, "webhook quarantined: the store refused it {limit} times");
+            }
+            Ok(false) => {
+                tracing::warn!(inbound_id, error = %err, "the store refused the webhook; the sweep retries it")
+            }
+            Err(record) => {
+                tracing::warn!(inbound_id, error = %err, record_error = %record, "webhook not ingested; the sweep retries it")
+            }
+        }
     }
 
     /// Webhooks the ingest transaction processed (their rows already carry the outcome).

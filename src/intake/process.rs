@@ -3,7 +3,9 @@
 //! A batch is one transaction ([`crate::ingest::ingest_webhooks`]): under load a worker takes
 //! every parsed webhook waiting (up to `intake.process_batch`), so commits per webhook fall as
 //! the rate rises. If a batch fails, each of its webhooks is ingested on its own, so one bad
-//! webhook cannot hold the others back; one that still fails stays `received` for the sweep.
+//! webhook cannot hold the others back. One that still fails stays `received` for the sweep;
+//! if the database refused its data (not an outage), the refusal is counted, and after
+//! `intake.max_attempts` the webhook is quarantined ([`super::outcome`]).
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::health::part;
 use crate::ingest::{StoredWebhook, ingest_webhooks};
 
 /// One worker: take a batch, ingest it, again, until the channel closes or `shutdown` is
@@ -43,10 +46,11 @@ impl Shared {
         self.metrics
             .observe_batch("ingest", batch.len(), started.elapsed());
         match result {
-            Ok(reports) => self.record_ingested(batch, &reports),
-            Err(err) if batch.len() == 1 => {
-                tracing::warn!(inbound_id = batch[0].inbound_id, error = %err, "webhook not ingested; the sweep retries it");
+            Ok(reports) => {
+                self.health.ok(part::WEBHOOK_INGEST);
+                self.record_ingested(batch, &reports);
             }
+            Err(err) if batch.len() == 1 => self.record_ingest_failure(&batch[0], &err).await,
             Err(err) => {
                 tracing::warn!(count = batch.len(), error = %err, "webhook batch failed; ingesting its webhooks one by one");
                 for webhook in batch {

@@ -1,6 +1,7 @@
-//! `trackgate reprocess`: run stored webhooks through their adapter and the write path again,
-//! after a parser fix — the failed and the never-processed ones, optionally the partial ones,
-//! or one by id. The same steps as live traffic, one webhook per transaction.
+//! `trackgate reprocess` and `POST /v1/admin/webhooks/{id}/reprocess`: run stored webhooks
+//! through their adapter and the write path again, after a fix — the failed, quarantined and
+//! never-processed ones, optionally the partial ones, or one by id. The same steps as live
+//! traffic, one webhook per transaction; one the store still refuses is counted as failing.
 
 use std::fmt;
 
@@ -8,7 +9,7 @@ use super::{Intake, StoredParse};
 use crate::store::StoreError;
 use crate::store::states::WebhookOutcome;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ReprocessSummary {
     pub reprocessed: usize,
     pub new_events: usize,
@@ -51,7 +52,11 @@ impl Intake {
                     .ok_or(ReprocessError::NotFound(id))?,
             ],
             None => {
-                let mut outcomes = vec![WebhookOutcome::Failed, WebhookOutcome::Received];
+                let mut outcomes = vec![
+                    WebhookOutcome::Failed,
+                    WebhookOutcome::Received,
+                    WebhookOutcome::Quarantined,
+                ];
                 if include_partial {
                     outcomes.push(WebhookOutcome::Partial);
                 }

@@ -191,8 +191,8 @@ impl Poller {
             PollError {
                 failure,
                 retry_after: None,
-                detail: format!("{err:#}"),
-                cause: Some(Box::new(err)),
+                detail: crate::push::describe_transport_error(err),
+                cause: None,
             }
         })?;
         let status = response.status().as_u16();
@@ -210,7 +210,7 @@ impl Poller {
         let body = response
             .bytes()
             .await
-            .map_err(|err| PollError::caused_by("reading body", err))?;
+            .map_err(|err| PollError::caused_by("reading body", err.without_url()))?;
         Ok((status, headers, body.to_vec()))
     }
 

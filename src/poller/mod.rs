@@ -24,12 +24,12 @@ use crate::config::PollSettings;
 use crate::domain::retry::{Decision, Failure, RetryPolicy, decide, random_jitter};
 use crate::domain::schedule::PollFacts;
 use crate::metrics::Metrics;
-use crate::queue::{Delivery, Queue, Task, TaskKind};
+use crate::queue::{Queue, Settlement, Task, TaskKind};
 use crate::registry::{CarrierInstance, Registry};
-use crate::store::Store;
 use crate::store::entities::shipment;
 use crate::store::scheduling::NextPoll;
 use crate::store::states::label;
+use crate::store::{Store, StoreError};
 
 /// Why a poll failed: how (for the retry delay), and the text recorded on a dead letter.
 #[derive(Debug, thiserror::Error)]
@@ -304,52 +304,44 @@ impl Poller {
         }
     }
 
-    /// Handle a `poll` task from the retry queue: poll that one shipment again.
-    pub async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
-        let Some(shipment) = self.store.get_shipment(&delivery.task.ref_id).await? else {
-            self.queue.ack(delivery).await?;
-            return Ok(());
+    /// Handle a `poll` task from the retry queue: poll that one shipment again; the settlement
+    /// its delivery gets. A store failure is an `Err`, and the caller retries the task.
+    pub async fn handle(&self, task: &Task) -> Result<Settlement, StoreError> {
+        let Some(shipment) = self.store.get_shipment(&task.ref_id).await? else {
+            return Ok(Settlement::Ack);
         };
         let Some(instance) = self
             .registry
             .get(&shipment.carrier_id)
             .filter(|_| shipment.tracking)
         else {
-            self.queue.ack(delivery).await?;
-            return Ok(());
+            return Ok(Settlement::Ack);
         };
-        let attempt = delivery.task.attempt + 1;
-        match self
-            .poll_targets(&instance, &[poll_target(&shipment)])
-            .await
-        {
-            Ok(_) => self.queue.ack(delivery).await?,
-            Err(err) => match decide(
-                &self.retry,
-                attempt,
-                err.failure,
-                err.retry_after,
-                random_jitter(),
-            ) {
-                Decision::RetryAfter(delay) => self.queue.retry(delivery, delay).await?,
-                Decision::Stop | Decision::DeadLetter => {
-                    self.store
-                        .add_dead_letter(
-                            TaskKind::Poll,
-                            &shipment.id,
-                            attempt as i32,
-                            Some(err.detail),
-                        )
-                        .await?;
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&[&label(TaskKind::Poll)])
-                        .inc();
-                    self.queue.dead_letter(delivery).await?;
-                }
-            },
+        let attempt = task.attempt + 1;
+        let target = poll_target(&shipment);
+        let Err(err) = self.poll_targets(&instance, &[target]).await else {
+            return Ok(Settlement::Ack);
+        };
+        let decision = decide(
+            &self.retry,
+            attempt,
+            err.failure,
+            err.retry_after,
+            random_jitter(),
+        );
+        if let Decision::RetryAfter(delay) = decision {
+            return Ok(Settlement::Retry(delay));
         }
-        Ok(())
+        let attempts = attempt as i32;
+        let last_error = Some(err.detail);
+        self.store
+            .add_dead_letter(TaskKind::Poll, &shipment.id, attempts, last_error)
+            .await?;
+        self.metrics
+            .dead_letters
+            .with_label_values(&[&label(TaskKind::Poll)])
+            .inc();
+        Ok(Settlement::DeadLetter)
     }
 }
 

@@ -13,7 +13,7 @@ pub mod payload;
 mod sender;
 mod worker;
 
-pub use sender::{MallClient, MallClientError, SendOutcome};
+pub use sender::{MallClient, MallClientError, SendOutcome, describe_transport_error};
 pub use worker::PushWorker;
 
 use crate::queue::{Queue, Task, TaskKind};
@@ -66,15 +66,47 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String
     }
 }
 
-/// Enqueue pending outbox rows that never reached the queue (committed, then the process died
-/// before the enqueue). Runs at start-up and every 10 s; rows younger than 15 s are left to the
-/// enqueue that is probably still under way.
-pub async fn relay_unenqueued(store: &Store, queue: &Queue) -> Result<usize, StoreError> {
-    let ids = store
-        .unenqueued_outbox_ids(std::time::Duration::from_secs(15), 500)
-        .await?;
-    for id in &ids {
-        enqueue_new(store, queue, id).await;
+/// Rows relayed per round (one query, one pipelined publish, one update).
+const RELAY_BATCH: u64 = 1000;
+
+/// Enqueue pending outbox rows that are not on the queue: committed while the broker was down,
+/// or the process died before the enqueue, or waiting for an earlier push whose settlement did
+/// not enqueue them. Rows younger than `settle` are left to the enqueue that is probably still
+/// under way. Works through the whole backlog in rounds of [`RELAY_BATCH`] at the broker's
+/// speed (pipelined publishes, confirms awaited together) and returns how many it enqueued.
+pub async fn relay_unenqueued(
+    store: &Store,
+    queue: &Queue,
+    settle: std::time::Duration,
+) -> Result<usize, RelayError> {
+    let mut relayed = 0;
+    loop {
+        let ids = store.unenqueued_outbox_ids(settle, RELAY_BATCH).await?;
+        if ids.is_empty() {
+            return Ok(relayed);
+        }
+        let tasks = ids
+            .iter()
+            .map(|id| Task {
+                kind: TaskKind::Push,
+                ref_id: id.clone(),
+                attempt: 0,
+            })
+            .collect();
+        queue.enqueue_many(tasks).await?;
+        store.mark_enqueued_many(&ids).await?;
+        relayed += ids.len();
+        if (ids.len() as u64) < RELAY_BATCH {
+            return Ok(relayed);
+        }
     }
-    Ok(ids.len())
+}
+
+/// Why a relay round stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
 }

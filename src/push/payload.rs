@@ -19,8 +19,9 @@ pub struct PushPayload {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// Per shipment, increasing by one with each status change: drop a push whose sequence is
-    /// not greater than the last one applied.
+    /// Per shipment, increasing by one with each status change. Pushes of a shipment arrive in
+    /// this order; apply the status of a push only when its sequence is greater than the last
+    /// one applied (a replayed dead letter can come later), but keep its events either way.
     pub sequence: i64,
     pub shipment_id: String,
     pub order_id: Option<String>,
@@ -41,6 +42,9 @@ pub struct PushPayload {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushEvent {
+    /// Stable per shipment and event (the event's dedupe key): the mall keeps events by it, so
+    /// events from every push are kept, even from one whose status is stale.
+    pub id: String,
     pub occurred_at: DateTime<Utc>,
     /// The carrier's local offset in seconds, when known; `offset_inferred` when we derived it.
     pub utc_offset_seconds: Option<i32>,
@@ -56,6 +60,7 @@ pub struct PushEvent {
 impl PushEvent {
     pub fn from_stored(event: &tracking_event::Model) -> PushEvent {
         PushEvent {
+            id: event.dedupe_key.clone(),
             occurred_at: event.occurred_at,
             utc_offset_seconds: event.utc_offset_seconds,
             offset_inferred: event.offset_inferred,

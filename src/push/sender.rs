@@ -23,7 +23,7 @@ pub struct MallClient {
 impl std::fmt::Debug for MallClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MallClient")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::config::redact_url(&self.endpoint))
             .finish_non_exhaustive()
     }
 }
@@ -151,9 +151,23 @@ impl MallClient {
                 SendOutcome::Failed {
                     failure,
                     retry_after: None,
-                    detail: format!("{err:#}"),
+                    detail: describe_transport_error(err),
                 }
             }
         }
     }
+}
+
+/// A transport error as text for logs and stored errors: its cause chain, without the URL
+/// (which may carry credentials, `https://user:password@…` or a `?token=`).
+pub fn describe_transport_error(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

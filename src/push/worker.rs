@@ -1,17 +1,21 @@
-//! The push worker: deliver one push task and settle it on the queue.
+//! The push worker: deliver one push task and say how to settle it.
 //!
-//! It reloads the outbox row (the store is the truth), sends it, records the attempt and the
-//! row's new state in one transaction, and only then settles the task: a crash in between
-//! redelivers a task whose row is already settled, which is acknowledged without a send.
+//! It reloads the outbox row (the store is the truth) and sends it only if it is its shipment's
+//! earliest pending push, so a newer push never overtakes an older undelivered one; a push that
+//! must wait is taken off the queue and re-enqueued when its predecessor is settled. After a
+//! send it records the attempt and the row's new state in one transaction, and only then is
+//! the task settled: a crash in between redelivers a task whose row is already settled, which
+//! is acknowledged without a send. A store failure is an `Err`; the caller retries the task.
 
 use std::time::Instant;
 
 use super::sender::{MallClient, SendOutcome};
 use crate::domain::retry::{Decision, RetryPolicy, decide, random_jitter};
 use crate::metrics::Metrics;
-use crate::queue::{Delivery, Queue};
-use crate::store::Store;
+use crate::queue::{Queue, Settlement, Task};
+use crate::store::entities::push_outbox;
 use crate::store::states::{OutboxState, TaskKind, label};
+use crate::store::{Store, StoreError};
 
 /// Everything a push worker needs.
 #[derive(Clone, Debug)]
@@ -24,22 +28,69 @@ pub struct PushWorker {
 }
 
 impl PushWorker {
-    /// Deliver one push task and settle it on the queue.
-    pub async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
-        let outbox_id = delivery.task.ref_id.clone();
-        let Some(row) = self.store.outbox_row(&outbox_id).await? else {
+    /// Deliver one push task; the settlement its delivery gets.
+    pub async fn handle(&self, task: &Task) -> Result<Settlement, StoreError> {
+        let outbox_id = task.ref_id.as_str();
+        let Some(row) = self.store.outbox_row(outbox_id).await? else {
             tracing::warn!(outbox_id, "push task for a missing outbox row; dropping it");
-            self.queue.ack(delivery).await?;
-            return Ok(());
+            return Ok(Settlement::Ack);
         };
         if row.state != OutboxState::Pending {
             // Already settled (a duplicate task after a crash or a replay): nothing to do.
-            self.queue.ack(delivery).await?;
-            return Ok(());
+            return Ok(Settlement::Ack);
         }
+        if let Some((head, head_seq)) = self.store.first_pending_push(&row.shipment_id).await?
+            && head != row.id
+        {
+            // An earlier push of this shipment is not settled yet: this one goes after it.
+            self.store.mark_waiting(&row.id).await?;
+            tracing::debug!(
+                outbox_id,
+                seq = row.seq,
+                waits_for = head_seq,
+                "push waits for an earlier one"
+            );
+            return Ok(Settlement::Ack);
+        }
+        let decision = self.send(&row).await?;
+        let shipment_id = &row.shipment_id;
+        Ok(match decision {
+            None => {
+                tracing::info!(outbox_id, shipment_id, seq = row.seq, "push delivered");
+                self.release_successor(&row).await;
+                Settlement::Ack
+            }
+            Some(Decision::RetryAfter(delay)) => Settlement::Retry(delay),
+            Some(Decision::Stop) => {
+                tracing::warn!(
+                    outbox_id,
+                    shipment_id,
+                    "mall answered 410 Gone; not retrying"
+                );
+                self.release_successor(&row).await;
+                Settlement::Ack
+            }
+            Some(Decision::DeadLetter) => {
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&[&label(TaskKind::Push)])
+                    .inc();
+                tracing::error!(
+                    outbox_id,
+                    shipment_id,
+                    "push dead-lettered after the last attempt"
+                );
+                self.release_successor(&row).await;
+                Settlement::DeadLetter
+            }
+        })
+    }
+
+    /// POST the row, record the attempt and the row's new state; `None` when delivered.
+    async fn send(&self, row: &push_outbox::Model) -> Result<Option<Decision>, StoreError> {
         let attempt = row.attempts + 1;
         let started = Instant::now();
-        let outcome = self.client.send(&row).await;
+        let outcome = self.client.send(row).await;
         let elapsed_ms = started.elapsed().as_millis() as i64;
         self.metrics
             .observe_push(outcome.is_delivered(), started.elapsed());
@@ -64,44 +115,26 @@ impl PushWorker {
             Some(Decision::Stop) => OutboxState::Gone,
             Some(Decision::DeadLetter) => OutboxState::Dead,
         };
-        // The attempt, the new state (and a dead letter) are recorded before the queue is
-        // settled: a crash in between redelivers a task whose row is already settled.
+        if let Some(Decision::RetryAfter(delay)) = decision {
+            tracing::warn!(outbox_id = %row.id, attempt, ?delay, error = ?error, "push failed; will retry");
+        }
+        // Recorded before the task is settled: a crash in between redelivers a task whose row
+        // is already settled.
         self.store
-            .record_push_attempt(&row, attempt, status, error.clone(), elapsed_ms, new_state)
+            .record_push_attempt(row, attempt, status, error, elapsed_ms, new_state)
             .await?;
-        let shipment_id = &row.shipment_id;
-        match decision {
-            None => {
-                tracing::info!(
-                    outbox_id,
-                    shipment_id,
-                    seq = row.seq,
-                    attempt,
-                    "push delivered"
-                );
-                self.queue.ack(delivery).await?;
-            }
-            Some(Decision::RetryAfter(delay)) => {
-                tracing::warn!(outbox_id, shipment_id, attempt, ?delay, error = ?error, "push failed; will retry");
-                self.queue.retry(delivery, delay).await?;
-            }
-            Some(Decision::Stop) => {
-                tracing::warn!(
-                    outbox_id,
-                    shipment_id,
-                    "mall answered 410 Gone; not retrying"
-                );
-                self.queue.ack(delivery).await?;
-            }
-            Some(Decision::DeadLetter) => {
-                self.metrics
-                    .dead_letters
-                    .with_label_values(&[&label(TaskKind::Push)])
-                    .inc();
-                tracing::error!(outbox_id, shipment_id, attempt, error = ?error, "push dead-lettered after the last attempt");
-                self.queue.dead_letter(delivery).await?;
+        Ok(decision)
+    }
+
+    /// Enqueue the shipment's next pending push now that this one is settled. A failure is only
+    /// logged: that row stays off the queue and the relay sends it.
+    async fn release_successor(&self, settled: &push_outbox::Model) {
+        match self.store.first_pending_push(&settled.shipment_id).await {
+            Ok(Some((next, _))) => super::enqueue_new(&self.store, &self.queue, &next).await,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(shipment_id = %settled.shipment_id, error = %err, "next push not enqueued; the relay will send it")
             }
         }
-        Ok(())
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::{Delivery, DeliveryHandle, QueueError, Task, TaskKind};
 use crate::config::QueueSettings;
+use crate::health::{Health, part};
 use crate::store::Store;
 use crate::store::entities::queue_task;
 
@@ -32,10 +33,11 @@ pub struct EmbeddedQueue {
     /// `idle_poll_ms` in total rather than one each.
     seeker: Arc<tokio::sync::Mutex<()>>,
     closed: Arc<AtomicBool>,
+    health: Health,
 }
 
 impl EmbeddedQueue {
-    pub fn new(store: Store, settings: &QueueSettings) -> Self {
+    pub fn new(store: Store, settings: &QueueSettings, health: &Health) -> Self {
         EmbeddedQueue {
             store,
             lease: Duration::from_secs(settings.lease_secs.max(1)),
@@ -43,6 +45,7 @@ impl EmbeddedQueue {
             wake: Arc::new(Notify::new()),
             seeker: Arc::new(tokio::sync::Mutex::new(())),
             closed: Arc::new(AtomicBool::new(false)),
+            health: health.clone(),
         }
     }
 
@@ -94,8 +97,17 @@ impl EmbeddedQueue {
             if self.closed.load(Ordering::Relaxed) {
                 return Err(QueueError::Closed);
             }
-            if let Some(delivery) = self.claim().await? {
-                return Ok(delivery);
+            match self.claim().await {
+                Ok(claimed) => {
+                    self.health.ok(part::QUEUE_CONSUMER);
+                    if let Some(delivery) = claimed {
+                        return Ok(delivery);
+                    }
+                }
+                Err(err) => {
+                    self.health.failed(part::QUEUE_CONSUMER, &err);
+                    return Err(err);
+                }
             }
             // Woken early by an enqueue in this process; other processes' work is seen on the tick.
             let _ = tokio::time::timeout(self.idle_poll, self.wake.notified()).await;

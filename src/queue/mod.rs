@@ -12,10 +12,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest a worker holds a delivery it could not retry before handing it back.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(5);
+
 pub use embedded::EmbeddedQueue;
 pub use rabbitmq::RabbitQueue;
 
 use crate::config::{QueueKind, QueueSettings};
+use crate::health::Health;
 use crate::store::Store;
 pub use crate::store::states::TaskKind;
 
@@ -39,8 +43,19 @@ pub enum QueueError {
     Closed,
 }
 
-/// A task handed to a worker; it must be settled with [`Queue::ack`], [`Queue::retry`] or
-/// [`Queue::dead_letter`].
+/// How a handled task is settled. Every task handed out ends in exactly one of these, errors
+/// included: a handler that fails is retried later, never left holding its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done: delivered, stopped for good, or nothing (left) to do.
+    Ack,
+    /// Run again after the delay, the task's attempt count advanced.
+    Retry(Duration),
+    /// Out of attempts: the handler has recorded the dead letter in the store.
+    DeadLetter,
+}
+
+/// A task handed to a worker; it must be settled with [`Queue::settle`].
 #[derive(Debug)]
 pub struct Delivery {
     pub task: Task,
@@ -60,10 +75,16 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub async fn open(settings: &QueueSettings, store: &Store) -> Result<Queue, QueueError> {
+    pub async fn open(
+        settings: &QueueSettings,
+        store: &Store,
+        health: &Health,
+    ) -> Result<Queue, QueueError> {
         Ok(match settings.kind {
-            QueueKind::Embedded => Queue::Embedded(EmbeddedQueue::new(store.clone(), settings)),
-            QueueKind::Rabbitmq => Queue::Rabbit(RabbitQueue::connect(settings).await?),
+            QueueKind::Embedded => {
+                Queue::Embedded(EmbeddedQueue::new(store.clone(), settings, health))
+            }
+            QueueKind::Rabbitmq => Queue::Rabbit(RabbitQueue::connect(settings, health).await?),
         })
     }
 
@@ -82,8 +103,9 @@ impl Queue {
         }
     }
 
-    /// Accept many tasks to run now: one multi-row insert (embedded) or publishes whose
-    /// confirms are awaited together (RabbitMQ). An error means some may not be queued.
+    /// Accept many tasks to run now: one multi-row insert (embedded) or publishes pipelined on
+    /// one channel, their confirms awaited together (RabbitMQ). An error means some may not be
+    /// queued (the callers' rows stay un-enqueued, and the relay sends them again).
     pub async fn enqueue_many(&self, tasks: Vec<Task>) -> Result<(), QueueError> {
         match self {
             Queue::Embedded(q) => q.enqueue_many(&tasks).await,
@@ -103,6 +125,19 @@ impl Queue {
         match self {
             Queue::Embedded(q) => q.next().await,
             Queue::Rabbit(q) => q.next().await,
+        }
+    }
+
+    /// Settle a delivery as its handler decided.
+    pub async fn settle(
+        &self,
+        delivery: Delivery,
+        settlement: Settlement,
+    ) -> Result<(), QueueError> {
+        match settlement {
+            Settlement::Ack => self.ack(delivery).await,
+            Settlement::Retry(delay) => self.retry(delivery, delay).await,
+            Settlement::DeadLetter => self.dead_letter(delivery).await,
         }
     }
 
@@ -129,20 +164,38 @@ impl Queue {
             }
             (Queue::Rabbit(q), DeliveryHandle::Rabbit(acker)) => {
                 // Publish (confirmed) before acking: a crash in between duplicates, never loses.
-                q.publish(&next, delay).await?;
-                acker.ack(Default::default()).await?;
+                match q.publish(&next, delay).await {
+                    Ok(()) => {
+                        acker.ack(Default::default()).await?;
+                    }
+                    Err(err) => {
+                        // The broker took no delayed copy: give the delivery back to the work
+                        // queue instead, after a pause so a refusing broker does not make it
+                        // spin. Either way it is never left unsettled on a live channel.
+                        tracing::warn!(error = %err, kind = ?next.kind, ref_id = %next.ref_id, "retry not published; requeueing the task");
+                        tokio::time::sleep(delay.min(REQUEUE_PAUSE)).await;
+                        let requeue = lapin::options::BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        };
+                        acker.nack(requeue).await?;
+                    }
+                };
                 Ok(())
             }
             _ => unreachable!("a delivery is settled by the queue that produced it"),
         }
     }
 
-    /// Give up on the task: the caller has recorded the dead letter in the store.
+    /// Give up on the task: the caller has recorded the dead letter in the store (the broker's
+    /// dead queue only gets a copy for operators, so failing to publish it loses nothing).
     pub async fn dead_letter(&self, delivery: Delivery) -> Result<(), QueueError> {
         match (self, delivery.handle) {
             (Queue::Embedded(q), DeliveryHandle::Embedded(id)) => q.delete(id).await,
             (Queue::Rabbit(q), DeliveryHandle::Rabbit(acker)) => {
-                q.publish_dead(&delivery.task).await?;
+                if let Err(err) = q.publish_dead(&delivery.task).await {
+                    tracing::warn!(error = %err, ref_id = %delivery.task.ref_id, "dead letter not copied to the broker's dead queue (it is in the store)");
+                }
                 acker.ack(Default::default()).await?;
                 Ok(())
             }

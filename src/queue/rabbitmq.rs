@@ -30,6 +30,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{Delivery, DeliveryHandle, QueueError, Task};
 use crate::config::QueueSettings;
+use crate::health::{Health, part};
 
 const ROUTING_KEY: &str = "task";
 /// Longest wait for one publish, connection included: an unreachable broker must not hang callers.
@@ -52,6 +53,7 @@ struct Inner {
     sender: mpsc::Sender<Delivery>,
     consumer_started: AtomicBool,
     closed: AtomicBool,
+    health: Health,
 }
 
 /// Round a delay up to two significant digits of milliseconds (at least 1 ms).
@@ -67,7 +69,10 @@ pub fn quantize_delay_ms(delay: Duration) -> u64 {
 
 impl RabbitQueue {
     /// Connect and declare the topology; fails if the broker cannot be reached now.
-    pub async fn connect(settings: &QueueSettings) -> Result<RabbitQueue, QueueError> {
+    pub async fn connect(
+        settings: &QueueSettings,
+        health: &Health,
+    ) -> Result<RabbitQueue, QueueError> {
         let (sender, receiver) = mpsc::channel(settings.prefetch as usize);
         let queue = RabbitQueue {
             inner: Arc::new(Inner {
@@ -80,6 +85,7 @@ impl RabbitQueue {
                 sender,
                 consumer_started: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                health: health.clone(),
             }),
         };
         queue.publisher_channel().await?;
@@ -197,14 +203,17 @@ impl RabbitQueue {
         delay: Duration,
         dead: bool,
     ) -> Result<(), QueueError> {
-        tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_confirmed(task, delay, dead))
+        let body = serde_json::to_vec(task).expect("a task always serializes");
+        let publish = self.publish_confirmed(&body, task.attempt, delay, dead);
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
             .await
             .map_err(|_| QueueError::NotConfirmed)?
     }
 
     async fn publish_confirmed(
         &self,
-        task: &Task,
+        body: &[u8],
+        attempt: u32,
         delay: Duration,
         dead: bool,
     ) -> Result<(), QueueError> {
@@ -217,11 +226,10 @@ impl RabbitQueue {
             let ms = quantize_delay_ms(delay);
             (String::new(), self.wait_queue(&channel, ms).await?)
         };
-        let body = serde_json::to_vec(task).expect("a task always serializes");
         let mut headers = FieldTable::default();
         headers.insert(
             "x-trackgate-attempt".into(),
-            AMQPValue::LongLongInt(task.attempt as i64),
+            AMQPValue::LongLongInt(i64::from(attempt)),
         );
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
@@ -235,7 +243,7 @@ impl RabbitQueue {
                     mandatory: true,
                     ..Default::default()
                 },
-                &body,
+                body,
                 properties,
             )
             .await?
@@ -296,6 +304,7 @@ impl RabbitQueue {
                 Ok(()) => failures = 0,
                 Err(err) => {
                     failures += 1;
+                    self.inner.health.failed(part::QUEUE_CONSUMER, &err);
                     let wait = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
                     tracing::warn!(error = %err, ?wait, "rabbitmq consumer disconnected; reconnecting");
                     tokio::time::sleep(wait).await;
@@ -318,13 +327,20 @@ impl RabbitQueue {
             )
             .await?;
         tracing::info!(queue = %self.work_name(), "rabbitmq consumer started");
+        self.inner.health.ok(part::QUEUE_CONSUMER);
         while let Some(next) = consumer.next().await {
             let delivery = next?;
             let task: Task = match serde_json::from_slice(&delivery.data) {
                 Ok(task) => task,
                 Err(err) => {
+                    // Poison on the queue (not a task of ours): kept in the dead queue for an
+                    // operator, then acknowledged so it never comes back.
                     tracing::error!(error = %err, "unreadable task; moving it to the dead-letter queue");
-                    delivery.acker.reject(Default::default()).await?;
+                    let copy = self.publish_confirmed(&delivery.data, 0, Duration::ZERO, true);
+                    match tokio::time::timeout(PUBLISH_TIMEOUT, copy).await {
+                        Ok(Ok(())) => delivery.acker.ack(Default::default()).await?,
+                        _ => delivery.acker.reject(Default::default()).await?,
+                    };
                     continue;
                 }
             };

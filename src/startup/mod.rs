@@ -99,18 +99,19 @@ impl Application {
             retry: settings.retry,
             metrics: gateway.metrics.clone(),
         };
+        let worker = workers::QueueWorker {
+            queue: gateway.queue.clone(),
+            pusher,
+            poller: poller.clone(),
+            health: gateway.health.clone(),
+        };
         for _ in 0..settings.queue.prefetch {
-            let worker = workers::run_queue_worker(
-                gateway.queue.clone(),
-                pusher.clone(),
-                poller.clone(),
-                shutdown.clone(),
-            );
-            tracker.spawn(worker);
+            tracker.spawn(workers::run_queue_worker(worker.clone(), shutdown.clone()));
         }
         tracker.spawn(workers::run_relay(
             gateway.store.clone(),
             gateway.queue.clone(),
+            gateway.health.clone(),
             shutdown.clone(),
         ));
         gateway.intake.start_processing(&shutdown, &tracker);

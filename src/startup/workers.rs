@@ -5,21 +5,41 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::retry::{random_jitter, stall_delay};
+use crate::health::{Health, part};
 use crate::poller::Poller;
 use crate::push::{PushWorker, relay_unenqueued};
-use crate::queue::{Queue, QueueError, TaskKind};
+use crate::queue::{Queue, QueueError, Settlement, TaskKind};
 use crate::store::Store;
 
-/// How often the relay looks for outbox rows that never reached the queue.
+/// How often the relay looks for outbox rows that are not on the queue, when it found none;
+/// after a round that found some (a broker just came back) it looks again after [`RELAY_BUSY`].
 const RELAY_EVERY: Duration = Duration::from_secs(10);
+const RELAY_BUSY: Duration = Duration::from_secs(1);
+/// A row committed this recently is probably being enqueued right now by its own writer.
+const RELAY_SETTLE: Duration = Duration::from_secs(15);
 
-/// Take tasks from the queue and run them until shutdown.
-pub(super) async fn run_queue_worker(
-    queue: Queue,
-    pusher: PushWorker,
-    poller: Poller,
-    shutdown: CancellationToken,
-) {
+/// The parts a queue worker needs.
+#[derive(Clone)]
+pub(super) struct QueueWorker {
+    pub queue: Queue,
+    pub pusher: PushWorker,
+    pub poller: Poller,
+    pub health: Health,
+}
+
+/// Take tasks from the queue and run them until shutdown. Every task is settled: as its handler
+/// decided, or — when the handler failed on our own infrastructure (the store, the broker) —
+/// retried after a short capped delay ([`stall_delay`]). A settlement the queue cannot take is
+/// safe too: the embedded queue's lease runs out and RabbitMQ redelivers when the channel
+/// closes.
+pub(super) async fn run_queue_worker(worker: QueueWorker, shutdown: CancellationToken) {
+    let QueueWorker {
+        queue,
+        pusher,
+        poller,
+        health,
+    } = worker;
     loop {
         let delivery = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -35,31 +55,58 @@ pub(super) async fn run_queue_worker(
             }
         };
         let task = delivery.task.clone();
-        let result = match task.kind {
-            TaskKind::Push => pusher.handle(delivery).await,
-            TaskKind::Poll => poller.handle(delivery).await,
+        let handled = match task.kind {
+            TaskKind::Push => pusher.handle(&task).await,
+            TaskKind::Poll => poller.handle(&task).await,
         };
-        if let Err(err) = result {
-            // The delivery was not settled: the queue hands it out again (lease expiry or
-            // broker redelivery), so nothing is lost.
-            tracing::error!(kind = ?task.kind, ref_id = %task.ref_id, error = %err, "task failed; it will be redelivered");
+        let settlement = match handled {
+            Ok(settlement) => {
+                health.ok(part::QUEUE_WORKERS);
+                settlement
+            }
+            Err(err) => {
+                let delay = stall_delay(task.attempt, random_jitter());
+                health.failed(part::QUEUE_WORKERS, &err);
+                tracing::warn!(kind = ?task.kind, ref_id = %task.ref_id, error = %err, ?delay, "task failed on the store; retrying it");
+                Settlement::Retry(delay)
+            }
+        };
+        if let Err(err) = queue.settle(delivery, settlement).await {
+            health.failed(part::QUEUE_WORKERS, &err);
+            tracing::warn!(kind = ?task.kind, ref_id = %task.ref_id, error = %err, "task not settled; the queue hands it out again");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
 
-/// Re-enqueue outbox rows that were committed but never queued, at start and every
-/// [`RELAY_EVERY`].
-pub(super) async fn run_relay(store: Store, queue: Queue, shutdown: CancellationToken) {
+/// Enqueue outbox rows that are not on the queue, at start and then every [`RELAY_EVERY`] —
+/// or every [`RELAY_BUSY`] while there is a backlog to work through.
+pub(super) async fn run_relay(
+    store: Store,
+    queue: Queue,
+    health: Health,
+    shutdown: CancellationToken,
+) {
     loop {
-        match relay_unenqueued(&store, &queue).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "re-enqueued pushes that never reached the queue"),
-            Err(err) => tracing::warn!(error = %err, "outbox relay failed"),
-        }
+        let pause = match relay_unenqueued(&store, &queue, RELAY_SETTLE).await {
+            Ok(0) => {
+                health.ok(part::OUTBOX_RELAY);
+                RELAY_EVERY
+            }
+            Ok(n) => {
+                health.ok(part::OUTBOX_RELAY);
+                tracing::info!(count = n, "enqueued pushes that were not on the queue");
+                RELAY_BUSY
+            }
+            Err(err) => {
+                health.failed(part::OUTBOX_RELAY, &err);
+                tracing::warn!(error = %err, "outbox relay failed");
+                RELAY_BUSY
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(RELAY_EVERY) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }

@@ -114,6 +114,8 @@ pub mod inbound_webhook {
         pub outcome: WebhookOutcome,
         pub error: Option<String>,
         pub processed_at: Option<DateTimeUtc>,
+        /// Ingests the database refused (a poison webhook is quarantined after a few).
+        pub attempts: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -40,6 +40,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database refused this data (a value it cannot hold, a constraint, a trigger that
+    /// raised): writing the same data again fails the same way. Connection losses, restarts,
+    /// deadlocks and timeouts are not permanent.
+    pub fn is_permanent(&self) -> bool {
+        let db = match self {
+            StoreError::Corrupt(_) | StoreError::Encode { .. } => return true,
+            StoreError::Db(db) => db,
+        };
+        let (DbErr::Exec(runtime) | DbErr::Query(runtime)) = db else {
+            return false;
+        };
+        let sea_orm::RuntimeErr::SqlxError(sqlx) = runtime else {
+            return false;
+        };
+        sqlx.as_database_error()
+            .and_then(|err| err.code())
+            .is_some_and(|code| permanent_code(&code))
+    }
+
     /// The database could not be reached or handed out no connection in time: waiting and
     /// trying again is the right reaction (an API answers 503 with `Retry-After`).
     pub fn is_unavailable(&self) -> bool {
@@ -108,6 +127,23 @@ impl Store {
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }
+}
+
+/// Whether a database error code means the data was refused. SQLSTATE classes (PostgreSQL and
+/// MySQL): 22 data exception (U+0000, a date out of range), 23 integrity constraint, 44 check
+/// option, 45 a MySQL `SIGNAL`, P0 a PL/pgSQL `RAISE`. SQLite result codes: TOOBIG, CONSTRAINT
+/// (with its extended codes, a trigger's `RAISE(ABORT)` included) and MISMATCH.
+fn permanent_code(code: &str) -> bool {
+    if ["22", "23", "44", "45", "P0"]
+        .iter()
+        .any(|class| code.starts_with(class))
+    {
+        return true;
+    }
+    code.len() <= 4
+        && code
+            .parse::<u32>()
+            .is_ok_and(|n| matches!(n & 0xff, 18..=20))
 }
 
 /// Rows an `INSERT … ON CONFLICT DO NOTHING` wrote (0 when it hit the conflict).

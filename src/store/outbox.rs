@@ -2,9 +2,11 @@
 //!
 //! An outbox row is `pending` until the mall accepts it (`delivered`), refuses it for good with
 //! 410 (`gone`) or runs out of attempts (`dead`, with a `dead_letters` row an operator can replay).
+//! A shipment's pushes go in sequence order: only its earliest pending row may be sent
+//! ([`Store::first_pending_push`]); a later one waits un-enqueued until that one is settled.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
@@ -39,26 +41,76 @@ impl Store {
         Ok(())
     }
 
-    /// Pending rows that never reached the queue (the process died between commit and enqueue).
-    /// Only rows untouched for `settle` are returned, so a row whose enqueue is under way right
-    /// now is not queued a second time.
+    /// Pending rows not on the queue (the process died between commit and enqueue, the broker
+    /// was down, or the row waited for an earlier push), oldest first — only each shipment's
+    /// earliest pending row, the one that may be sent next. Only rows untouched for `settle` are
+    /// returned, so a row whose enqueue is under way right now is not queued a second time.
     pub async fn unenqueued_outbox_ids(
         &self,
         settle: std::time::Duration,
         limit: u64,
     ) -> Result<Vec<String>, StoreError> {
         let before = Utc::now() - settle;
+        let earlier = Alias::new("earlier");
+        let earlier_pending = Query::select()
+            .expr(Expr::val(1))
+            .from_as(push_outbox::Entity, earlier.clone())
+            .and_where(
+                Expr::col((earlier.clone(), push_outbox::Column::ShipmentId))
+                    .equals((push_outbox::Entity, push_outbox::Column::ShipmentId)),
+            )
+            .and_where(
+                Expr::col((earlier.clone(), push_outbox::Column::State)).eq(OutboxState::Pending),
+            )
+            .and_where(
+                Expr::col((earlier, push_outbox::Column::Seq))
+                    .lt(Expr::col((push_outbox::Entity, push_outbox::Column::Seq))),
+            )
+            .to_owned();
         Ok(push_outbox::Entity::find()
             .select_only()
             .column(push_outbox::Column::Id)
             .filter(push_outbox::Column::State.eq(OutboxState::Pending))
             .filter(push_outbox::Column::Enqueued.eq(false))
             .filter(push_outbox::Column::UpdatedAt.lt(before))
+            .filter(Expr::exists(earlier_pending).not())
             .order_by_asc(push_outbox::Column::CreatedAt)
             .limit(limit)
             .into_tuple()
             .all(self.conn())
             .await?)
+    }
+
+    /// The shipment's earliest push still `pending` (id, sequence): the only one that may be
+    /// sent now.
+    pub async fn first_pending_push(
+        &self,
+        shipment_id: &str,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(push_outbox::Entity::find()
+            .select_only()
+            .column(push_outbox::Column::Id)
+            .column(push_outbox::Column::Seq)
+            .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+            .order_by_asc(push_outbox::Column::Seq)
+            .limit(1)
+            .into_tuple()
+            .one(self.conn())
+            .await?)
+    }
+
+    /// A push that must wait for an earlier one of its shipment: off the queue until that one
+    /// is settled (which enqueues it) or the relay finds it.
+    pub async fn mark_waiting(&self, id: &str) -> Result<(), StoreError> {
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Enqueued, Expr::value(false))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(push_outbox::Column::Id.eq(id))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+            .exec(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Record one delivery attempt and the row's new state, in one transaction; moving to

@@ -30,6 +30,9 @@ pub enum WebhookOutcome {
     Partial,
     /// The body could not be parsed at all; `trackgate reprocess` retries it.
     Failed,
+    /// Parsed, but the database refused to store it `intake.max_attempts` times: set aside so
+    /// it stops failing its batches; listed by the admin API, reprocessable after a fix.
+    Quarantined,
 }
 
 /// Where a push-outbox row stands.

@@ -54,6 +54,7 @@ impl NewInbound {
             outcome: Set(self.outcome),
             error: Set(self.error),
             processed_at: Set(processed_at),
+            attempts: Set(0),
             ..Default::default()
         }
     }
@@ -184,6 +185,30 @@ impl Store {
         Ok(())
     }
 
+    /// Count an ingest of this webhook that the database refused; at `quarantine_after` such
+    /// failures it is set aside as `quarantined`. Returns whether it is now quarantined.
+    pub async fn record_ingest_failure(
+        &self,
+        id: i64,
+        error: String,
+        quarantine_after: u32,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.inbound_webhook(id).await? else {
+            return Ok(false);
+        };
+        let attempts = row.attempts.saturating_add(1);
+        let quarantined = attempts >= quarantine_after.max(1) as i32;
+        let mut active: inbound_webhook::ActiveModel = row.into();
+        active.attempts = Set(attempts);
+        active.error = Set(Some(error));
+        if quarantined {
+            active.outcome = Set(WebhookOutcome::Quarantined);
+            active.processed_at = Set(Some(Utc::now()));
+        }
+        active.update(self.conn()).await?;
+        Ok(quarantined)
+    }
+
     pub async fn inbound_webhook(
         &self,
         id: i64,
@@ -202,6 +227,20 @@ impl Store {
         Ok(inbound_webhook::Entity::find()
             .filter(inbound_webhook::Column::Outcome.is_in(outcomes.iter().copied()))
             .order_by_asc(inbound_webhook::Column::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// The newest webhooks with this outcome (the admin listing).
+    pub async fn latest_inbound_webhooks(
+        &self,
+        outcome: WebhookOutcome,
+        limit: u64,
+    ) -> Result<Vec<inbound_webhook::Model>, StoreError> {
+        Ok(inbound_webhook::Entity::find()
+            .filter(inbound_webhook::Column::Outcome.eq(outcome))
+            .order_by_desc(inbound_webhook::Column::Id)
             .limit(limit)
             .all(self.conn())
             .await?)

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets from what the repository already holds: every carrier
+fixture (prefixed with its catalog index and parser), the default config, API bodies."""
+import json
+import os
+import re
+import sys
+
+root = os.path.join(os.path.dirname(__file__), "..")
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "fuzz", "corpus")
+catalog = open(os.path.join(root, "carriers", "src", "catalog.rs"), encoding="utf-8").read()
+kinds = re.findall(r'^        kind: "([^"]+)",', catalog, re.M)
+
+
+def write(target, name, data):
+    directory = os.path.join(out, target)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+fixtures = os.path.join(root, "fixtures", "carriers")
+for kind in sorted(os.listdir(fixtures)):
+    if kind not in kinds:
+        continue
+    for name in sorted(os.listdir(os.path.join(fixtures, kind))):
+        if name.endswith(".expected.json"):
+            continue
+        body = open(os.path.join(fixtures, kind, name), "rb").read()
+        source = 1 if name.startswith("poll-") else 0
+        write("carrier_parsers", f"{kind}-{name}", bytes([kinds.index(kind), source]) + body)
+
+write("config_loader", "defaults.toml", open(os.path.join(root, "config.toml"), "rb").read())
+write("config_loader", "overlay.toml", b'[queue]\nkind = "rabbitmq"\n[carriers.k2]\nkind = "kuaidi100"\n')
+for i, body in enumerate([
+    {"carrier": "sandbox", "tracking_number": "SBX1", "order_id": "O-1", "metadata": {"a": [1, "x"]}},
+    {"tracking_number": "1Z999AA10123456784", "phone": "+49 30 1234-5678", "carrier_code": "ups"},
+    {"shipments": [{"tracking_number": "SF1400123456789"}, {"tracking_number": ""}]},
+]):
+    write("api_bodies", f"body-{i}.json", json.dumps(body).encode())
+write("webhook_signatures", "empty", b"\x00" * 16)

@@ -1,0 +1,317 @@
+//! Healing without a restart: a push that fails on the store is retried and never holds a queue
+//! slot, `/readyz` says which part is failing while it fails, pushes of a shipment reach the mall
+//! in sequence order whatever fails in between, and outbox rows that missed the queue are
+//! relayed — on SQLite + the embedded queue, PostgreSQL + RabbitMQ and MariaDB.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use trackgate::store::states::OutboxState;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+use crate::helpers::{Backend, TestApp, sandbox_event, wait_until};
+
+async fn execute(app: &TestApp, sql: &str) {
+    app.gateway()
+        .store
+        .conn()
+        .execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+/// Every outbox row of these shipments delivered.
+async fn all_delivered(app: &TestApp, ids: &[String]) -> bool {
+    for id in ids {
+        let rows = app.gateway().store.outbox_of_shipment(id).await;
+        let Ok(rows) = rows else { return false };
+        if rows.is_empty() || rows.iter().any(|r| r.state != OutboxState::Delivered) {
+            return false;
+        }
+    }
+    true
+}
+
+async fn readyz(app: &TestApp) -> (u16, Value) {
+    let response = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("queue.prefetch", json!(2)),
+            ("server.unready_after_secs", json!(1)),
+        ],
+    )
+    .await;
+    app.mall_accepts_pushes().await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let shipment = app.register("sandbox", &format!("SBX-HEAL{n}"), None).await;
+        ids.push(shipment["id"].as_str().unwrap().to_owned());
+    }
+    // What a push records after its send is gone: every push task now fails on the store,
+    // more of them than there are queue slots.
+    execute(
+        &app,
+        "ALTER TABLE push_attempts RENAME TO push_attempts_away",
+    )
+    .await;
+    for n in 0..6 {
+        let body = sandbox_event(
+            &format!("SBX-HEAL{n}"),
+            "p",
+            "2026-11-20T08:00:00+01:00",
+            "PU",
+        );
+        assert_eq!(app.sandbox_webhook(&body).await.status().as_u16(), 200);
+    }
+    wait_until(
+        "readyz names the failing queue workers",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(&app).await;
+            status == 503 && body["background_work"]["queue workers"].is_string()
+        },
+    )
+    .await;
+    execute(
+        &app,
+        "ALTER TABLE push_attempts_away RENAME TO push_attempts",
+    )
+    .await;
+    wait_until(
+        "every push delivered once the store is back",
+        Duration::from_secs(60),
+        || all_delivered(&app, &ids),
+    )
+    .await;
+    // No slot is held: the next changes go through as well.
+    for n in 0..6 {
+        let body = sandbox_event(
+            &format!("SBX-HEAL{n}"),
+            "t",
+            "2026-11-20T10:00:00+01:00",
+            "IT",
+        );
+        app.sandbox_webhook(&body).await;
+    }
+    wait_until(
+        "the next pushes delivered too",
+        Duration::from_secs(30),
+        || async {
+            all_delivered(&app, &ids).await
+                && app
+                    .gateway()
+                    .store
+                    .outbox_of_shipment(&ids[5])
+                    .await
+                    .unwrap()
+                    .len()
+                    == 2
+        },
+    )
+    .await;
+    wait_until("ready again", Duration::from_secs(30), || async {
+        readyz(&app).await.0 == 200
+    })
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot_on_sqlite() {
+    a_push_failing_on_the_store_is_retried_and_frees_its_slot(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot_on_postgres_rabbitmq() {
+    a_push_failing_on_the_store_is_retried_and_frees_its_slot(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot_on_mysql() {
+    a_push_failing_on_the_store_is_retried_and_frees_its_slot(Backend::MySql).await;
+}
+
+/// PostgreSQL's own fault: every connection of the gateway terminated (as a restart does:
+/// "terminating connection due to administrator command"), again and again, while webhooks
+/// and pushes flow.
+#[tokio::test]
+async fn pushes_survive_terminated_connections_on_postgres_rabbitmq() {
+    let app = TestApp::spawn_with(Backend::PostgresRabbit, &[("queue.prefetch", json!(2))]).await;
+    app.mall_accepts_pushes().await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let shipment = app.register("sandbox", &format!("SBX-TERM{n}"), None).await;
+        ids.push(shipment["id"].as_str().unwrap().to_owned());
+    }
+    let storage = app.storage.as_ref().unwrap();
+    let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    let database = storage.database_url.rsplit('/').next().unwrap().to_owned();
+    let codes = ["PU", "IT", "OD", "FA", "DL"];
+    for (step, code) in codes.iter().enumerate() {
+        for n in 0..4 {
+            let time = format!("2026-11-20T0{step}:00:00+01:00");
+            let body = sandbox_event(&format!("SBX-TERM{n}"), &format!("s{step}"), &time, code);
+            // Refused (503) while the connections are gone: a carrier sends it again.
+            let retried = async {
+                for _ in 0..50 {
+                    if app.sandbox_webhook(&body).await.status().is_success() {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                false
+            };
+            assert!(retried.await, "the webhook was never accepted");
+        }
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+            ))
+            .await
+            .unwrap();
+    }
+    wait_until("every push delivered", Duration::from_secs(60), || {
+        all_delivered(&app, &ids)
+    })
+    .await;
+    for id in &ids {
+        let rows = app.gateway().store.outbox_of_shipment(id).await.unwrap();
+        assert_eq!(rows.len(), codes.len(), "one push per status change");
+    }
+    app.finish().await;
+}
+
+/// The mall fails a share of the calls and answers slowly; a busy shipment changes status
+/// twelve times in quick succession. The first delivery of each push must come in sequence
+/// order: a newer push never overtakes an older undelivered one.
+async fn pushes_of_a_shipment_arrive_in_sequence_order(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("queue.prefetch", json!(8))]).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(move |_: &Request| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let status = if n % 3 == 1 { 503 } else { 200 };
+            ResponseTemplate::new(status).set_delay(Duration::from_millis(20))
+        })
+        .mount(&app.mall)
+        .await;
+    let shipment = app.register("sandbox", "SBX-ORDER", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    let codes = [
+        "PU", "IT", "AR", "CC", "OD", "FA", "CD", "IT", "AR", "OD", "FA", "DL",
+    ];
+    for (step, code) in codes.iter().enumerate() {
+        let time = format!("2026-11-20T{:02}:00:00+01:00", step + 1);
+        let body = sandbox_event("SBX-ORDER", &format!("o{step}"), &time, code);
+        assert_eq!(app.sandbox_webhook(&body).await.status().as_u16(), 200);
+    }
+    wait_until("every push delivered", Duration::from_secs(60), || {
+        all_delivered(&app, std::slice::from_ref(&id))
+    })
+    .await;
+    let mut first_arrivals = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for request in app.mall.received_requests().await.unwrap() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if seen.insert(body["id"].as_str().unwrap().to_owned()) {
+            first_arrivals.push(body["sequence"].as_i64().unwrap());
+        }
+    }
+    let expected: Vec<i64> = (1..=codes.len() as i64).collect();
+    assert_eq!(
+        first_arrivals, expected,
+        "pushes arrived out of sequence order"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn pushes_of_a_shipment_arrive_in_sequence_order_on_sqlite() {
+    pushes_of_a_shipment_arrive_in_sequence_order(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pushes_of_a_shipment_arrive_in_sequence_order_on_postgres_rabbitmq() {
+    pushes_of_a_shipment_arrive_in_sequence_order(Backend::PostgresRabbit).await;
+}
+
+/// Rows committed while the broker was unreachable are on no queue: the relay sends the whole
+/// backlog (each shipment's earliest push first) without waiting for anything else.
+#[tokio::test]
+async fn pushes_that_missed_the_queue_are_relayed_in_order_on_postgres_rabbitmq() {
+    let app = TestApp::spawn(Backend::PostgresRabbit).await;
+    let shipment = app.register("sandbox", "SBX-RELAY", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    // The mall is down while three changes happen; they wait for their retries.
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&app.mall)
+        .await;
+    app.mall_accepts_pushes().await;
+    for (step, code) in ["PU", "IT", "OD"].iter().enumerate() {
+        let time = format!("2026-11-20T0{}:00:00+01:00", step + 1);
+        app.sandbox_webhook(&sandbox_event(
+            "SBX-RELAY",
+            &format!("r{step}"),
+            &time,
+            code,
+        ))
+        .await;
+    }
+    wait_until("every push delivered", Duration::from_secs(60), || {
+        all_delivered(&app, std::slice::from_ref(&id))
+    })
+    .await;
+    // Now as if they had never reached the broker: pending, not enqueued, a minute old.
+    execute(
+        &app,
+        &format!(
+            "UPDATE push_outbox SET state = 'pending', attempts = 0, enqueued = false, \
+             updated_at = now() - interval '1 minute' WHERE shipment_id = '{id}'"
+        ),
+    )
+    .await;
+    let before = app.mall.received_requests().await.unwrap().len();
+    wait_until(
+        "the relay delivers the backlog",
+        Duration::from_secs(30),
+        || all_delivered(&app, std::slice::from_ref(&id)),
+    )
+    .await;
+    let requests = app.mall.received_requests().await.unwrap();
+    let sequences: Vec<i64> = requests[before..]
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["sequence"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        sequences,
+        [1, 2, 3],
+        "relayed one after the other, in order"
+    );
+    app.finish().await;
+}
