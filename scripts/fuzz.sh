@@ -13,12 +13,21 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
 python3 scripts/fuzz-seeds.py fuzz/corpus
+mkdir -p fuzz/logs
+failed=0
 for target in carrier_parsers webhook_signatures config_loader api_bodies; do
-  echo "[fuzz.sh] $target for ${seconds}s" >&2
+  log=fuzz/logs/$target.log
   # --dev: debug assertions and overflow checks on, and a build that fits the suite's time;
   # no sanitizer: the crates forbid unsafe code, and a panic is what we look for.
-  cargo +nightly fuzz run --dev --sanitizer none "$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -max_len=65536 -timeout=10 -print_final_stats=1 2>&1 \
-    | grep -E '^(#|INFO: seed|stat::number_of_executed_units|stat::new_units_added|==|.*panicked|.*ERROR|SUMMARY)' || true
-  test "${PIPESTATUS[0]}" -eq 0
+  if cargo +nightly fuzz run --dev --sanitizer none "$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -max_len=65536 -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+    echo "[fuzz.sh] $target: ${seconds}s, $runs inputs, no failure" >&2
+  else
+    echo "[fuzz.sh] $target FAILED (full log: $log):" >&2
+    grep -E 'panicked|ERROR|SUMMARY|Test unit written|error(\[|:)' "$log" | head -20 >&2 || tail -30 "$log" >&2
+    failed=1
+  fi
 done
+exit "$failed"
+

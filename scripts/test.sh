@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# trackgate's full test suite: unit tests, fixture conformance, property tests and the
-# integration suite on SQLite, on the real PostgreSQL + RabbitMQ and on MariaDB/MySQL, then fmt
-# and clippy.
+# trackgate's full test suite: unit tests, fixture conformance, property tests, the architecture
+# check and the integration suite on SQLite, on the real PostgreSQL + RabbitMQ and on
+# MariaDB/MySQL, a short run of every fuzz target (cargo-fuzz on the nightly toolchain, installed
+# from crates.io if absent), then fmt and clippy.
 #
 # It first makes sure PostgreSQL (127.0.0.1:5432), RabbitMQ (127.0.0.1:5672) and MariaDB
 # (127.0.0.1:3306, root without a password) are up: it starts them when installed but stopped,
@@ -24,6 +25,8 @@ trap 'rm -f "$output"' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$output"
 test_status=${PIPESTATUS[0]}
+# Every fuzz target for a short, bounded run (scripts/fuzz.sh; FUZZ_SECONDS each, default 20).
+./scripts/fuzz.sh || test_status=1
 set -e
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

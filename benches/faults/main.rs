@@ -9,10 +9,11 @@
 //! cargo bench --bench faults -- --store postgres --scenario broker-outage
 //! cargo bench --bench faults -- --store mariadb --queue embedded --scenario database-restarts
 //! ```
-//! Scenarios: `baseline` (two gateways, no fault), `broker-outage` (RabbitMQ stopped for 20 s),
-//! `database-restarts` (the database restarted three times), `mall-outage` (the mall answers
-//! 503 for 30 s), `kill-9` (two gateways, each killed with SIGKILL and started again). It stops
-//! and restarts the machine's own PostgreSQL, MariaDB and RabbitMQ: run it on a test machine.
+//! Scenarios: `baseline` (two gateways, no fault), `broker-outage` (RabbitMQ stopped for
+//! `--outage-secs`, default 20), `database-restarts` (the database restarted three times),
+//! `mall-outage` (the mall answers 503 for `--outage-secs`), `kill-9` (two gateways, each
+//! killed with SIGKILL and started again). It stops and restarts the machine's own PostgreSQL,
+//! MariaDB and RabbitMQ: run it on a test machine.
 
 #[allow(dead_code)] // the RSS sampler is the load generator's
 #[path = "../loadgen/gateway.rs"]
@@ -77,6 +78,9 @@ struct Args {
     /// How long everything may take to reach the mall after the load and the faults end.
     #[arg(long, default_value_t = 180)]
     drain_secs: u64,
+    /// How long the broker (broker-outage) or the mall (mall-outage) stays down.
+    #[arg(long, default_value_t = 20)]
+    outage_secs: u64,
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
     #[arg(long, default_value = "mysql://root@127.0.0.1:3306/test")]
@@ -90,6 +94,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    trackgate::startup::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

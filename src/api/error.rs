@@ -13,6 +13,10 @@ use crate::push::dead_letters::ReplayError;
 use crate::store::StoreError;
 use crate::store::states::{Scope, label};
 
+/// 503s for an unreachable dependency, logged at a sampled rate.
+static UNREACHABLE_LOG: std::sync::LazyLock<super::door::RejectionLog> =
+    std::sync::LazyLock::new(|| super::door::RejectionLog::new(std::time::Duration::from_secs(10)));
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
@@ -188,7 +192,14 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
             ApiError::Unreachable { detail, cause } => {
-                tracing::warn!(error = ?cause, "{detail}")
+                // An outage answers every request 503: one line per few seconds says it.
+                if let Some(stands_for) = UNREACHABLE_LOG.note(detail) {
+                    tracing::warn!(
+                        error = format!("{cause:#}"),
+                        requests = stands_for,
+                        "{detail}"
+                    )
+                }
             }
             _ => {}
         }

@@ -2,8 +2,8 @@
 //! the per-update [`super::ingest_polled`] and the batched [`super::ingest_webhooks`].
 //!
 //! The steps: lock the shipment, read its events once, insert the new ones with one statement,
-//! re-derive the status from the whole set and, on a change, write the outbox row
-//! ([`super::change`]).
+//! re-derive the status from the whole set, and write the outbox row of what changed
+//! ([`super::change`]): a status change, or new events without one.
 
 use std::collections::HashSet;
 
@@ -18,7 +18,7 @@ use trackgate_carriers::TrackingUpdate;
 use super::IngestReport;
 use super::change::{StatusChange, write_outbox};
 use crate::domain::status::derive_status;
-use crate::push::payload::PushEvent;
+use crate::push::payload::{PushEvent, PushKind};
 use crate::store::StoreError;
 use crate::store::entities::{shipment, tracking_event};
 use crate::store::shipments::facts;
@@ -34,7 +34,8 @@ pub(super) struct Origin<'a> {
 
 /// Apply one tracking update inside the caller's transaction: lock the shipment, insert the
 /// new events, re-derive the status and, on a change, write the outbox row. Returns the outbox
-/// row's id, to enqueue once the caller has committed.
+/// row's id when it is to be enqueued once the caller has committed (it is the shipment's
+/// earliest pending push).
 pub(super) async fn apply_update(
     txn: &DatabaseTransaction,
     origin: Origin<'_>,
@@ -166,8 +167,10 @@ struct Advance {
     now: DateTime<Utc>,
 }
 
-/// Re-derive the shipment's status from all its events, update the row and, when the status or
-/// sub-status changed, write the outbox row under the next sequence.
+/// Re-derive the shipment's status from all its events, update the row, and write the outbox
+/// row under the next sequence: a status change, or — new events (a late scan, a further scan
+/// of the same status) or a new estimated delivery without one — an update, so the mall ends
+/// with every event.
 async fn advance_shipment(
     txn: &DatabaseTransaction,
     found: shipment::Model,
@@ -191,12 +194,17 @@ async fn advance_shipment(
     if let Some(at) = advance.webhook_at {
         active.last_webhook_at = Set(Some(at));
     }
-    let mut outbox_id = None;
-    if status_changed {
+    let kind = if status_changed {
         report.status_changes += 1;
+        PushKind::StatusChanged
+    } else {
+        PushKind::Updated
+    };
+    let to_enqueue = {
         let sequence = found.push_seq + 1;
         active.push_seq = Set(sequence);
         let change = StatusChange {
+            kind,
             shipment: &found,
             sequence,
             previous: found.status.0,
@@ -208,10 +216,10 @@ async fn advance_shipment(
                 .map(PushEvent::from_stored)
                 .collect(),
         };
-        outbox_id = Some(write_outbox(txn, change, advance.now).await?);
-    }
+        write_outbox(txn, change, advance.now).await?
+    };
     active.update(txn).await?;
-    Ok(outbox_id)
+    Ok(to_enqueue)
 }
 
 /// Stop polling the registered shipments a carrier said it no longer tracks, inside the

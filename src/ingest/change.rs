@@ -1,21 +1,25 @@
-//! A status change and its push-outbox row, written inside the transaction that made it.
+//! A change the mall should know and its push-outbox row, written inside the transaction that
+//! made it.
 //!
 //! Used by the update path ([`super::apply`]) and by expiry ([`super::expire`]): both bump the
 //! shipment's sequence under its row lock and write the row the push worker will send.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use trackgate_carriers::Status;
 
 use crate::domain::ids::new_message_id;
 use crate::domain::status::DerivedStatus;
-use crate::push::payload::{PushEvent, PushPayload};
+use crate::push::payload::{PushEvent, PushKind, PushPayload};
 use crate::store::StoreError;
 use crate::store::entities::{push_outbox, shipment};
 use crate::store::states::OutboxState;
 
-/// A status change to push: what the outbox row's payload says.
+/// A change to push: what the outbox row's payload says.
 pub(super) struct StatusChange<'a> {
+    pub kind: PushKind,
     pub shipment: &'a shipment::Model,
     pub sequence: i64,
     pub previous: Status,
@@ -24,16 +28,29 @@ pub(super) struct StatusChange<'a> {
     pub events: Vec<PushEvent>,
 }
 
-/// Write the push-outbox row of a status change inside the caller's transaction; returns its
-/// id (the push's `webhook-id`).
+/// Write the push-outbox row of a change inside the caller's transaction. Returns its id (the
+/// push's `webhook-id`) when it is the shipment's earliest pending push, to be enqueued once the
+/// caller commits; `None` when an earlier push is still pending: this one waits for it, and
+/// that push's settlement enqueues it (the outbox relay if that fails).
 pub(super) async fn write_outbox(
     txn: &DatabaseTransaction,
     change: StatusChange<'_>,
     now: DateTime<Utc>,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
+    // The shipment row is locked by the caller, so no push of it is written concurrently.
+    let earlier_pending: Option<String> = push_outbox::Entity::find()
+        .select_only()
+        .column(push_outbox::Column::Id)
+        .filter(push_outbox::Column::ShipmentId.eq(&change.shipment.id))
+        .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+        .limit(1)
+        .into_tuple()
+        .one(txn)
+        .await?;
     let id = new_message_id();
-    let payload = PushPayload::status_changed(
+    let payload = PushPayload::new(
         &id,
+        change.kind,
         change.sequence,
         change.shipment,
         change.previous,
@@ -61,5 +78,5 @@ pub(super) async fn write_outbox(
     }
     .insert(txn)
     .await?;
-    Ok(id)
+    Ok(earlier_pending.is_none().then_some(id))
 }

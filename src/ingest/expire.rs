@@ -40,6 +40,7 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
     };
     let sequence = found.push_seq + 1;
     let change = StatusChange {
+        kind: crate::push::payload::PushKind::StatusChanged,
         shipment: &found,
         sequence,
         previous,
@@ -56,6 +57,8 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
     active.updated_at = Set(now);
     active.update(&txn).await?;
     txn.commit().await?;
-    crate::push::enqueue_new(store, queue, &outbox_id).await;
+    if let Some(outbox_id) = outbox_id {
+        crate::push::enqueue_new(store, queue, &outbox_id).await;
+    }
     Ok(true)
 }

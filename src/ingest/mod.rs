@@ -2,8 +2,9 @@
 //!
 //! For each tracking update, in one transaction: find the shipment, insert its events
 //! (duplicates fall away on the unique `(shipment_id, dedupe_key)` index), re-derive the status
-//! from the full event set with [`crate::domain::status::derive_status`], and, when the status or
-//! sub-status changed, bump the shipment's push sequence and write a push-outbox row. After the
+//! from the full event set with [`crate::domain::status::derive_status`], and, when anything the
+//! mall should know changed (the status, new events, the estimated delivery), bump the
+//! shipment's push sequence and write a push-outbox row. After the
 //! commit the outbox rows are handed to the queue; if the process dies in between, the outbox
 //! relay re-enqueues them (see [`crate::push::relay_unenqueued`]). Webhooks are ingested in
 //! batches, each webhook's outcome written in the batch's transaction

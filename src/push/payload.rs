@@ -11,14 +11,24 @@ use crate::domain::status::DerivedStatus;
 use crate::store::entities::{shipment, tracking_event};
 use crate::store::states::EventSource;
 
-pub const EVENT_TYPE: &str = "shipment.status_changed";
+/// What a push tells the mall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushKind {
+    /// The shipment's status or sub-status changed (and these events came with the change).
+    #[serde(rename = "shipment.status_changed")]
+    StatusChanged,
+    /// New events, or a new estimated delivery, without a change of status: a late or a
+    /// further scan the mall should still have. The status fields repeat the current status.
+    #[serde(rename = "shipment.updated")]
+    Updated,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushPayload {
     /// Same as the `webhook-id` header: the mall's idempotency key.
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: PushKind,
     /// Per shipment, increasing by one with each status change. Pushes of a shipment arrive in
     /// this order; apply the status of a push only when its sequence is greater than the last
     /// one applied (a replayed dead letter can come later), but keep its events either way.
@@ -76,8 +86,9 @@ impl PushEvent {
 
 impl PushPayload {
     #[allow(clippy::too_many_arguments)]
-    pub fn status_changed(
+    pub fn new(
         id: &str,
+        kind: PushKind,
         sequence: i64,
         shipment: &shipment::Model,
         previous_status: Status,
@@ -88,7 +99,7 @@ impl PushPayload {
     ) -> PushPayload {
         PushPayload {
             id: id.to_owned(),
-            kind: EVENT_TYPE.to_owned(),
+            kind,
             sequence,
             shipment_id: shipment.id.clone(),
             order_id: shipment.order_id.clone(),

@@ -275,7 +275,7 @@ impl RabbitQueue {
     pub async fn publish(&self, task: &Task, delay: Duration) -> Result<(), QueueError> {
         (|| self.publish_once(task, delay, false))
             .retry(Self::publish_backoff())
-            .notify(|err, wait| tracing::warn!(error = %err, ?wait, "rabbitmq publish failed; retrying"))
+            .notify(|err, wait| tracing::debug!(error = %err, ?wait, "rabbitmq publish failed; retrying"))
             .await
     }
 

@@ -52,7 +52,8 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
             200
         );
     }
-    // A duplicate and a late, older event change nothing and push nothing.
+    // A duplicate pushes nothing; a late, older event changes no status but the mall must still
+    // have it: it comes as an update.
     app.sandbox_webhook(&sandbox_event(
         "SBX-PUSH",
         "2",
@@ -70,7 +71,7 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
 
     wait_until("every push delivered", Duration::from_secs(30), || async {
         let states = outbox_states(&app, &id).await;
-        states.len() == 4 && states.iter().all(|s| s == "delivered")
+        states.len() == 5 && states.iter().all(|s| s == "delivered")
     })
     .await;
     let pushes = app.pushes_received().await;
@@ -90,18 +91,23 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
             (1, "picked_up".into()),
             (2, "in_transit".into()),
             (3, "out_for_delivery".into()),
-            (4, "delivered".into())
+            (4, "delivered".into()),
+            (5, "delivered".into())
         ]
     );
-    let delivered = pushes.iter().find(|p| p["status"] == "delivered").unwrap();
+    let late = pushes.iter().find(|p| p["sequence"] == 5).unwrap();
+    assert_eq!(late["type"], "shipment.updated");
+    assert_eq!(late["events"][0]["raw_code"], "CR");
+    let delivered = pushes.iter().find(|p| p["sequence"] == 4).unwrap();
+    assert_eq!(delivered["type"], "shipment.status_changed");
     assert_eq!(delivered["order_id"], "ORD-1");
     assert_eq!(delivered["tracking_number"], "SBX-PUSH");
     assert_eq!(delivered["carrier"], "sandbox");
     assert_eq!(delivered["events"][0]["raw_code"], "DL");
     assert_eq!(delivered["delivered_at"], "2026-11-21T12:00:00Z");
-    // Retries reuse the webhook-id: 3 failures + 4 successes = 7 calls for 4 distinct ids.
+    // Retries reuse the webhook-id: 3 failures + 5 successes = 8 calls for 5 distinct ids.
     let calls = app.mall.received_requests().await.unwrap();
-    assert_eq!(calls.len(), 7);
+    assert_eq!(calls.len(), 8);
     for call in &calls {
         let header = call.headers.get("webhook-id").unwrap().to_str().unwrap();
         assert!(pushes.iter().any(|p| p["id"] == header));
@@ -119,7 +125,7 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
         }
         total
     };
-    assert_eq!(attempts, 7, "every attempt is recorded");
+    assert_eq!(attempts, 8, "every attempt is recorded");
     let (_, stored) = app
         .get_json(&format!("/v1/shipments/{id}"), &app.keys.mall)
         .await;
