@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 /// Codes that each move the status or sub-status away from the previous one.
-const CODES: [&str; 6] = ["IT", "AR", "CC", "OD", "FA", "CD"];
+pub const CODES: [&str; 6] = ["IT", "AR", "CC", "OD", "FA", "CD"];
 
 pub fn number(shipment: usize) -> String {
     format!("FLT{shipment:06}")

@@ -78,6 +78,9 @@ struct Args {
     /// How long everything may take to reach the mall after the load and the faults end.
     #[arg(long, default_value_t = 180)]
     drain_secs: u64,
+    /// Keep the scratch database and the queues afterwards (to look into a failed run).
+    #[arg(long)]
+    keep: bool,
     /// How long the broker (broker-outage) or the mall (mall-outage) stays down.
     #[arg(long, default_value_t = 20)]
     outage_secs: u64,
@@ -197,10 +200,14 @@ async fn run_scenario(args: &Args, scenario: Scenario) -> anyhow::Result<bool> {
         args.store, args.queue, args.rate, args.shipments, args.seconds
     );
     let scratch = Scratch::create(args).await?;
-    let prefix = format!("tg_fault_{}", std::process::id());
+    let prefix = format!("tg_fault_{}", uuid::Uuid::new_v4().simple());
     let result = run_on(args, scenario, &scratch, &prefix).await;
-    scratch.drop_database().await;
-    services::delete_queues(&prefix);
+    if args.keep {
+        println!("kept: database {} and queues {prefix}.*", scratch.url);
+    } else {
+        scratch.drop_database().await;
+        services::delete_queues(&prefix);
+    }
     result
 }
 
@@ -300,7 +307,7 @@ async fn inflict(
                 started.elapsed().as_secs_f64()
             );
             services::stop_rabbitmq().await?;
-            at(35).await;
+            at(15 + args.outage_secs).await;
             services::start_rabbitmq().await?;
             println!(
                 "- {:.0} s: RabbitMQ started",
@@ -327,7 +334,7 @@ async fn inflict(
                 "- {:.0} s: mall down (503)",
                 started.elapsed().as_secs_f64()
             );
-            at(40).await;
+            at(10 + args.outage_secs).await;
             mall.set_down(false);
             println!("- {:.0} s: mall back", started.elapsed().as_secs_f64());
         }

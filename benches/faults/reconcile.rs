@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use trackgate::carriers::{Status, dedupe_key};
 use trackgate::store::entities::shipment;
 
-use crate::load::{Sent, number};
+use crate::load::{CODES, Sent, number};
 use crate::mall::Mall;
 
 /// Migrate the scratch database and register `shipments` sandbox shipments.
@@ -86,9 +86,13 @@ pub async fn wait_for_drain(
                 "SELECT count(*) FROM push_outbox WHERE state = 'pending'",
             )
             .await?;
-            let rows = count(db, "SELECT count(*) FROM push_outbox").await?;
+            let delivered = count(
+                db,
+                "SELECT count(*) FROM push_outbox WHERE state = 'delivered'",
+            )
+            .await?;
             let at_mall = mall.with_books(|b| b.webhook_ids.len()) as i64;
-            anyhow::Ok(received == 0 && pending == 0 && at_mall >= rows)
+            anyhow::Ok(received == 0 && pending == 0 && at_mall >= delivered)
         };
         if drained.await.unwrap_or(false) {
             return Ok(Some(Instant::now()));
@@ -131,6 +135,7 @@ impl Verdict {
 struct Stored {
     events: BTreeMap<String, BTreeSet<String>>,
     status: BTreeMap<String, String>,
+    sub_status: BTreeMap<String, Option<String>>,
 }
 
 async fn stored(db: &DatabaseConnection) -> anyhow::Result<Stored> {
@@ -150,10 +155,16 @@ async fn stored(db: &DatabaseConnection) -> anyhow::Result<Stored> {
             .insert(row.try_get_by_index(1)?);
     }
     let mut status = BTreeMap::new();
+    let mut sub_status = BTreeMap::new();
     for row in shipment::Entity::find().all(db).await? {
-        status.insert(row.id, row.status.0.as_str().to_owned());
+        status.insert(row.id.clone(), row.status.0.as_str().to_owned());
+        sub_status.insert(row.id, row.sub_status);
     }
-    Ok(Stored { events, status })
+    Ok(Stored {
+        events,
+        status,
+        sub_status,
+    })
 }
 
 pub async fn check(
@@ -176,6 +187,16 @@ pub async fn check(
             lost += 1;
         }
     }
+    // The store itself must end at the newest event's status: the last step's code.
+    let (want, want_sub) = trackgate::carriers::sandbox::map_code(CODES[(steps - 1) % CODES.len()]);
+    let wrong_in_store = stored
+        .status
+        .iter()
+        .filter(|(id, status)| {
+            status.as_str() != want.as_str()
+                || stored.sub_status.get(*id).cloned().flatten().as_deref() != want_sub
+        })
+        .count();
     let unprocessed = count(
         db,
         "SELECT count(*) FROM inbound_webhooks WHERE outcome <> 'processed'",
@@ -188,7 +209,12 @@ pub async fn check(
     .await?;
     let dead = count(
         db,
-        "SELECT count(*) FROM push_outbox WHERE state <> 'delivered' AND state <> 'pending'",
+        "SELECT count(*) FROM push_outbox WHERE state IN ('dead', 'gone')",
+    )
+    .await?;
+    let folded = count(
+        db,
+        "SELECT count(*) FROM push_outbox WHERE state = 'superseded'",
     )
     .await?;
     let rows = count(db, "SELECT count(*) FROM push_outbox").await?;
@@ -209,7 +235,7 @@ pub async fn check(
         (missing, wrong)
     });
     mall.with_books(|books| {
-        verdict.lines.push(format!("| pushes: outbox rows / delivered to the mall (distinct) / deliveries / duplicates | {rows} / {} / {} / {} |", books.webhook_ids.len(), books.deliveries, books.duplicates));
+        verdict.lines.push(format!("| pushes: outbox rows / folded into a later one / delivered to the mall (distinct) / deliveries / duplicates | {rows} / {folded} / {} / {} / {} |", books.webhook_ids.len(), books.deliveries, books.duplicates));
         verdict.lines.push(format!("| out of order at the mall | {} |", books.out_of_order));
         verdict.lines.push(format!("| refused by the mall while down | {} |", books.refused_while_down));
         if books.out_of_order > 0 {
@@ -221,6 +247,9 @@ pub async fn check(
     });
     verdict.lines.push(format!("| lost (acknowledged, not stored) / not processed / stuck pending / dead or gone | {lost} / {unprocessed} / {stuck} / {dead} |"));
     verdict.lines.push(format!("| events missing at the mall / shipments whose mall status differs | {missing_events} / {wrong_status} |"));
+    verdict.lines.push(format!(
+        "| shipments whose stored status is not their newest event's | {wrong_in_store} |"
+    ));
     let planned = sent.acked.len() as u64 + sent.never_acked;
     if sent.never_acked > 0 {
         verdict.problems.push(format!(

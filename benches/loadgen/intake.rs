@@ -226,23 +226,31 @@ async fn drain(args: &Args, setup: &Setup, db: &DatabaseConnection) -> anyhow::R
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ingested_at = setup.started.elapsed();
-    let expected_pushes = count(
-        db,
-        "SELECT CAST(COALESCE(SUM(push_seq), 0) AS BIGINT) FROM shipments",
-    )
-    .await?;
-    loop {
+    // Then until no push is pending and the mall has every one delivered (pushes waiting behind
+    // a shipment's head may be folded into one: not every sequence is sent).
+    let expected_pushes = loop {
+        let pending = count(
+            db,
+            "SELECT count(*) FROM push_outbox WHERE state = 'pending'",
+        )
+        .await?;
+        let delivered = count(
+            db,
+            "SELECT count(*) FROM push_outbox WHERE state = 'delivered'",
+        )
+        .await?;
         let distinct: HashSet<(String, i64)> = setup
             .mall
             .received()
             .into_iter()
             .map(|r| (r.tracking_number, r.sequence))
             .collect();
-        if distinct.len() as i64 >= expected_pushes || drain_started.elapsed() > drain_limit {
-            break;
+        let done = pending == 0 && distinct.len() as i64 >= delivered;
+        if done || drain_started.elapsed() > drain_limit {
+            break delivered;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     Ok(Drained {
         ingested_at,
         pushed_at: setup.started.elapsed(),

@@ -300,17 +300,16 @@ impl Demo {
         Ok(())
     }
 
-    /// Every status change must reach the mall: wait until every outbox row is delivered.
+    /// Every change must reach the mall: wait until every outbox row is delivered (or folded
+    /// into a later push that was).
     async fn wait_for_every_push(&self, ids: &[String]) -> anyhow::Result<()> {
         let store = self.running.gateway.store.clone();
         wait_until(Duration::from_secs(60), || async {
             let mut all = true;
             for id in ids {
-                all &= store
-                    .outbox_of_shipment(id)
-                    .await?
-                    .iter()
-                    .all(|row| row.state == OutboxState::Delivered);
+                all &= store.outbox_of_shipment(id).await?.iter().all(|row| {
+                    matches!(row.state, OutboxState::Delivered | OutboxState::Superseded)
+                });
             }
             Ok(all)
         })

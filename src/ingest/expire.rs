@@ -2,7 +2,7 @@
 //! carrier update (row lock, new sequence, outbox row, one transaction).
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, QuerySelect, Set};
 use trackgate_carriers::Status;
 
 use super::change::{StatusChange, write_outbox};
@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 /// the same transaction. Returns false when it was already expired, terminal or gone. A later
 /// carrier event re-derives the status from the events, so news revives an expired shipment.
 pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<bool, StoreError> {
-    let txn = store.conn().begin().await?;
+    let txn = store.begin_write().await?;
     let Some(found) = shipment::Entity::find_by_id(shipment_id.to_owned())
         .lock_exclusive()
         .one(&txn)

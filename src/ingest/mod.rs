@@ -14,7 +14,6 @@ mod apply;
 mod change;
 mod expire;
 
-use sea_orm::TransactionTrait;
 use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem};
 
@@ -87,13 +86,13 @@ pub async fn ingest_polled(
     };
     let mut outbox_ids = Vec::new();
     for update in &outcome.updates {
-        let txn = store.conn().begin().await?;
+        let txn = store.begin_write().await?;
         let applied = apply_update(&txn, origin, update, &mut report).await?;
         txn.commit().await?;
         outbox_ids.extend(applied);
     }
     if !outcome.stopped.is_empty() {
-        let txn = store.conn().begin().await?;
+        let txn = store.begin_write().await?;
         stop_tracking(&txn, carrier_id, &outcome.stopped, &mut report).await?;
         txn.commit().await?;
     }
@@ -137,7 +136,7 @@ pub async fn ingest_webhooks(
             .cmp(&(&webhooks[*b].carrier_id, &y.tracking_number))
     });
     let mut outbox_ids = Vec::new();
-    let txn = store.conn().begin().await?;
+    let txn = store.begin_write().await?;
     for (index, update) in updates {
         let webhook = &webhooks[index];
         let origin = Origin {

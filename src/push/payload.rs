@@ -118,3 +118,110 @@ impl PushPayload {
         }
     }
 }
+
+impl PushPayload {
+    /// Fold a shipment's pending pushes, oldest first, into the newest: its status and
+    /// `sequence`, every folded push's events, `previous_status` from before the first of them,
+    /// and `shipment.status_changed` if any of them changed the status. The newest keeps its id.
+    pub fn fold(pending: Vec<PushPayload>) -> Option<PushPayload> {
+        let mut pending = pending.into_iter();
+        let first = pending.next()?;
+        let previous_status = first.previous_status;
+        let mut kind = first.kind;
+        let mut events = first.events.clone();
+        let mut newest = first;
+        for next in pending {
+            if next.kind == PushKind::StatusChanged {
+                kind = PushKind::StatusChanged;
+            }
+            events.extend(next.events.iter().cloned());
+            newest = next;
+        }
+        events.sort_by_key(|event| event.occurred_at);
+        newest.kind = kind;
+        newest.previous_status = previous_status;
+        newest.events = events;
+        Some(newest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::states::EventSource;
+
+    fn push(
+        sequence: i64,
+        kind: PushKind,
+        status: Status,
+        previous: Status,
+        at: &str,
+    ) -> PushPayload {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        PushPayload {
+            id: format!("msg_{sequence}"),
+            kind,
+            sequence,
+            shipment_id: "shp_1".into(),
+            order_id: None,
+            carrier: "sandbox".into(),
+            carrier_kind: "sandbox".into(),
+            tracking_number: "SBX1".into(),
+            status,
+            sub_status: None,
+            previous_status: previous,
+            raw_code: None,
+            last_event_at: Some(at),
+            delivered_at: None,
+            estimated_delivery: None,
+            events: vec![PushEvent {
+                id: format!("e{sequence}"),
+                occurred_at: at,
+                utc_offset_seconds: None,
+                offset_inferred: false,
+                status,
+                sub_status: None,
+                raw_code: "X".into(),
+                description: String::new(),
+                location: None,
+                source: EventSource::Webhook,
+            }],
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn folding_keeps_every_event_and_the_newest_status() {
+        let folded = PushPayload::fold(vec![
+            push(
+                3,
+                PushKind::StatusChanged,
+                Status::InTransit,
+                Status::PickedUp,
+                "2026-11-20T10:00:00Z",
+            ),
+            push(
+                4,
+                PushKind::Updated,
+                Status::InTransit,
+                Status::InTransit,
+                "2026-11-20T09:00:00Z",
+            ),
+            push(
+                5,
+                PushKind::Updated,
+                Status::InTransit,
+                Status::InTransit,
+                "2026-11-20T11:00:00Z",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(folded.id, "msg_5");
+        assert_eq!(folded.sequence, 5);
+        assert_eq!(folded.kind, PushKind::StatusChanged);
+        assert_eq!(folded.previous_status, Status::PickedUp);
+        let ids: Vec<&str> = folded.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["e4", "e3", "e5"], "every event, oldest first");
+        assert!(PushPayload::fold(Vec::new()).is_none());
+    }
+}

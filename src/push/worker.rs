@@ -2,13 +2,16 @@
 //!
 //! It reloads the outbox row (the store is the truth) and sends it only if it is its shipment's
 //! earliest pending push, so a newer push never overtakes an older undelivered one; a push that
-//! must wait is taken off the queue and re-enqueued when its predecessor is settled. After a
+//! must wait is taken off the queue and re-enqueued when its predecessor is settled. When
+//! others wait behind the head, all of them are folded into the newest, which then goes alone:
+//! a backlog (after a broker or mall outage) drains as one push per shipment. After a
 //! send it records the attempt and the row's new state in one transaction, and only then is
 //! the task settled: a crash in between redelivers a task whose row is already settled, which
 //! is acknowledged without a send. A store failure is an `Err`; the caller retries the task.
 
 use std::time::Instant;
 
+use super::payload::PushPayload;
 use super::sender::{MallClient, SendOutcome};
 use crate::domain::retry::{Decision, RetryPolicy, decide, random_jitter};
 use crate::metrics::Metrics;
@@ -39,8 +42,9 @@ impl PushWorker {
             // Already settled (a duplicate task after a crash or a replay): nothing to do.
             return Ok(Settlement::Ack);
         }
-        if let Some((head, head_seq)) = self.store.first_pending_push(&row.shipment_id).await?
-            && head != row.id
+        let pending = self.store.pending_pushes(&row.shipment_id, 2).await?;
+        if let Some((head, head_seq)) = pending.first()
+            && *head != row.id
         {
             // An earlier push of this shipment is not settled yet: this one goes after it.
             self.store.mark_waiting(&row.id).await?;
@@ -51,6 +55,19 @@ impl PushWorker {
                 "push waits for an earlier one"
             );
             return Ok(Settlement::Ack);
+        }
+        if pending.len() > 1 {
+            // Others wait behind this one: one push carries them all (the newest status, every
+            // event), and goes as its own task.
+            let folded = self
+                .store
+                .fold_pending_pushes(&row.shipment_id, fold)
+                .await?;
+            if let Some(into) = folded {
+                tracing::debug!(outbox_id, into, "pending pushes folded into the newest");
+                super::enqueue_new(&self.store, &self.queue, &into).await;
+                return Ok(Settlement::Ack);
+            }
         }
         let decision = self.send(&row).await?;
         let shipment_id = &row.shipment_id;
@@ -129,12 +146,30 @@ impl PushWorker {
     /// Enqueue the shipment's next pending push now that this one is settled. A failure is only
     /// logged: that row stays off the queue and the relay sends it.
     async fn release_successor(&self, settled: &push_outbox::Model) {
-        match self.store.first_pending_push(&settled.shipment_id).await {
-            Ok(Some((next, _))) => super::enqueue_new(&self.store, &self.queue, &next).await,
-            Ok(None) => {}
+        match self.store.pending_pushes(&settled.shipment_id, 1).await {
+            Ok(next) => {
+                if let Some((next, _)) = next.first() {
+                    super::enqueue_new(&self.store, &self.queue, next).await;
+                }
+            }
             Err(err) => {
                 tracing::warn!(shipment_id = %settled.shipment_id, error = %err, "next push not enqueued; the relay will send it")
             }
         }
     }
+}
+
+/// Fold stored payloads (oldest first) into one, as stored text.
+fn fold(payloads: Vec<String>) -> Result<String, StoreError> {
+    let parsed = payloads
+        .iter()
+        .map(|text| serde_json::from_str::<PushPayload>(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| StoreError::Corrupt(format!("a stored push payload: {err}")))?;
+    let folded =
+        PushPayload::fold(parsed).ok_or_else(|| StoreError::Corrupt("nothing to fold".into()))?;
+    serde_json::to_string(&folded).map_err(|source| StoreError::Encode {
+        what: "folded push payload",
+        source,
+    })
 }

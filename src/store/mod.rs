@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, Statement, TransactionTrait,
 };
 
 use crate::config::DatabaseSettings;
@@ -122,6 +123,20 @@ impl Store {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A transaction for the write path. On MySQL/MariaDB it reads committed data: under
+    /// InnoDB's default REPEATABLE READ, a batch reads every shipment's events from the snapshot
+    /// taken at its first read, so it would miss events another batch committed since and
+    /// derive a status from a stale set. PostgreSQL reads committed data by default.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(if self.backend() == DbBackend::MySql {
+            self.db
+                .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                .await?
+        } else {
+            self.db.begin().await?
+        })
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -3,7 +3,9 @@
 //! An outbox row is `pending` until the mall accepts it (`delivered`), refuses it for good with
 //! 410 (`gone`) or runs out of attempts (`dead`, with a `dead_letters` row an operator can replay).
 //! A shipment's pushes go in sequence order: only its earliest pending row may be sent
-//! ([`Store::first_pending_push`]); a later one waits un-enqueued until that one is settled.
+//! ([`Store::pending_pushes`]); a later one waits un-enqueued until that one is settled. When
+//! several are pending at the head's turn, they are folded into the newest
+//! ([`Store::fold_pending_pushes`]) and the others are `superseded`.
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -81,12 +83,13 @@ impl Store {
             .await?)
     }
 
-    /// The shipment's earliest push still `pending` (id, sequence): the only one that may be
-    /// sent now.
-    pub async fn first_pending_push(
+    /// The shipment's pushes still `pending` (id, sequence), earliest first, at most `limit`:
+    /// the first is the only one that may be sent now.
+    pub async fn pending_pushes(
         &self,
         shipment_id: &str,
-    ) -> Result<Option<(String, i64)>, StoreError> {
+        limit: u64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(push_outbox::Entity::find()
             .select_only()
             .column(push_outbox::Column::Id)
@@ -94,10 +97,60 @@ impl Store {
             .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
             .filter(push_outbox::Column::State.eq(OutboxState::Pending))
             .order_by_asc(push_outbox::Column::Seq)
-            .limit(1)
+            .limit(limit)
             .into_tuple()
-            .one(self.conn())
+            .all(self.conn())
             .await?)
+    }
+
+    /// Fold a shipment's pending pushes into the newest one (its payload then carries all their
+    /// events: [`crate::push::payload::PushPayload::fold`] decides how), the others
+    /// `superseded`, in one transaction holding the rows. Returns the newest's id, or `None`
+    /// when fewer than two were pending.
+    pub async fn fold_pending_pushes(
+        &self,
+        shipment_id: &str,
+        fold: impl FnOnce(Vec<String>) -> Result<String, StoreError>,
+    ) -> Result<Option<String>, StoreError> {
+        let txn = self.begin_write().await?;
+        let rows = push_outbox::Entity::find()
+            .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+            .order_by_asc(push_outbox::Column::Seq)
+            .lock_exclusive()
+            .all(&txn)
+            .await?;
+        // A push already attempted keeps its bytes (the mall may have it under its webhook-id).
+        let Some((newest, older)) = rows
+            .split_last()
+            .filter(|(newest, older)| !older.is_empty() && newest.attempts == 0)
+        else {
+            txn.commit().await?;
+            return Ok(None);
+        };
+        let payload = fold(rows.iter().map(|row| row.payload.clone()).collect())?;
+        let now = Utc::now();
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Payload, Expr::value(payload))
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(push_outbox::Column::Id.eq(&newest.id))
+            .exec(&txn)
+            .await?;
+        push_outbox::Entity::update_many()
+            .col_expr(
+                push_outbox::Column::State,
+                Expr::value(OutboxState::Superseded),
+            )
+            .col_expr(
+                push_outbox::Column::LastError,
+                Expr::value(format!("folded into {}", newest.id)),
+            )
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
+            .filter(push_outbox::Column::Id.is_in(older.iter().map(|row| row.id.clone())))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(newest.id.clone()))
     }
 
     /// A push that must wait for an earlier one of its shipment: off the queue until that one

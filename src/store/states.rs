@@ -54,6 +54,9 @@ pub enum OutboxState {
     Gone,
     /// Out of attempts; a `dead_letters` row lists it for replay.
     Dead,
+    /// Never sent: folded, before its turn came, into a later push of the same shipment that
+    /// carries its events (`last_error` names it).
+    Superseded,
 }
 
 /// What a queue task (or a dead letter) asks a worker to do.

@@ -69,45 +69,56 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
     ))
     .await;
 
-    wait_until("every push delivered", Duration::from_secs(30), || async {
+    // Five changes for the mall (the late scan included); while the mall fails, the ones
+    // waiting behind the head are folded into one push that carries them all.
+    wait_until("every push settled", Duration::from_secs(30), || async {
         let states = outbox_states(&app, &id).await;
-        states.len() == 5 && states.iter().all(|s| s == "delivered")
+        states.len() == 5
+            && states.iter().all(|s| s == "delivered" || s == "superseded")
+            && states.last().is_some_and(|s| s == "delivered")
     })
     .await;
-    let pushes = app.pushes_received().await;
-    let mut seen: Vec<(i64, String)> = pushes
-        .iter()
-        .map(|p| {
-            (
-                p["sequence"].as_i64().unwrap(),
-                p["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    seen.sort();
-    assert_eq!(
-        seen,
-        [
-            (1, "picked_up".into()),
-            (2, "in_transit".into()),
-            (3, "out_for_delivery".into()),
-            (4, "delivered".into()),
-            (5, "delivered".into())
-        ]
-    );
-    let late = pushes.iter().find(|p| p["sequence"] == 5).unwrap();
-    assert_eq!(late["type"], "shipment.updated");
-    assert_eq!(late["events"][0]["raw_code"], "CR");
-    let delivered = pushes.iter().find(|p| p["sequence"] == 4).unwrap();
-    assert_eq!(delivered["type"], "shipment.status_changed");
-    assert_eq!(delivered["order_id"], "ORD-1");
-    assert_eq!(delivered["tracking_number"], "SBX-PUSH");
-    assert_eq!(delivered["carrier"], "sandbox");
-    assert_eq!(delivered["events"][0]["raw_code"], "DL");
-    assert_eq!(delivered["delivered_at"], "2026-11-21T12:00:00Z");
-    // Retries reuse the webhook-id: 3 failures + 5 successes = 8 calls for 5 distinct ids.
     let calls = app.mall.received_requests().await.unwrap();
-    assert_eq!(calls.len(), 8);
+    let mut first_arrivals = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for call in &calls {
+        let body: Value = serde_json::from_slice(&call.body).unwrap();
+        if seen.insert(body["id"].as_str().unwrap().to_owned()) {
+            first_arrivals.push(body["sequence"].as_i64().unwrap());
+        }
+    }
+    assert!(
+        first_arrivals.windows(2).all(|w| w[0] < w[1]),
+        "in sequence order: {first_arrivals:?}"
+    );
+    let pushes = app.pushes_received().await;
+    let newest = pushes
+        .iter()
+        .max_by_key(|p| p["sequence"].as_i64())
+        .unwrap();
+    assert_eq!(newest["sequence"], 5);
+    assert_eq!(newest["status"], "delivered");
+    assert_eq!(newest["order_id"], "ORD-1");
+    assert_eq!(newest["tracking_number"], "SBX-PUSH");
+    assert_eq!(newest["carrier"], "sandbox");
+    assert_eq!(newest["delivered_at"], "2026-11-21T12:00:00Z");
+    // The mall has every stored event, the late one too, by its id.
+    let at_mall: std::collections::BTreeSet<String> = pushes
+        .iter()
+        .flat_map(|p| p["events"].as_array().unwrap().clone())
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let stored_keys: std::collections::BTreeSet<String> = app
+        .gateway()
+        .store
+        .events_of(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.dedupe_key)
+        .collect();
+    assert_eq!(at_mall, stored_keys);
+    // Retries reuse the webhook-id, and every attempt is recorded.
     for call in &calls {
         let header = call.headers.get("webhook-id").unwrap().to_str().unwrap();
         assert!(pushes.iter().any(|p| p["id"] == header));
@@ -125,7 +136,7 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
         }
         total
     };
-    assert_eq!(attempts, 8, "every attempt is recorded");
+    assert_eq!(attempts, calls.len(), "every attempt is recorded");
     let (_, stored) = app
         .get_json(&format!("/v1/shipments/{id}"), &app.keys.mall)
         .await;
