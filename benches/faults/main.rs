@@ -21,6 +21,8 @@ mod gateway;
 mod load;
 mod mall;
 mod reconcile;
+#[path = "../loadgen/seed.rs"]
+mod seed;
 mod services;
 
 use std::sync::Arc;

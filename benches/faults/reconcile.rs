@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
-use trackgate::carriers::{Status, dedupe_key};
+use trackgate::carriers::dedupe_key;
 use trackgate::store::entities::shipment;
 
 use crate::load::{CODES, Sent, number};
@@ -17,44 +17,8 @@ pub async fn prepare(url: &str, shipments: usize) -> anyhow::Result<DatabaseConn
         trackgate::config::Settings::with_overrides(&[("database.url", serde_json::json!(url))])?;
     let store = trackgate::store::Store::connect(&settings.database).await?;
     store.migrate().await?;
-    let now = chrono::Utc::now();
-    let rows: Vec<shipment::ActiveModel> = (0..shipments)
-        .map(|s| {
-            shipment::Model {
-                id: format!("shp_fault_{s}"),
-                carrier_id: "sandbox".into(),
-                carrier_kind: "sandbox".into(),
-                tracking_number: number(s),
-                order_id: Some(format!("ORD-{s}")),
-                status: Status::Pending.into(),
-                sub_status: None,
-                status_raw_code: None,
-                last_event_at: None,
-                delivered_at: None,
-                estimated_delivery: None,
-                metadata: None,
-                tracking: true,
-                push_seq: 0,
-                next_poll_at: None,
-                carrier_code: None,
-                phone_last4: None,
-                poll_priority: 0,
-                unchanged_polls: 0,
-                grace_polled: false,
-                lease_until: None,
-                lease_owner: None,
-                last_webhook_at: None,
-                created_at: now,
-                updated_at: now,
-            }
-            .into()
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        shipment::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(store.conn())
-            .await?;
-    }
+    crate::seed::register_shipments(store.conn(), "sandbox", "shp_fault_", shipments, number)
+        .await?;
     Ok(store.conn().clone())
 }
 

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
-use trackgate::carriers::Status;
 use trackgate::store::entities::shipment;
 
 use crate::drive::{self, Source};
@@ -14,7 +13,7 @@ use crate::gateway::{Gateway, RssSampler};
 use crate::mall::Mall;
 use crate::plan::{SendTimes, Templates, number, plan};
 use crate::reconcile::{Drained, Reconciliation};
-use crate::{Args, Scratch, ceilings, gateway_env, machine};
+use crate::{Args, Scratch, ceilings, gateway_env, machine, seed};
 
 const SALT: &str = "loadgen-kuaidi100-salt";
 const MALL_SECRET: &str = "whsec_bG9hZGdlbi1tYWxsLXNlY3JldC1mb3ItcHVzaGVzIQ==";
@@ -117,7 +116,7 @@ async fn set_up(args: &Args, scratch: &Scratch, db: &DatabaseConnection) -> anyh
     let shipments = ((args.webhooks as f64 / per_shipment).ceil() as usize).max(1);
     let sends = plan(shipments, steps, args.duplicates, args.out_of_order);
     let body_len = templates.mean_body_len();
-    register(db, shipments).await?;
+    seed::register_shipments(db, "kuaidi100", "shp_load_", shipments, number).await?;
     let started = Instant::now();
     let mall = Mall::start(
         MALL_SECRET,
@@ -256,49 +255,6 @@ async fn drain(args: &Args, setup: &Setup, db: &DatabaseConnection) -> anyhow::R
         pushed_at: setup.started.elapsed(),
         expected_pushes,
     })
-}
-
-/// Register `shipments` Kuaidi100 shipments straight in the store (faster than the API).
-async fn register(db: &DatabaseConnection, shipments: usize) -> anyhow::Result<()> {
-    let now = Utc::now();
-    let rows: Vec<shipment::ActiveModel> = (0..shipments)
-        .map(|s| {
-            shipment::Model {
-                id: format!("shp_load_{s}"),
-                carrier_id: "kuaidi100".into(),
-                carrier_kind: "kuaidi100".into(),
-                tracking_number: number(s),
-                order_id: Some(format!("ORD-{s}")),
-                status: Status::Pending.into(),
-                sub_status: None,
-                status_raw_code: None,
-                last_event_at: None,
-                delivered_at: None,
-                estimated_delivery: None,
-                metadata: None,
-                tracking: true,
-                push_seq: 0,
-                next_poll_at: None,
-                carrier_code: None,
-                phone_last4: None,
-                poll_priority: 0,
-                unchanged_polls: 0,
-                grace_polled: false,
-                lease_until: None,
-                lease_owner: None,
-                last_webhook_at: None,
-                created_at: now,
-                updated_at: now,
-            }
-            .into()
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        shipment::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
 }
 
 pub async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {

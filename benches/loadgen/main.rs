@@ -18,6 +18,7 @@ mod intake;
 mod mall;
 mod plan;
 mod reconcile;
+mod seed;
 mod track;
 
 use clap::Parser;

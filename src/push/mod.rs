@@ -46,14 +46,7 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String
         [one] => return enqueue_new(store, queue, one).await,
         _ => {}
     }
-    let tasks = outbox_ids
-        .iter()
-        .map(|id| Task {
-            kind: TaskKind::Push,
-            ref_id: id.clone(),
-            attempt: 0,
-        })
-        .collect();
+    let tasks = first_attempts(outbox_ids);
     match queue.enqueue_many(tasks).await {
         Ok(()) => {
             if let Err(err) = store.mark_enqueued_many(outbox_ids).await {
@@ -64,6 +57,18 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String
             tracing::warn!(count = outbox_ids.len(), error = %err, "pushes not all enqueued yet; the relay will retry")
         }
     }
+}
+
+/// The first-attempt push task of each outbox row.
+fn first_attempts(outbox_ids: &[String]) -> Vec<Task> {
+    outbox_ids
+        .iter()
+        .map(|id| Task {
+            kind: TaskKind::Push,
+            ref_id: id.clone(),
+            attempt: 0,
+        })
+        .collect()
 }
 
 /// Rows relayed per round (one query, one pipelined publish, one update).
@@ -85,14 +90,7 @@ pub async fn relay_unenqueued(
         if ids.is_empty() {
             return Ok(relayed);
         }
-        let tasks = ids
-            .iter()
-            .map(|id| Task {
-                kind: TaskKind::Push,
-                ref_id: id.clone(),
-                attempt: 0,
-            })
-            .collect();
+        let tasks = first_attempts(&ids);
         queue.enqueue_many(tasks).await?;
         store.mark_enqueued_many(&ids).await?;
         relayed += ids.len();

@@ -379,15 +379,7 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
         assert_eq!(ready["database"], "ok");
         assert_eq!(ready["queue"], "ok");
         app.sandbox_webhook(b"{\"shipments\": []}").await;
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics
                 .contains("trackgate_webhooks_total{carrier=\"sandbox\",outcome=\"processed\"} 1"),

@@ -79,13 +79,7 @@ async fn rate_limits_hold_per_carrier_endpoint_and_per_api_key_and_refusals_are_
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(r#"trackgate_http_rejected_total{code="rate_limited"}"#),
         "{metrics}"

@@ -15,15 +15,6 @@ use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::{Backend, TestApp, sandbox_event, wait_until};
 
-async fn execute(app: &TestApp, sql: &str) {
-    app.gateway()
-        .store
-        .conn()
-        .execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
-}
-
 /// Every outbox row of these shipments delivered.
 async fn all_delivered(app: &TestApp, ids: &[String]) -> bool {
     for id in ids {
@@ -96,11 +87,8 @@ async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot(backend: Back
     }
     // What a push records after its send is gone: every push task now fails on the store,
     // more of them than there are queue slots.
-    execute(
-        &app,
-        "ALTER TABLE push_attempts RENAME TO push_attempts_away",
-    )
-    .await;
+    app.execute("ALTER TABLE push_attempts RENAME TO push_attempts_away")
+        .await;
     for n in 0..6 {
         let body = sandbox_event(
             &format!("SBX-HEAL{n}"),
@@ -119,11 +107,8 @@ async fn a_push_failing_on_the_store_is_retried_and_frees_its_slot(backend: Back
         },
     )
     .await;
-    execute(
-        &app,
-        "ALTER TABLE push_attempts_away RENAME TO push_attempts",
-    )
-    .await;
+    app.execute("ALTER TABLE push_attempts_away RENAME TO push_attempts")
+        .await;
     wait_until(
         "every push delivered once the store is back",
         Duration::from_secs(60),
@@ -319,13 +304,10 @@ async fn pushes_that_missed_the_queue_are_relayed_in_order_on_postgres_rabbitmq(
     })
     .await;
     // Now as if they had never reached the broker: pending, not enqueued, a minute old.
-    execute(
-        &app,
-        &format!(
-            "UPDATE push_outbox SET state = 'pending', attempts = 0, enqueued = false, \
+    app.execute(&format!(
+        "UPDATE push_outbox SET state = 'pending', attempts = 0, enqueued = false, \
              updated_at = now() - interval '1 minute' WHERE shipment_id = '{id}'"
-        ),
-    )
+    ))
     .await;
     let before = app.mall.received_requests().await.unwrap().len();
     wait_until(

@@ -316,6 +316,22 @@ impl TestApp {
         &self.running.as_ref().expect("app is running").gateway
     }
 
+    /// The Prometheus exposition of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.base)).send().await;
+        response.unwrap().text().await.unwrap()
+    }
+
+    /// Run raw SQL on the gateway's own store (a fault a test injects); panics naming the SQL.
+    pub async fn execute(&self, sql: &str) {
+        self.gateway()
+            .store
+            .conn()
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+
     pub async fn finish(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await;

@@ -4,21 +4,12 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
+use sea_orm::{DbBackend, EntityTrait};
 use serde_json::{Value, json};
 use trackgate::store::entities::{inbound_webhook, tracking_event};
 use trackgate::store::states::WebhookOutcome;
 
 use crate::helpers::{Backend, TestApp, sandbox_event, wait_until};
-
-async fn execute(app: &TestApp, sql: &str) {
-    app.gateway()
-        .store
-        .conn()
-        .execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
-}
 
 async fn nul_and_impossible_dates_are_cleaned_before_the_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -124,7 +115,7 @@ async fn a_refused_webhook_is_quarantined_and_reprocessable(backend: Backend) {
     app.register("sandbox", "SBX-POISON", None).await;
     app.register("sandbox", "SBX-HEALTHY", None).await;
     let (create, drop) = poison_trigger(app.gateway().store.backend());
-    execute(&app, create).await;
+    app.execute(create).await;
     let poison = json!({"shipments": [
         {"tracking_number": "SBX-POISON", "events": [{"id": "x", "time": "2026-11-20T08:00:00+01:00",
          "code": "PU", "description": "poison"}]}]})
@@ -168,13 +159,7 @@ async fn a_refused_webhook_is_quarantined_and_reprocessable(backend: Backend) {
             .contains("poison event")
     );
     let id = quarantined[0]["id"].as_i64().unwrap();
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(r#"trackgate_webhooks_total{carrier="sandbox",outcome="quarantined"} 1"#),
         "{metrics}"
@@ -183,7 +168,7 @@ async fn a_refused_webhook_is_quarantined_and_reprocessable(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(outcome_of(&app, id).await, WebhookOutcome::Quarantined);
 
-    execute(&app, drop).await;
+    app.execute(drop).await;
     let reprocessed = app
         .http
         .post(format!("{}/v1/admin/webhooks/{id}/reprocess", app.base))

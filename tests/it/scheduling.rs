@@ -357,15 +357,7 @@ async fn a_refresh_polls_again_before_the_schedule_and_admin_sees_the_figures() 
     assert!(sandbox["latency_ms"]["mean"].as_f64().unwrap() >= 0.0);
     let (status, _) = app.get_json("/v1/admin/carriers", &app.keys.mall).await;
     assert_eq!(status, 403, "admin only");
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("trackgate_poll_due{carrier=\"sandbox\"} 0"),
         "{metrics}"
