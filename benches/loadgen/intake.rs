@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
-use trackgate::store::entities::shipment;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use crate::drive::{self, Source};
 use crate::gateway::{Gateway, RssSampler};
