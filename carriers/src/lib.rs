@@ -10,7 +10,9 @@
 mod adapter;
 pub mod catalog;
 mod common;
+pub mod couriers;
 mod model;
+pub mod numbers;
 pub mod oauth;
 pub mod settings;
 mod status;
@@ -40,4 +42,5 @@ pub use catalog::{BodySource, CATALOG, CarrierKind};
 pub use model::{
     Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, apply_current_status, dedupe_key,
 };
+pub use numbers::NumberRule;
 pub use status::{Status, UnknownStatus};

@@ -213,6 +213,7 @@ fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

@@ -213,6 +213,7 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

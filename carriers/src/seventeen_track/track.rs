@@ -63,6 +63,9 @@ pub(super) struct LatestStatus {
 #[derive(Debug, Deserialize)]
 pub(super) struct Item {
     pub(super) number: String,
+    /// The carrier the number is tracked with (a 17TRACK carrier number; 0 while undetected).
+    #[serde(default)]
+    pub(super) carrier: Option<serde_json::Value>,
     #[serde(default)]
     pub(super) track_info: Option<serde_json::Value>,
 }
@@ -105,8 +108,19 @@ fn event_instant(event: &Event) -> Option<(Instant, Option<String>)> {
     ))
 }
 
+/// `carrier` as a code: a positive number (sometimes sent as a string).
+fn carrier_code(carrier: Option<&serde_json::Value>) -> Option<String> {
+    let code = match carrier? {
+        serde_json::Value::Number(n) => n.as_u64()?.to_string(),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    (!code.is_empty() && code != "0").then_some(code)
+}
+
 pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
     let number = item.number;
+    let courier = carrier_code(item.carrier.as_ref());
     let info = item.track_info.unwrap_or_default();
     let providers: Vec<Provider> = info
         .pointer("/tracking/providers")
@@ -180,6 +194,7 @@ pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier,
         estimated_delivery,
         events,
     });

@@ -179,6 +179,7 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
         .map(|d| d.and_utc());
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

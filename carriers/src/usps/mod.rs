@@ -182,6 +182,7 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
         });
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });
