@@ -17,7 +17,7 @@ pub enum NumberRule {
     /// Letters and digits only, upper-case: the carrier's numbers never contain a dash (UPS,
     /// FedEx, DHL, USPS, the postal services), so a dash is a reader's grouping.
     Compact,
-    /// Upper-case without whitespace, dashes kept: aggregators carry couriers whose numbers do
+    /// Upper-case without whitespace, dashes kept (as ASCII `-`): aggregators carry couriers whose numbers do
     /// contain dashes (JD Logistics' `JDVA00012345678-1-1` names one parcel of a shipment), and
     /// dropping them would ask for another number.
     KeepDashes,
@@ -29,7 +29,12 @@ impl NumberRule {
     pub fn canonical(self, raw: &str) -> String {
         raw.chars()
             .filter(|c| !c.is_whitespace() && !c.is_control())
-            .filter(|c| self == NumberRule::KeepDashes || !is_dash(*c))
+            .filter_map(|c| match (is_dash(c), self) {
+                // A pasted en dash or full-width hyphen is the carrier's ASCII one.
+                (true, NumberRule::KeepDashes) => Some('-'),
+                (true, NumberRule::Compact) => None,
+                (false, _) => Some(c),
+            })
             .flat_map(char::to_uppercase)
             .collect()
     }
@@ -102,6 +107,10 @@ mod tests {
             KeepDashes.canonical(" jdva00012345678-1-1 "),
             "JDVA00012345678-1-1"
         );
+        assert_eq!(
+            KeepDashes.canonical("JDVA00012345678–1－1"),
+            "JDVA00012345678-1-1"
+        );
         assert_eq!(KeepDashes.canonical("7531 2345 6789"), "753123456789");
     }
 
@@ -111,6 +120,25 @@ mod tests {
             for typed in ["ab-12 cd", "  ", "ß-1", "ﬀ12"] {
                 let once = rule.canonical(typed);
                 assert_eq!(rule.canonical(&once), once, "{rule:?} {typed:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Canonical spellings are fixed points, never hold whitespace, and a number differs
+        /// from its canonical spelling only by case, whitespace and (Compact) dashes.
+        #[test]
+        fn canonical_spellings_are_stable(typed in "[ a-zA-Z0-9\\-\t–]{0,40}") {
+            for rule in [Compact, KeepDashes] {
+                let once = rule.canonical(&typed);
+                proptest::prop_assert_eq!(rule.canonical(&once), once.clone());
+                proptest::prop_assert!(!once.chars().any(char::is_whitespace));
+                let kept: String = typed
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || (rule == KeepDashes && is_dash(*c)))
+                    .map(|c| if is_dash(c) { '-' } else { c.to_ascii_uppercase() })
+                    .collect();
+                proptest::prop_assert_eq!(once, kept);
             }
         }
     }
