@@ -14,6 +14,7 @@ pub mod couriers;
 mod model;
 pub mod numbers;
 pub mod oauth;
+pub mod places;
 pub mod settings;
 mod status;
 

@@ -5,7 +5,8 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 
 use super::{map_stage, map_sub_status};
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{Instant, ParseOutcome, Status, TrackingEvent, TrackingUpdate, dedupe_key};
 
 #[derive(Debug, Default, Deserialize)]
@@ -13,6 +14,8 @@ pub(super) struct Address {
     pub(super) country: Option<String>,
     pub(super) state: Option<String>,
     pub(super) city: Option<String>,
+    #[serde(default)]
+    pub(super) postal_code: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,11 +104,15 @@ fn event_instant(event: &Event) -> Option<(Instant, Option<String>)> {
         return Some((instant, None));
     }
     let address = event.address.as_ref();
-    Some(local_at(
-        naive,
-        address.and_then(|a| a.country.as_deref()),
-        address.and_then(|a| a.state.as_deref()),
-    ))
+    let place = Place {
+        country: address.and_then(|a| a.country.as_deref()),
+        subdivision: address.and_then(|a| a.state.as_deref()),
+        postal_code: address.and_then(|a| a.postal_code.as_deref()),
+        locality: address
+            .and_then(|a| a.city.as_deref())
+            .or(event.location.as_deref()),
+    };
+    Some(local_at_place(naive, &place))
 }
 
 /// `carrier` as a code: a positive number (sometimes sent as a string).
