@@ -69,7 +69,7 @@ pub fn normalize(
         BodySource::Poll
     });
     let adapter = kind.unconfigured();
-    let outcome = match kind.parse_unverified(adapter.as_ref(), source, body) {
+    let mut outcome = match kind.parse_unverified(adapter.as_ref(), source, body) {
         Ok(outcome) => outcome,
         Err(ParseError::CarrierError(message)) if source == BodySource::Poll => {
             // The carrier's own error answer is a body we understood: it is reported, not a
@@ -84,6 +84,8 @@ pub fn normalize(
         }
         Err(err) => return Err(err),
     };
+    // Numbers as the gateway keeps them (what a lookup or a registration matches).
+    kind.numbers.canonicalize_outcome(&mut outcome);
     Ok(summarize(kind.kind, outcome))
 }
 

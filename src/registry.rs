@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use trackgate_carriers::{CarrierAdapter, catalog};
+use trackgate_carriers::{
+    CarrierAdapter, Inbound, NumberRule, ParseError, ParseOutcome, Verified, catalog,
+};
 
 use crate::config::CarrierSettings;
 use crate::domain::schedule::PollPolicy;
@@ -48,6 +50,32 @@ impl CarrierInstance {
         paused
             .and_then(|until| until.checked_duration_since(Instant::now()))
             .filter(|left| !left.is_zero())
+    }
+
+    /// How this instance's tracking numbers are spelled canonically (its kind's catalog rule).
+    pub fn number_rule(&self) -> NumberRule {
+        catalog::number_rule(self.adapter.kind())
+    }
+
+    /// A verified webhook as the store takes it: the adapter's outcome with every number in
+    /// this kind's canonical spelling (so it matches the shipments registered under it) and
+    /// every field storable ([`crate::domain::sanitize`]). The one way a webhook is parsed.
+    pub fn parse_webhook(&self, verified: &Inbound<Verified>) -> Result<ParseOutcome, ParseError> {
+        let mut outcome = self.adapter.parse_webhook(verified)?;
+        self.prepare(&mut outcome);
+        Ok(outcome)
+    }
+
+    /// [`Self::parse_webhook`] for a poll response.
+    pub fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        let mut outcome = self.adapter.parse_poll_response(body)?;
+        self.prepare(&mut outcome);
+        Ok(outcome)
+    }
+
+    fn prepare(&self, outcome: &mut ParseOutcome) {
+        crate::domain::sanitize::make_storable(outcome);
+        self.number_rule().canonicalize_outcome(outcome);
     }
 
     /// Whether this instance can follow a shipment at all: it polls, or the carrier pushes.
@@ -126,6 +154,22 @@ impl Registry {
 
     /// The first configured instance whose adapter kind is earliest in `kinds` and that can
     /// track at all (an instance without credentials can neither poll nor receive pushes).
+    /// The spellings under which `number` may be stored: its canonical spelling under each
+    /// configured instance's rule, and the number itself (a shipment whose canonical spelling
+    /// collided with another's keeps its own, see migration 6).
+    pub fn number_spellings(&self, number: &str) -> Vec<String> {
+        let mut spellings: Vec<String> = self
+            .carriers
+            .values()
+            .map(|carrier| carrier.number_rule().canonical(number))
+            .chain(std::iter::once(number.trim().to_owned()))
+            .filter(|spelling| !spelling.is_empty())
+            .collect();
+        spellings.sort_unstable();
+        spellings.dedup();
+        spellings
+    }
+
     pub fn instance_for_kinds(&self, kinds: &[&str]) -> Option<Arc<CarrierInstance>> {
         kinds.iter().find_map(|kind| {
             self.carriers

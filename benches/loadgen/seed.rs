@@ -44,6 +44,7 @@ pub async fn register_shipments(
                 last_webhook_at: None,
                 created_at: now,
                 updated_at: now,
+                tracking_number_as_sent: None,
             }
             .into()
         })

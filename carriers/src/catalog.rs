@@ -9,8 +9,9 @@
 use serde::de::DeserializeOwned;
 
 use crate::{
-    CarrierAdapter, Inbound, ParseError, ParseOutcome, aftership, australiapost, dhl, easypost,
-    fedex, kuaidi100, laposte, mydhl, royalmail, sandbox, seventeen_track, shippo, ups, usps,
+    CarrierAdapter, Inbound, NumberRule, ParseError, ParseOutcome, aftership, australiapost, dhl,
+    easypost, fedex, kuaidi100, laposte, mydhl, royalmail, sandbox, seventeen_track, shippo, ups,
+    usps,
 };
 
 /// An instance's adapter settings, as configured (`[carriers.<id>]` minus the gateway's keys).
@@ -33,6 +34,8 @@ pub struct CarrierKind {
     pub secrets: &'static [&'static str],
     /// karrio's names for this carrier (its conformance corpus, `fixtures/conformance/karrio/`).
     pub karrio: &'static [&'static str],
+    /// How its tracking numbers are spelled canonically ([`crate::numbers`]).
+    pub numbers: NumberRule,
     /// Builds the adapter from an instance's settings.
     pub build: fn(&AdapterSettings) -> Result<Box<dyn CarrierAdapter>, serde_json::Error>,
 }
@@ -93,6 +96,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "for the demo and the tests",
         secrets: &["webhook_secret", "api_key", "client_secret"],
         karrio: &[],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, sandbox::SandboxAdapter::new),
     },
     CarrierKind {
@@ -105,6 +109,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "states 0–14 and the advanced sub-states; times are China Standard Time",
         secrets: &["salt", "key"],
         karrio: &[],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, kuaidi100::Kuaidi100Adapter::new),
     },
     CarrierKind {
@@ -115,6 +120,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "status / status_detail",
         secrets: &["api_key", "webhook_secret"],
         karrio: &["easypost"],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, easypost::EasyPostAdapter::new),
     },
     CarrierKind {
@@ -129,6 +135,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "status / substatus",
         secrets: &["api_token", "webhook_secret"],
         karrio: &[],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, shippo::ShippoAdapter::new),
     },
     CarrierKind {
@@ -139,6 +146,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "tag / subtag; local checkpoint times resolved in the checkpoint's zone",
         secrets: &["api_key", "webhook_secret"],
         karrio: &[],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, aftership::AfterShipAdapter::new),
     },
     CarrierKind {
@@ -151,6 +159,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "`status.type`, refined by the 3-digit `statusCode` for the generic types `I`/`X`; `gmtDate`/`gmtTime` when present, else local time at the activity's address",
         secrets: &["client_secret"],
         karrio: &["ups"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, ups::UpsAdapter::new),
     },
     CarrierKind {
@@ -163,6 +172,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "scan `eventType` (so `HP` \"ready for pickup\" is not lost under derived `IT`); `latestStatusDetail.derivedCode` as the current status (`RS` turns a delivery into `returned`); reused numbers: the most recent parcel",
         secrets: &["client_secret"],
         karrio: &["fedex"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, fedex::FedExAdapter::new),
     },
     CarrierKind {
@@ -173,6 +183,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "`statusCode`; `returnFlag` turns transit/delivered into returning/returned; times without offset resolved at the event's country",
         secrets: &["api_key"],
         karrio: &["dhl_universal"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, dhl::DhlAdapter::new),
     },
     CarrierKind {
@@ -185,6 +196,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "`eventCode`; `statusCategory` as the current status; `GMTTimestamp` as the instant",
         secrets: &["client_secret"],
         karrio: &["usps", "usps_international"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, usps::UspsAdapter::new),
     },
     CarrierKind {
@@ -199,6 +211,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "every provider's events (origin and destination legs) merged; `TRACKING_STOPPED` stops polling",
         secrets: &["api_key"],
         karrio: &[],
+        numbers: NumberRule::KeepDashes,
         build: |s| adapter(s, seventeen_track::SeventeenTrackAdapter::new),
     },
     CarrierKind {
@@ -209,6 +222,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "La Poste and Colissimo event codes",
         secrets: &["api_key"],
         karrio: &["laposte", "colissimo"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, laposte::LaPosteAdapter::new),
     },
     CarrierKind {
@@ -219,6 +233,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "events have no codes: the item status applies at the newest event",
         secrets: &["api_key", "password"],
         karrio: &["australiapost"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, australiapost::AustraliaPostAdapter::new),
     },
     CarrierKind {
@@ -229,6 +244,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "`eventCode`; `statusCategory` as the current status",
         secrets: &["client_secret"],
         karrio: &["royalmail"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, royalmail::RoyalMailAdapter::new),
     },
     CarrierKind {
@@ -239,6 +255,7 @@ pub const CATALOG: &[CarrierKind] = &[
         notes: "checkpoint `typeCode`; `GMTOffset`, else the service area's country zone",
         secrets: &["api_key", "api_secret"],
         karrio: &["mydhl"],
+        numbers: NumberRule::Compact,
         build: |s| adapter(s, mydhl::MyDhlAdapter::new),
     },
 ];
@@ -246,6 +263,12 @@ pub const CATALOG: &[CarrierKind] = &[
 /// The kind named `kind`, if it is built in.
 pub fn find(kind: &str) -> Option<&'static CarrierKind> {
     CATALOG.iter().find(|entry| entry.kind == kind)
+}
+
+/// How `kind`'s numbers are spelled canonically; a kind that is not built in keeps its dashes
+/// (the rule that never merges two numbers a carrier tells apart).
+pub fn number_rule(kind: &str) -> NumberRule {
+    find(kind).map_or(NumberRule::KeepDashes, |entry| entry.numbers)
 }
 
 /// Every kind's name, comma-separated, for error messages.
@@ -276,26 +299,32 @@ pub fn markdown() -> String {
         "# Built-in carriers\n\n\
          Generated from `carriers/src/catalog.rs` (`trackgate carriers list --markdown`); \
          the tests fail when this file and the catalog differ.\n\n\
-         | kind | carrier | webhook | poll | notes | secrets (environment only) |\n\
-         |---|---|---|---|---|---|\n",
+         | kind | carrier | webhook | poll | notes | numbers | secrets (environment only) |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for entry in CATALOG {
         let secrets: Vec<String> = entry.secrets.iter().map(|s| format!("`{s}`")).collect();
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
             entry.kind,
             entry.name,
             entry.webhook.unwrap_or("—"),
             entry.poll.unwrap_or("—"),
             entry.notes,
+            match entry.numbers {
+                NumberRule::Compact => "letters and digits",
+                NumberRule::KeepDashes => "dashes kept",
+            },
             secrets.join(", "),
         ));
     }
     out.push_str(
         "\nEvery adapter keeps the carrier's raw code beside the normalized status, maps unknown \
          codes to `unknown` (never from description text), and treats the carrier's own \
-         \"current status\" as an observation at the time of its newest event. Secrets are set \
-         as `TRACKGATE__CARRIERS__<ID>__<SETTING>`.\n",
+         \"current status\" as an observation at the time of its newest event. Tracking numbers \
+         are kept upper-case without whitespace, and without dashes where the carrier's numbers \
+         have none (\"letters and digits\"); the number as the mall sent it is kept beside. \
+         Secrets are set as `TRACKGATE__CARRIERS__<ID>__<SETTING>`.\n",
     );
     out
 }

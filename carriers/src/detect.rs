@@ -31,13 +31,9 @@ pub struct Candidate {
     pub reason: String,
 }
 
-/// Upper-case, without spaces and dashes: how numbers are compared.
+/// Upper-case, without spaces and dashes: how numbers are compared with the formats.
 pub fn canonical(number: &str) -> String {
-    number
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .flat_map(char::to_uppercase)
-        .collect()
+    crate::NumberRule::Compact.canonical(number)
 }
 
 fn digits(text: &str) -> Option<Vec<u32>> {

@@ -10,8 +10,11 @@
 mod adapter;
 pub mod catalog;
 mod common;
+pub mod couriers;
 mod model;
+pub mod numbers;
 pub mod oauth;
+pub mod places;
 pub mod settings;
 mod status;
 
@@ -40,4 +43,5 @@ pub use catalog::{BodySource, CATALOG, CarrierKind};
 pub use model::{
     Instant, ParseOutcome, Problem, TrackingEvent, TrackingUpdate, apply_current_status, dedupe_key,
 };
+pub use numbers::NumberRule;
 pub use status::{Status, UnknownStatus};

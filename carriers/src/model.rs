@@ -59,6 +59,11 @@ impl TrackingEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackingUpdate {
     pub tracking_number: String,
+    /// The courier behind an aggregator's update, in the aggregator's code (Kuaidi100 `com`,
+    /// AfterShip `slug`, 17TRACK carrier number, EasyPost/Shippo `carrier`), when the payload
+    /// names it; see [`crate::couriers`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier: Option<String>,
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub events: Vec<TrackingEvent>,
 }

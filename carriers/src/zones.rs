@@ -124,6 +124,42 @@ fn au_state(code: &str) -> Option<Tz> {
     })
 }
 
+/// The alpha-2 code of an upper-case alpha-2 or alpha-3 code the zone table knows.
+pub fn country_alpha2(code: &str) -> Option<&'static str> {
+    match code {
+        "US" | "USA" => Some("US"),
+        "CA" | "CAN" => Some("CA"),
+        "AU" | "AUS" => Some("AU"),
+        other => SINGLE_ZONE
+            .iter()
+            .find(|(a2, a3, _)| *a2 == other || *a3 == other)
+            .map(|(a2, _, _)| *a2),
+    }
+}
+
+/// [`local_at`] for a place in any of the shapes carriers send ([`crate::places::Place`]).
+pub fn local_at_place(
+    naive: NaiveDateTime,
+    place: &crate::places::Place<'_>,
+) -> (Instant, Option<String>) {
+    let resolved = place.resolve();
+    if resolved.country.is_none() && resolved.subdivision.is_none() {
+        // Nothing read: keep the carrier's own words in the note.
+        let words = [place.locality, place.country, place.postal_code];
+        let said: Vec<&str> = words
+            .into_iter()
+            .flatten()
+            .filter(|w| !w.trim().is_empty())
+            .collect();
+        return local_at(
+            naive,
+            (!said.is_empty()).then(|| said.join(" ")).as_deref(),
+            None,
+        );
+    }
+    local_at(naive, resolved.country, resolved.subdivision.as_deref())
+}
+
 /// The zone of a location, if it can be known without guessing.
 pub fn zone_of(country: Option<&str>, subdivision: Option<&str>) -> Option<Tz> {
     let country = country?.trim().to_ascii_uppercase();

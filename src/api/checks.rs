@@ -99,14 +99,21 @@ impl ShipmentIn {
         if tracking_number.is_empty() {
             return Err(invalid("`tracking_number` must not be empty"));
         }
+        // Spaces and dashes as people type them are fine: the carrier's rule removes them
+        // (`CarrierInstance::number_rule`); control characters other than whitespace are not.
         if tracking_number.chars().count() > MAX_TRACKING_NUMBER
             || tracking_number
                 .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
+                .any(|c| c.is_control() && !c.is_whitespace())
         {
             return Err(invalid(format!(
-                "`tracking_number` must be at most {MAX_TRACKING_NUMBER} characters without spaces or control characters"
+                "`tracking_number` must be at most {MAX_TRACKING_NUMBER} characters without control characters"
             )));
+        }
+        if !tracking_number.chars().any(char::is_alphanumeric) {
+            return Err(invalid(
+                "`tracking_number` must contain a letter or a digit",
+            ));
         }
         Ok(CheckedShipment {
             carrier: optional_text(self.carrier, "carrier", 64)?,
@@ -170,5 +177,20 @@ mod tests {
         assert_eq!(fine.order_id.as_deref(), Some("O-1"));
         assert_eq!(fine.phone_last4.as_deref(), Some("5678"));
         assert!(fine.is_storable());
+    }
+
+    #[test]
+    fn numbers_as_people_type_them_are_accepted_as_sent() {
+        let typed = input(json!({"tracking_number": " sf 1400-1234\t5678 "}))
+            .check()
+            .unwrap();
+        assert_eq!(typed.tracking_number, "sf 1400-1234\t5678");
+        for refused in [" - ", "..", "SF\u{7}1"] {
+            let outcome = input(json!({ "tracking_number": refused })).check();
+            assert!(
+                matches!(outcome, Err(ApiError::Validation(_))),
+                "{refused:?}"
+            );
+        }
     }
 }

@@ -25,7 +25,8 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
     Ok(NewShipment {
         carrier_id: carrier.id.clone(),
         carrier_kind: carrier.adapter.kind().to_owned(),
-        tracking_number: checked.tracking_number,
+        tracking_number: carrier.number_rule().canonical(&checked.tracking_number),
+        tracking_number_as_sent: checked.tracking_number,
         order_id: checked.order_id,
         metadata: checked.metadata,
         carrier_code: checked.carrier_code,

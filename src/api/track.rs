@@ -24,6 +24,8 @@ async fn timelines(
         .collect())
 }
 
+/// `GET /v1/track/{number}`: every spelling of the number finds its shipments (each configured
+/// kind's canonical spelling); `tracking_number` echoes the number as asked.
 pub async fn by_number(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -31,7 +33,8 @@ pub async fn by_number(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Support)?;
     let number = number.trim().to_owned();
-    let shipments = timelines(&gateway, ShipmentLookup::TrackingNumber(&number)).await?;
+    let spellings = gateway.registry.number_spellings(&number);
+    let shipments = timelines(&gateway, ShipmentLookup::TrackingNumbers(&spellings)).await?;
     if shipments.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no shipment with tracking number `{number}`"

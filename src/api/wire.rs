@@ -52,7 +52,10 @@ pub struct ShipmentOut {
     pub id: String,
     pub carrier: String,
     pub carrier_kind: String,
+    /// Canonical: upper-case, no spaces, no dashes where the carrier's numbers have none.
     pub tracking_number: String,
+    /// As the mall sent it (absent for shipments registered before it was kept).
+    pub tracking_number_as_sent: Option<String>,
     pub order_id: Option<String>,
     pub status: Status,
     pub sub_status: Option<String>,
@@ -63,6 +66,8 @@ pub struct ShipmentOut {
     pub tracking: bool,
     pub metadata: Option<serde_json::Value>,
     pub carrier_code: Option<String>,
+    /// "ZTO Express / 中通快递": the courier as a person names it, when we know it.
+    pub courier_name: Option<String>,
     pub phone_last4: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -86,6 +91,8 @@ pub struct EventOut {
 
 impl ShipmentOut {
     pub fn new(model: shipment::Model, events: Option<Vec<tracking_event::Model>>) -> ShipmentOut {
+        let courier_name =
+            crate::push::payload::courier_name(&model.carrier_kind, model.carrier_code.as_deref());
         ShipmentOut {
             metadata: model
                 .metadata
@@ -95,7 +102,9 @@ impl ShipmentOut {
             carrier: model.carrier_id,
             carrier_kind: model.carrier_kind,
             tracking_number: model.tracking_number,
+            tracking_number_as_sent: model.tracking_number_as_sent,
             order_id: model.order_id,
+            courier_name,
             carrier_code: model.carrier_code,
             phone_last4: model.phone_last4,
             status: model.status.0,

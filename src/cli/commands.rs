@@ -116,6 +116,34 @@ pub(super) async fn dead_letters(
 
 /// `trackgate carriers list`: each built-in kind, what it offers, and its configured instances
 /// (marked `polling` when their credentials let them poll).
+pub(super) async fn numbers_check(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let found = store.noncanonical_numbers().await?;
+    for (shipment, canonical) in &found {
+        let holder = store
+            .find_shipment(&shipment.carrier_id, canonical)
+            .await?
+            .map_or_else(
+                || "no shipment (its other spellings are listed here)".to_owned(),
+                |other| other.id,
+            );
+        println!(
+            "{}\t{}\t`{}`\tcanonical `{}` is held by {}",
+            shipment.id, shipment.carrier_id, shipment.tracking_number, canonical, holder
+        );
+    }
+    if found.is_empty() {
+        println!("every tracking number is in its canonical spelling");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} shipment(s) keep a non-canonical number because another shipment has the canonical one; \
+         stop the wrong one (DELETE /v1/shipments/{{id}})",
+        found.len()
+    )
+}
+
 pub(super) fn carriers_list(settings: &Settings) -> anyhow::Result<()> {
     let registry = crate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
     println!("kind\twebhooks\tpolls\tconfigured instances\tcarrier");

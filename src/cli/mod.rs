@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: DeadLettersCommand,
     },
+    /// Tracking numbers in the store.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
+    },
     /// The built-in carrier kinds and the configured instances.
     Carriers {
         #[command(subcommand)]
@@ -107,6 +112,14 @@ enum DeadLettersCommand {
     Replay {
         id: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum NumbersCommand {
+    /// List shipments whose tracking number is not in its canonical spelling because another
+    /// shipment of the same carrier has that spelling (left unmerged by the upgrade); exits 1
+    /// when there are any.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             include_partial,
         } => commands::reprocess(settings, id, include_partial).await,
         Command::DeadLetters { command } => commands::dead_letters(settings, command).await,
+        Command::Numbers {
+            command: NumbersCommand::Check,
+        } => commands::numbers_check(settings).await,
         Command::Carriers {
             command: CarriersCommand::List { .. },
         } => commands::carriers_list(&settings),

@@ -139,11 +139,13 @@ mod tests {
             updates: vec![
                 TrackingUpdate {
                     tracking_number: "SBX\u{0}1".into(),
+                    courier: None,
                     estimated_delivery: Some(ancient),
                     events: vec![event(now, "in\0 transit"), event(ancient, "old")],
                 },
                 TrackingUpdate {
                     tracking_number: "\0".into(),
+                    courier: None,
                     estimated_delivery: None,
                     events: vec![event(now, "x")],
                 },

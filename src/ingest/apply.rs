@@ -58,11 +58,22 @@ pub(super) async fn apply_update(
     let eta_changed = update.estimated_delivery.is_some()
         && update.estimated_delivery != found.estimated_delivery;
     let webhook_at = (origin.source == EventSource::Webhook).then_some(now);
+    // The courier an aggregator names becomes the shipment's code when the mall gave none.
+    let learned_carrier_code = match (&found.carrier_code, &update.courier) {
+        (None, Some(code)) => Some(code.clone()),
+        _ => None,
+    };
     if fresh.is_empty() && !eta_changed {
-        if let Some(at) = webhook_at {
-            // The carrier is pushing for this shipment: polls become a safety net (schedule).
-            shipment::Entity::update_many()
-                .col_expr(shipment::Column::LastWebhookAt, Expr::value(at))
+        if webhook_at.is_some() || learned_carrier_code.is_some() {
+            let mut quiet = shipment::Entity::update_many();
+            if let Some(at) = webhook_at {
+                // The carrier is pushing for this shipment: polls become a safety net.
+                quiet = quiet.col_expr(shipment::Column::LastWebhookAt, Expr::value(at));
+            }
+            if let Some(code) = learned_carrier_code {
+                quiet = quiet.col_expr(shipment::Column::CarrierCode, Expr::value(code));
+            }
+            quiet
                 .filter(shipment::Column::Id.eq(&found.id))
                 .exec(txn)
                 .await?;
@@ -75,6 +86,7 @@ pub(super) async fn apply_update(
     let inserted: HashSet<String> = fresh.iter().map(|e| e.dedupe_key.clone()).collect();
     events.extend(fresh);
     let advance = Advance {
+        learned_carrier_code,
         estimated_delivery: update.estimated_delivery,
         inserted,
         webhook_at,
@@ -160,6 +172,8 @@ async fn insert_events(
 
 /// What moved a shipment, besides its events.
 struct Advance {
+    /// The courier's code, when this update names it and the shipment had none.
+    learned_carrier_code: Option<String>,
     estimated_delivery: Option<DateTime<Utc>>,
     /// Dedupe keys of the events this update inserted (what a push carries).
     inserted: HashSet<String>,
@@ -173,15 +187,22 @@ struct Advance {
 /// with every event.
 async fn advance_shipment(
     txn: &DatabaseTransaction,
-    found: shipment::Model,
+    mut found: shipment::Model,
     mut events: Vec<tracking_event::Model>,
     advance: Advance,
     report: &mut IngestReport,
 ) -> Result<Option<String>, StoreError> {
+    // Set before the push is written, so the push names the courier too.
+    if let Some(code) = &advance.learned_carrier_code {
+        found.carrier_code = Some(code.clone());
+    }
     crate::store::shipments::sort_timeline(&mut events);
     let derived = derive_status(events.iter().map(facts));
     let status_changed = derived.status != found.status.0 || derived.sub_status != found.sub_status;
     let mut active: shipment::ActiveModel = found.clone().into();
+    if advance.learned_carrier_code.is_some() {
+        active.carrier_code = Set(found.carrier_code.clone());
+    }
     active.status = Set(derived.status.into());
     active.sub_status = Set(derived.sub_status.clone());
     active.status_raw_code = Set(derived.raw_code.clone());

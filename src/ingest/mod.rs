@@ -66,15 +66,14 @@ impl IngestReport {
 }
 
 /// Store a poll's parse outcome for one carrier instance and enqueue the resulting pushes: one
-/// transaction per tracking update. What the store cannot hold is cleaned first
-/// ([`crate::domain::sanitize`]; webhooks are cleaned by the intake, before their answer).
+/// transaction per tracking update. The outcome comes from
+/// [`crate::registry::CarrierInstance::parse_poll_response`]: storable, numbers canonical.
 pub async fn ingest_polled(
     store: &Store,
     queue: &Queue,
     carrier_id: &str,
-    mut outcome: ParseOutcome,
+    outcome: ParseOutcome,
 ) -> Result<IngestReport, StoreError> {
-    crate::domain::sanitize::make_storable(&mut outcome);
     let origin = Origin {
         carrier_id,
         source: EventSource::Poll,

@@ -29,7 +29,6 @@ use tokio_util::task::TaskTracker;
 use trackgate_carriers::{Inbound, ParseError, SignatureError, Unverified, Verified};
 
 use crate::config::IntakeSettings;
-use crate::domain::sanitize::make_storable;
 use crate::health::Health;
 use crate::ingest::StoredWebhook;
 use crate::metrics::Metrics;
@@ -161,10 +160,7 @@ impl Intake {
         carrier: &CarrierInstance,
         verified: Inbound<Verified>,
     ) -> Result<i64, AcceptError> {
-        let parsed = carrier.adapter.parse_webhook(&verified).map(|mut outcome| {
-            make_storable(&mut outcome);
-            outcome
-        });
+        let parsed = carrier.parse_webhook(&verified);
         let (headers, body) = verified.into_parts();
         let mut row = NewInbound::new(&carrier.id, &headers, body)
             .map_err(|err| AcceptError::NotStored(StoreFailure::Store(Arc::new(err))))?;
@@ -263,11 +259,9 @@ impl Shared {
             .get(&row.carrier_id)
             .ok_or(StoredParse::CarrierGone)?;
         let verified = Inbound::new(decode_headers(row), row.body.clone()).assume_verified();
-        let mut outcome = carrier
-            .adapter
+        let outcome = carrier
             .parse_webhook(&verified)
             .map_err(StoredParse::Unparseable)?;
-        make_storable(&mut outcome);
         Ok(StoredWebhook {
             inbound_id: row.id,
             carrier_id: row.carrier_id.clone(),

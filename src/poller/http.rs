@@ -57,7 +57,6 @@ impl Poller {
                 });
             }
             let outcome = instance
-                .adapter
                 .parse_poll_response(&body)
                 .map_err(|err| PollError::caused_by("", err))?;
             if !outcome.unregistered.is_empty() {

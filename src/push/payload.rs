@@ -37,6 +37,13 @@ pub struct PushPayload {
     pub order_id: Option<String>,
     pub carrier: String,
     pub carrier_kind: String,
+    /// The courier's code at an aggregator (Kuaidi100 `com`, AfterShip slug, …): the mall's,
+    /// else the one the carrier's payload named.
+    #[serde(default)]
+    pub carrier_code: Option<String>,
+    /// "ZTO Express / 中通快递": the courier as a person names it, when we know it.
+    #[serde(default)]
+    pub courier_name: Option<String>,
     pub tracking_number: String,
     pub status: Status,
     pub sub_status: Option<String>,
@@ -84,6 +91,11 @@ impl PushEvent {
     }
 }
 
+/// The display name of a shipment's courier ([`trackgate_carriers::couriers`]).
+pub fn courier_name(carrier_kind: &str, carrier_code: Option<&str>) -> Option<String> {
+    trackgate_carriers::couriers::find(carrier_kind, carrier_code).map(|c| c.display_name())
+}
+
 impl PushPayload {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -105,6 +117,8 @@ impl PushPayload {
             order_id: shipment.order_id.clone(),
             carrier: shipment.carrier_id.clone(),
             carrier_kind: shipment.carrier_kind.clone(),
+            carrier_code: shipment.carrier_code.clone(),
+            courier_name: courier_name(&shipment.carrier_kind, shipment.carrier_code.as_deref()),
             tracking_number: shipment.tracking_number.clone(),
             status: derived.status,
             sub_status: derived.sub_status.clone(),
@@ -166,6 +180,8 @@ mod tests {
             order_id: None,
             carrier: "sandbox".into(),
             carrier_kind: "sandbox".into(),
+            carrier_code: None,
+            courier_name: None,
             tracking_number: "SBX1".into(),
             status,
             sub_status: None,

@@ -14,6 +14,7 @@ pub mod shipment {
         pub id: String,
         pub carrier_id: String,
         pub carrier_kind: String,
+        /// Canonical (`trackgate_carriers::numbers`): what lookups and carrier payloads match.
         pub tracking_number: String,
         pub order_id: Option<String>,
         pub status: StoredStatus,
@@ -36,6 +37,8 @@ pub mod shipment {
         pub last_webhook_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The number as the mall sent it (migration 6 filled it for older rows).
+        pub tracking_number_as_sent: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

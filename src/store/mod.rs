@@ -160,11 +160,3 @@ fn permanent_code(code: &str) -> bool {
             .parse::<u32>()
             .is_ok_and(|n| matches!(n & 0xff, 18..=20))
 }
-
-/// Rows an `INSERT … ON CONFLICT DO NOTHING` wrote (0 when it hit the conflict).
-pub fn inserted_rows(result: sea_orm::TryInsertResult<u64>) -> u64 {
-    match result {
-        sea_orm::TryInsertResult::Inserted(rows) => rows,
-        sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => 0,
-    }
-}

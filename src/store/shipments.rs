@@ -2,7 +2,9 @@
 //! for the mall and support APIs, and the poller's due list.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use trackgate_carriers::Status;
 
 use super::entities::{shipment, tracking_event};
@@ -15,7 +17,10 @@ use crate::domain::ids::new_shipment_id;
 pub struct NewShipment {
     pub carrier_id: String,
     pub carrier_kind: String,
+    /// In the carrier kind's canonical spelling.
     pub tracking_number: String,
+    /// As the mall sent it (trimmed).
+    pub tracking_number_as_sent: String,
     pub order_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
     /// See [`trackgate_carriers::PollTarget`].
@@ -26,7 +31,8 @@ pub struct NewShipment {
 /// What a support lookup searches by.
 #[derive(Debug, Clone, Copy)]
 pub enum ShipmentLookup<'a> {
-    TrackingNumber(&'a str),
+    /// Any of these spellings (a number in each carrier kind's canonical spelling).
+    TrackingNumbers(&'a [String]),
     Order(&'a str),
 }
 
@@ -45,8 +51,9 @@ impl Store {
         new: NewShipment,
     ) -> Result<(shipment::Model, bool), StoreError> {
         let now = Utc::now();
+        let id = new_shipment_id();
         let model = shipment::ActiveModel {
-            id: Set(new_shipment_id()),
+            id: Set(id.clone()),
             carrier_id: Set(new.carrier_id.clone()),
             carrier_kind: Set(new.carrier_kind),
             tracking_number: Set(new.tracking_number.clone()),
@@ -72,26 +79,29 @@ impl Store {
             last_webhook_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            tracking_number_as_sent: Set(Some(new.tracking_number_as_sent)),
         };
-        let inserted = shipment::Entity::insert(model)
+        shipment::Entity::insert(model)
             .on_conflict_do_nothing_on([
                 shipment::Column::CarrierId,
                 shipment::Column::TrackingNumber,
             ])
             .exec_without_returning(self.conn())
             .await?;
-        let inserted = super::inserted_rows(inserted);
         let existing = self
             .find_shipment(&new.carrier_id, &new.tracking_number)
             .await?
             .ok_or_else(|| StoreError::Corrupt("shipment vanished after insert".into()))?;
-        if inserted == 0 && !existing.tracking {
+        // Created when the row found is the one just written. Not from the affected-row count:
+        // MySQL counts a duplicate that `ON DUPLICATE KEY UPDATE` left alone as a row too.
+        let created = existing.id == id;
+        if !created && !existing.tracking {
             let mut active: shipment::ActiveModel = existing.into();
             active.tracking = Set(true);
             active.updated_at = Set(now);
             return Ok((active.update(self.conn()).await?, false));
         }
-        Ok((existing, inserted > 0))
+        Ok((existing, created))
     }
 
     pub async fn find_shipment(
@@ -143,7 +153,9 @@ impl Store {
         lookup: ShipmentLookup<'_>,
     ) -> Result<Vec<(shipment::Model, Vec<tracking_event::Model>)>, StoreError> {
         let filter = match lookup {
-            ShipmentLookup::TrackingNumber(number) => shipment::Column::TrackingNumber.eq(number),
+            ShipmentLookup::TrackingNumbers(numbers) => {
+                shipment::Column::TrackingNumber.is_in(numbers.iter().cloned())
+            }
             ShipmentLookup::Order(order_id) => shipment::Column::OrderId.eq(order_id),
         };
         let mut found = shipment::Entity::find()
@@ -154,6 +166,37 @@ impl Store {
         found.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         for (_, events) in &mut found {
             sort_timeline(events);
+        }
+        Ok(found)
+    }
+
+    /// Shipments whose number is not in their kind's canonical spelling: those migration 6
+    /// left as they were because another shipment of the same carrier instance has that
+    /// spelling. Each with the canonical spelling; read in pages, id order.
+    pub async fn noncanonical_numbers(&self) -> Result<Vec<(shipment::Model, String)>, StoreError> {
+        const PAGE: u64 = 5000;
+        let mut found = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = shipment::Entity::find()
+                .filter(shipment::Column::Id.gt(after.as_str()))
+                .order_by_asc(shipment::Column::Id)
+                .limit(PAGE)
+                .all(self.conn())
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            let full = page.len() as u64 == PAGE;
+            for row in page {
+                let canonical = trackgate_carriers::catalog::number_rule(&row.carrier_kind)
+                    .canonical(&row.tracking_number);
+                if canonical != row.tracking_number {
+                    found.push((row, canonical));
+                }
+            }
+            if !full {
+                break;
+            }
         }
         Ok(found)
     }

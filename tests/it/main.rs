@@ -10,6 +10,7 @@ mod cli;
 mod door;
 mod healing;
 mod ingest;
+mod numbers;
 mod poison;
 mod poll;
 mod push;

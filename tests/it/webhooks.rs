@@ -1,12 +1,14 @@
 //! Carrier webhooks: signatures, raw storage before the ack, carrier ack formats, and
 //! reprocessing of what could not be used the first time.
 
+use std::time::Duration;
+
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::Value;
 use trackgate::store::entities::{inbound_webhook, tracking_event};
 use trackgate::store::states::WebhookOutcome;
 
-use crate::helpers::{Backend, KUAIDI100_SALT, TestApp, fixture};
+use crate::helpers::{Backend, KUAIDI100_SALT, TestApp, fixture, wait_until};
 
 async fn counts(app: &TestApp) -> (u64, u64) {
     let db = app.gateway().store.conn();
@@ -101,6 +103,7 @@ async fn webhook_with_a_bad_signature_is_rejected_and_nothing_is_stored() {
 #[tokio::test]
 async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_format() {
     let app = TestApp::spawn(Backend::Sqlite).await;
+    app.mall_accepts_pushes().await;
     let shipment = app
         .register("kuaidi100", "78412345678901", Some("ORD-9"))
         .await;
@@ -129,6 +132,9 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
         .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(stored["delivered_at"], "2026-11-21T03:45:09Z");
+    // The mall gave no company code: the callback's `com` becomes it, with the courier's name.
+    assert_eq!(stored["carrier_code"], "zhongtong");
+    assert_eq!(stored["courier_name"], "ZTO Express / 中通快递");
     assert_eq!(
         stored["events"].as_array().unwrap().len(),
         6,
@@ -146,6 +152,13 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
         .unwrap();
     assert_eq!(raw[0].body, body, "the raw body is kept byte for byte");
     assert_eq!(raw[0].outcome, WebhookOutcome::Processed);
+    wait_until("the push", Duration::from_secs(10), || async {
+        !app.pushes_received().await.is_empty()
+    })
+    .await;
+    let push = &app.pushes_received().await[0];
+    assert_eq!(push["carrier_code"], "zhongtong");
+    assert_eq!(push["courier_name"], "ZTO Express / 中通快递");
     let _ = KUAIDI100_SALT;
     app.finish().await;
 }

@@ -21,11 +21,18 @@ pub fn map_tag(tag: &str, subtag: Option<&str>) -> (Status, Option<&'static str>
         _ => Status::Unknown,
     };
     let sub_status = match subtag {
+        // "Carrier has accepted or picked up shipment from shipper."
         Some("InTransit_002") => return (Status::PickedUp, None),
+        // "The package is on its way back to the shipper" / "returned to the shipper": an
+        // exception in AfterShip's tags, a return leg (then its end) in ours.
+        Some("Exception_010") => return (Status::Returning, None),
+        Some("Exception_011") => return (Status::Returned, None),
         Some("AttemptFail_002") => Some("recipient_not_home"),
         Some("AttemptFail_003") => Some("business_closed"),
         Some("Delivered_002") => Some("collected_from_pickup_point"),
         Some("Delivered_003") => Some("signed_by_recipient"),
+        // "Package delivered to the customer and cash collected on delivery."
+        Some("Delivered_004") => Some("cash_on_delivery_collected"),
         Some("Exception_003") => Some("consignee_refused"),
         _ => None,
     };
@@ -51,5 +58,17 @@ mod tests {
             (Status::Delivered, None)
         );
         assert_eq!(map_tag("Teleported", None), (Status::Unknown, None));
+        assert_eq!(
+            map_tag("Exception", Some("Exception_011")),
+            (Status::Returned, None)
+        );
+        assert_eq!(
+            map_tag("Exception", Some("Exception_010")),
+            (Status::Returning, None)
+        );
+        assert_eq!(
+            map_tag("Delivered", Some("Delivered_004")),
+            (Status::Delivered, Some("cash_on_delivery_collected"))
+        );
     }
 }

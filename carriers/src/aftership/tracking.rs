@@ -13,6 +13,9 @@ use crate::{Instant, ParseOutcome, Problem, Status, TrackingEvent, TrackingUpdat
 #[derive(Debug, Deserialize)]
 struct Tracking {
     tracking_number: String,
+    /// The courier's AfterShip slug (`china-post`, `fedex`).
+    #[serde(default)]
+    slug: Option<String>,
     #[serde(default)]
     tag: Option<String>,
     #[serde(default)]
@@ -120,6 +123,7 @@ pub(super) fn parse_tracking(value: serde_json::Value, outcome: &mut ParseOutcom
     });
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: tracking.slug.filter(|s| !s.trim().is_empty()),
         estimated_delivery,
         events,
     });

@@ -154,6 +154,7 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery: None,
         events,
     });

@@ -15,7 +15,8 @@
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
     ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
@@ -136,7 +137,13 @@ fn event_of(
                 );
                 return None;
             };
-            let (instant, note) = local_at(naive, address.country_code.as_deref(), None);
+            let place = Place {
+                country: address.country_code.as_deref(),
+                postal_code: address.postal_code.as_deref(),
+                locality: address.address_locality.as_deref(),
+                ..Place::default()
+            };
+            let (instant, note) = local_at_place(naive, &place);
             if let Some(message) = note {
                 outcome.problem_for(number, message);
             }
@@ -213,6 +220,7 @@ fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

@@ -85,6 +85,9 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 #[derive(Debug, Deserialize)]
 struct Tracker {
     tracking_code: String,
+    /// The courier, as EasyPost names it (`USPS`, `FedEx`, `DHLExpress`).
+    #[serde(default)]
+    carrier: Option<String>,
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
@@ -174,6 +177,7 @@ fn parse_tracker(value: serde_json::Value, outcome: &mut ParseOutcome) {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: tracker.carrier.filter(|c| !c.trim().is_empty()),
         estimated_delivery,
         events,
     });

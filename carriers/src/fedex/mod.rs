@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use crate::common::join_non_empty;
 use crate::oauth::{self, CredentialsIn};
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
     ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
@@ -81,11 +82,13 @@ fn scan_instant(text: &str, place: Option<&FedExAddress>) -> Option<(Instant, Op
         return Some((instant, None));
     }
     let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S").ok()?;
-    Some(local_at(
-        naive,
-        place.and_then(|p| p.country_code.as_deref()),
-        place.and_then(|p| p.state_or_province_code.as_deref()),
-    ))
+    let place = Place {
+        country: place.and_then(|p| p.country_code.as_deref()),
+        subdivision: place.and_then(|p| p.state_or_province_code.as_deref()),
+        postal_code: place.and_then(|p| p.postal_code.as_deref()),
+        locality: place.and_then(|p| p.city.as_deref()),
+    };
+    Some(local_at_place(naive, &place))
 }
 
 /// A date or date-time of an estimate; a naive one is read as UTC (it is a window, not a scan).
@@ -213,6 +216,7 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

@@ -95,6 +95,9 @@ struct Callback {
 pub(super) struct LastResult {
     #[serde(default)]
     nu: String,
+    /// The company code (`zhongtong`), possibly corrected by Kuaidi100's auto-check.
+    #[serde(default)]
+    com: Option<String>,
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
@@ -175,6 +178,7 @@ pub(super) fn parse_last_result(
     apply_current_state(&mut events, result.state.as_deref());
     outcome.updates.push(TrackingUpdate {
         tracking_number: result.nu,
+        courier: result.com.filter(|c| !c.trim().is_empty()),
         estimated_delivery: None,
         events,
     });

@@ -129,6 +129,7 @@ fn parse_answer(answer: Answer, outcome: &mut ParseOutcome) {
     }
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery: shipment
             .estim_date
             .as_deref()

@@ -176,6 +176,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         }
         outcome.updates.push(TrackingUpdate {
             tracking_number: number,
+            courier: None,
             estimated_delivery: shipment
                 .estimated_time_of_delivery
                 .as_deref()

@@ -173,6 +173,7 @@ fn parse_shipment(shipment: WireShipment, outcome: &mut ParseOutcome) {
     };
     outcome.updates.push(TrackingUpdate {
         tracking_number: shipment.tracking_number,
+        courier: None,
         estimated_delivery,
         events,
     });

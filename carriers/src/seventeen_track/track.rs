@@ -5,7 +5,8 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 
 use super::{map_stage, map_sub_status};
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{Instant, ParseOutcome, Status, TrackingEvent, TrackingUpdate, dedupe_key};
 
 #[derive(Debug, Default, Deserialize)]
@@ -13,6 +14,8 @@ pub(super) struct Address {
     pub(super) country: Option<String>,
     pub(super) state: Option<String>,
     pub(super) city: Option<String>,
+    #[serde(default)]
+    pub(super) postal_code: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +66,9 @@ pub(super) struct LatestStatus {
 #[derive(Debug, Deserialize)]
 pub(super) struct Item {
     pub(super) number: String,
+    /// The carrier the number is tracked with (a 17TRACK carrier number; 0 while undetected).
+    #[serde(default)]
+    pub(super) carrier: Option<serde_json::Value>,
     #[serde(default)]
     pub(super) track_info: Option<serde_json::Value>,
 }
@@ -98,15 +104,30 @@ fn event_instant(event: &Event) -> Option<(Instant, Option<String>)> {
         return Some((instant, None));
     }
     let address = event.address.as_ref();
-    Some(local_at(
-        naive,
-        address.and_then(|a| a.country.as_deref()),
-        address.and_then(|a| a.state.as_deref()),
-    ))
+    let place = Place {
+        country: address.and_then(|a| a.country.as_deref()),
+        subdivision: address.and_then(|a| a.state.as_deref()),
+        postal_code: address.and_then(|a| a.postal_code.as_deref()),
+        locality: address
+            .and_then(|a| a.city.as_deref())
+            .or(event.location.as_deref()),
+    };
+    Some(local_at_place(naive, &place))
+}
+
+/// `carrier` as a code: a positive number (sometimes sent as a string).
+fn carrier_code(carrier: Option<&serde_json::Value>) -> Option<String> {
+    let code = match carrier? {
+        serde_json::Value::Number(n) => n.as_u64()?.to_string(),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    (!code.is_empty() && code != "0").then_some(code)
 }
 
 pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
     let number = item.number;
+    let courier = carrier_code(item.carrier.as_ref());
     let info = item.track_info.unwrap_or_default();
     let providers: Vec<Provider> = info
         .pointer("/tracking/providers")
@@ -180,6 +201,7 @@ pub(super) fn parse_item(item: Item, outcome: &mut ParseOutcome) {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier,
         estimated_delivery,
         events,
     });

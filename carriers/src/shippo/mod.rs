@@ -95,6 +95,9 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 #[derive(Debug, Deserialize)]
 struct Track {
     tracking_number: String,
+    /// The courier's Shippo token (`usps`, `dhl_express`).
+    #[serde(default)]
+    carrier: Option<String>,
     #[serde(default)]
     eta: Option<String>,
     #[serde(default)]
@@ -184,6 +187,7 @@ fn parse_track(value: serde_json::Value) -> Result<ParseOutcome, ParseError> {
         .map(|i| i.utc);
     outcome.updates.push(TrackingUpdate {
         tracking_number: track.tracking_number,
+        courier: track.carrier.filter(|c| !c.trim().is_empty()),
         estimated_delivery,
         events,
     });

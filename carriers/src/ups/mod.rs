@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use crate::common::join_non_empty;
 use crate::oauth::{self, CredentialsIn};
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
     ParseOutcome, PollTarget, Problem, TrackingEvent, TrackingUpdate, dedupe_key,
@@ -97,11 +98,13 @@ fn activity_instant(activity: &Activity) -> Result<(Instant, Option<String>), St
     let time = parse_time(&activity.time)
         .ok_or_else(|| format!("activity time `{}` is not HHMMSS", activity.time))?;
     let naive = NaiveDateTime::new(date, time);
-    Ok(local_at(
-        naive,
-        address.and_then(|a| a.country_code.as_deref().or(a.country.as_deref())),
-        address.and_then(|a| a.state_province.as_deref()),
-    ))
+    let place = Place {
+        country: address.and_then(|a| a.country_code.as_deref().or(a.country.as_deref())),
+        subdivision: address.and_then(|a| a.state_province.as_deref()),
+        postal_code: address.and_then(|a| a.postal_code.as_deref()),
+        locality: address.and_then(|a| a.city.as_deref()),
+    };
+    Ok(local_at_place(naive, &place))
 }
 
 fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut ParseOutcome) {
@@ -179,6 +182,7 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
         .map(|d| d.and_utc());
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });

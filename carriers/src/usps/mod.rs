@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use crate::common::join_non_empty;
 use crate::oauth::{self, CredentialsIn};
-use crate::zones::local_at;
+use crate::places::Place;
+use crate::zones::local_at_place;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
     ParseOutcome, PollTarget, TrackingEvent, TrackingUpdate, dedupe_key,
@@ -114,11 +115,13 @@ fn event_instant(event: &UspsEvent) -> Option<(Instant, Option<String>)> {
     }
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok()?;
     let country = event.event_country.as_deref().filter(|c| !c.is_empty());
-    Some(local_at(
-        naive,
-        Some(country.unwrap_or("US")),
-        event.event_state.as_deref(),
-    ))
+    let place = Place {
+        country: Some(country.unwrap_or("US")),
+        subdivision: event.event_state.as_deref(),
+        postal_code: event.event_zip.as_deref(),
+        locality: event.event_city.as_deref(),
+    };
+    Some(local_at_place(naive, &place))
 }
 
 fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
@@ -182,6 +185,7 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
         });
     outcome.updates.push(TrackingUpdate {
         tracking_number: number,
+        courier: None,
         estimated_delivery,
         events,
     });
