@@ -26,6 +26,7 @@ pub mod queue;
 pub mod registry;
 pub mod startup;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 
 pub use trackgate_carriers as carriers;

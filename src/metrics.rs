@@ -24,6 +24,9 @@ pub struct Metrics {
     pub push_seconds: Histogram,
     pub dead_letters: IntCounterVec,
     pub polls: IntCounterVec,
+    /// Carrier subscription results, by carrier instance and result (`active`, `refused`,
+    /// `retried`, `dead`, `stopped`).
+    pub subscriptions: IntCounterVec,
     /// Time for one request to a carrier (poll, token, registration), by carrier instance.
     pub carrier_seconds: HistogramVec,
     /// Carrier answers of 429, by carrier instance.
@@ -148,6 +151,12 @@ impl Metrics {
                 &r,
                 "trackgate_polls_total",
                 "Carrier poll requests, by result",
+                &["carrier", "result"],
+            ),
+            subscriptions: counter(
+                &r,
+                "trackgate_subscriptions_total",
+                "Carrier subscription work, by result",
                 &["carrier", "result"],
             ),
             http_rejected: counter(

@@ -21,6 +21,7 @@ const RANKS: &[(&str, u8)] = &[
     ("queue", 4),
     ("registry", 4),
     ("push", 5),
+    ("subscriptions", 5),
     ("ingest", 6),
     ("intake", 7),
     ("gateway", 8),

@@ -120,6 +120,7 @@ pub struct HttpRequest {
 pub enum HttpMethod {
     Get,
     Post,
+    Delete,
 }
 
 /// A bearer token the gateway caches for an OAuth carrier until shortly before it expires.
@@ -225,5 +226,64 @@ pub trait CarrierAdapter: Send + Sync + std::fmt::Debug {
     fn registration_request(&self, targets: &[PollTarget]) -> Option<HttpRequest> {
         let _ = targets;
         None
+    }
+
+    /// Whether a registered shipment needs a subscription with this carrier before it pushes
+    /// (or tracks) it: Kuaidi100's `poll`, AfterShip trackings, EasyPost trackers, Shippo
+    /// tracks, 17TRACK registration.
+    fn subscribes(&self) -> bool {
+        false
+    }
+
+    /// The request that subscribes one shipment, the carrier's pushes going to `callback_url`
+    /// (the gateway's webhook endpoint of this instance, where the carrier takes it per
+    /// request). An `Err` is a subscription that cannot be made as configured (a missing key,
+    /// a number without the code the carrier needs): a permanent failure, never retried.
+    fn subscription_request(
+        &self,
+        target: &PollTarget,
+        callback_url: Option<&str>,
+    ) -> Result<HttpRequest, ParseError> {
+        let _ = (target, callback_url);
+        Err(ParseError::NotSupported("subscriptions"))
+    }
+
+    /// What the carrier's answer to [`Self::subscription_request`] means.
+    fn parse_subscription_response(&self, status: u16, body: &[u8]) -> SubscriptionAnswer {
+        SubscriptionAnswer::from_status(status, body)
+    }
+
+    /// The request that ends a shipment's subscription, where the carrier offers one.
+    fn unsubscription_request(&self, target: &PollTarget) -> Option<HttpRequest> {
+        let _ = target;
+        None
+    }
+}
+
+/// A carrier's answer to a subscription request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionAnswer {
+    /// Subscribed now, or already (a duplicate subscription is success).
+    Active,
+    /// Refused for good (a bad key, an unknown company, a malformed number): the carrier's
+    /// message; sending it again would be refused again.
+    Refused(String),
+    /// Not now (5xx, 429, a timeout): worth retrying later.
+    Unavailable(String),
+}
+
+impl SubscriptionAnswer {
+    /// The meaning of a bare HTTP status: 2xx subscribed, 408/429/5xx unavailable, any other
+    /// 4xx refused; the body's start is the message.
+    pub fn from_status(status: u16, body: &[u8]) -> SubscriptionAnswer {
+        let message = || {
+            let text: String = String::from_utf8_lossy(body).chars().take(300).collect();
+            format!("answered {status}: {text}")
+        };
+        match status {
+            200..=299 => SubscriptionAnswer::Active,
+            408 | 429 | 500..=599 => SubscriptionAnswer::Unavailable(message()),
+            _ => SubscriptionAnswer::Refused(message()),
+        }
     }
 }

@@ -37,7 +37,8 @@ pub mod zones;
 
 pub use adapter::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Inbound, ParseError,
-    PollTarget, SignatureError, Unverified, Verified, WebhookAck, tracking_numbers,
+    PollTarget, SignatureError, SubscriptionAnswer, Unverified, Verified, WebhookAck,
+    tracking_numbers,
 };
 pub use catalog::{BodySource, CATALOG, CarrierKind};
 pub use model::{

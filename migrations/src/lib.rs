@@ -12,6 +12,7 @@ mod m20261122_000003_poll_scheduling;
 mod m20261122_000004_mysql_column_types;
 mod m20261130_000005_webhook_attempts;
 mod m20261130_000006_canonical_numbers;
+mod m20261130_000007_subscriptions;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_mysql_column_types::Migration),
             Box::new(m20261130_000005_webhook_attempts::Migration),
             Box::new(m20261130_000006_canonical_numbers::Migration),
+            Box::new(m20261130_000007_subscriptions::Migration),
         ]
     }
 }

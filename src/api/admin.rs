@@ -8,7 +8,7 @@ use super::wire::{DeadLetterOut, InboundWebhookOut};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::push::dead_letters;
-use crate::store::states::{Scope, WebhookOutcome, from_label, label};
+use crate::store::states::{Scope, SubscriptionState, WebhookOutcome, from_label, label};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -100,6 +100,7 @@ pub async fn carriers(
     caller.require(Scope::Admin)?;
     let now = chrono::Utc::now();
     let metrics = &gateway.metrics;
+    let subscription_counts = gateway.store.subscription_counts().await?;
     let mut out = Vec::new();
     for instance in gateway.registry.all() {
         let id = instance.id.as_str();
@@ -133,6 +134,11 @@ pub async fn carriers(
                     .then(|| (instance.requests_per_day as i64 - used_today as i64).max(0)),
                 "paused_for_secs": instance.paused_for().map(|d| d.as_secs_f64()),
             },
+            "subscriptions": {
+                "needed": instance.adapter.subscribes(),
+                "by_state": subscriptions_by_state(&subscription_counts, id),
+                "results": subscription_results(metrics, id),
+            },
             "backlog": {
                 "due": backlog.due,
                 "oldest_overdue_secs": backlog
@@ -142,4 +148,30 @@ pub async fn carriers(
         }));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "carriers": out })))
+}
+
+/// How many subscriptions of carrier instance `id` are in each state.
+fn subscriptions_by_state(
+    counts: &[(String, SubscriptionState, i64)],
+    id: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    counts
+        .iter()
+        .filter(|(carrier, _, _)| carrier == id)
+        .map(|(_, state, count)| (label(*state), serde_json::json!(count)))
+        .collect()
+}
+
+/// Subscription work of carrier instance `id` since the process started, by result.
+fn subscription_results(
+    metrics: &crate::metrics::Metrics,
+    id: &str,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    ["active", "refused", "retried", "dead", "stopped"]
+        .into_iter()
+        .map(|result| {
+            let count = metrics.subscriptions.with_label_values(&[id, result]).get();
+            (result, count)
+        })
+        .collect()
 }

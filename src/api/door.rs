@@ -226,6 +226,7 @@ mod tests {
             api_rate_per_second: 0,
             rejected_log_every_secs: 1,
             unready_after_secs: 1,
+            public_url: None,
         };
         let limits = Limits::new(&settings);
         assert!(limits.webhook("kuaidi100").is_ok());

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::wire::{BatchIn, BatchItemOut, ShipmentIn, ShipmentOut};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
-use crate::store::shipments::NewShipment;
+use crate::store::shipments::{NewShipment, Registered};
 use crate::store::states::Scope;
 
 pub const MAX_BATCH: usize = 1000;
@@ -31,6 +31,7 @@ fn validate(gateway: &Gateway, input: ShipmentIn) -> Result<NewShipment, ApiErro
         metadata: checked.metadata,
         carrier_code: checked.carrier_code,
         phone_last4: checked.phone_last4,
+        subscribe: carrier.adapter.subscribes(),
     })
 }
 
@@ -64,6 +65,17 @@ fn carrier_by_format(
     }
 }
 
+/// A registration's answer, after queuing the subscription it needs (a failure to queue is
+/// left to the relay: the row is committed).
+async fn answer(gateway: &Gateway, registered: Registered) -> Result<ShipmentOut, ApiError> {
+    let id = registered.shipment.id.clone();
+    if registered.subscribe {
+        crate::subscriptions::enqueue(&gateway.store, &gateway.queue, &id).await;
+    }
+    let subscription = gateway.store.subscription(&id).await?;
+    Ok(ShipmentOut::new(registered.shipment, None).with_subscription(subscription))
+}
+
 pub async fn register(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -71,8 +83,9 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let new = validate(&gateway, body.into_inner())?;
-    let (shipment, created) = gateway.store.register_shipment(new).await?;
-    let out = ShipmentOut::new(shipment, None);
+    let registered = gateway.store.register_shipment(new).await?;
+    let created = registered.created;
+    let out = answer(&gateway, registered).await?;
     Ok(if created {
         HttpResponse::Created().json(out)
     } else {
@@ -106,10 +119,10 @@ pub async fn register_batch(
             Err(err) => Err(err),
         };
         results.push(match outcome {
-            Ok((shipment, created)) => BatchItemOut {
+            Ok(registered) => BatchItemOut {
                 index,
-                status: if created { 201 } else { 200 },
-                shipment: Some(ShipmentOut::new(shipment, None)),
+                status: if registered.created { 201 } else { 200 },
+                shipment: Some(answer(&gateway, registered).await?),
                 error: None,
             },
             Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
@@ -138,7 +151,9 @@ pub async fn get(
         .shipment_with_events(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
-    Ok(HttpResponse::Ok().json(ShipmentOut::new(found.shipment, Some(found.events))))
+    let subscription = gateway.store.subscription(&id).await?;
+    Ok(HttpResponse::Ok()
+        .json(ShipmentOut::new(found.shipment, Some(found.events)).with_subscription(subscription)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,10 +173,13 @@ pub async fn list_by_order(
         .filter(|o| !o.is_empty())
         .ok_or_else(|| ApiError::BadRequest("query parameter `order_id` is required".into()))?;
     let shipments = gateway.store.shipments_by_order(&order_id).await?;
+    let ids: Vec<String> = shipments.iter().map(|s| s.id.clone()).collect();
+    let rows = gateway.store.subscriptions_of(&ids).await?;
     let out: Vec<ShipmentOut> = shipments
         .into_iter()
         .map(|s| ShipmentOut::new(s, None))
         .collect();
+    let out = ShipmentOut::list_with_subscriptions(out, rows);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "shipments": out })))
 }
 
@@ -171,10 +189,14 @@ pub async fn stop(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
-    if gateway.store.stop_tracking(&id).await? {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound(format!("no shipment `{id}`")))
+    match gateway.store.stop_tracking(&id).await? {
+        None => Err(ApiError::NotFound(format!("no shipment `{id}`"))),
+        Some(unsubscribe) => {
+            if unsubscribe {
+                crate::subscriptions::enqueue(&gateway.store, &gateway.queue, &id).await;
+            }
+            Ok(HttpResponse::NoContent().finish())
+        }
     }
 }
 

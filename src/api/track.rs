@@ -15,13 +15,16 @@ async fn timelines(
     gateway: &Gateway,
     lookup: ShipmentLookup<'_>,
 ) -> Result<Vec<ShipmentOut>, ApiError> {
-    Ok(gateway
+    let found: Vec<ShipmentOut> = gateway
         .store
         .timelines(lookup)
         .await?
         .into_iter()
         .map(|(shipment, events)| ShipmentOut::new(shipment, Some(events)))
-        .collect())
+        .collect();
+    let ids: Vec<String> = found.iter().map(|s| s.id.clone()).collect();
+    let rows = gateway.store.subscriptions_of(&ids).await?;
+    Ok(ShipmentOut::list_with_subscriptions(found, rows))
 }
 
 /// `GET /v1/track/{number}`: every spelling of the number finds its shipments (each configured

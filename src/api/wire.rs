@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trackgate_carriers::Status;
 
-use crate::store::entities::{dead_letter, inbound_webhook, shipment, tracking_event};
-use crate::store::states::{EventSource, TaskKind, WebhookOutcome};
+use crate::store::entities::{
+    dead_letter, inbound_webhook, shipment, subscription, tracking_event,
+};
+use crate::store::states::{EventSource, SubscriptionState, TaskKind, WebhookOutcome};
 
 /// `POST /v1/shipments` and each item of a batch.
 #[derive(Debug, Clone, Deserialize)]
@@ -71,8 +73,32 @@ pub struct ShipmentOut {
     pub phone_last4: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The carrier subscription, for carriers that need one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventOut>>,
+}
+
+/// Where a shipment's subscription with its carrier stands.
+#[derive(Debug, Serialize)]
+pub struct SubscriptionOut {
+    pub state: SubscriptionState,
+    pub attempts: i32,
+    /// The carrier's refusal, or the last failure while retrying.
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<subscription::Model> for SubscriptionOut {
+    fn from(row: subscription::Model) -> SubscriptionOut {
+        SubscriptionOut {
+            state: row.state,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -117,7 +143,31 @@ impl ShipmentOut {
             created_at: model.created_at,
             updated_at: model.updated_at,
             events: events.map(|list| list.into_iter().map(EventOut::from).collect()),
+            subscription: None,
         }
+    }
+
+    pub fn with_subscription(mut self, row: Option<subscription::Model>) -> ShipmentOut {
+        self.subscription = row.map(SubscriptionOut::from);
+        self
+    }
+
+    /// Each shipment with its subscription among `rows` (one query for a whole list).
+    pub fn list_with_subscriptions(
+        shipments: Vec<ShipmentOut>,
+        rows: Vec<subscription::Model>,
+    ) -> Vec<ShipmentOut> {
+        let mut rows: std::collections::HashMap<String, subscription::Model> = rows
+            .into_iter()
+            .map(|row| (row.shipment_id.clone(), row))
+            .collect();
+        shipments
+            .into_iter()
+            .map(|out| {
+                let row = rows.remove(&out.id);
+                out.with_subscription(row)
+            })
+            .collect()
     }
 }
 

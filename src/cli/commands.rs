@@ -116,6 +116,24 @@ pub(super) async fn dead_letters(
 
 /// `trackgate carriers list`: each built-in kind, what it offers, and its configured instances
 /// (marked `polling` when their credentials let them poll).
+pub(super) async fn subscriptions_resync(
+    settings: Settings,
+    carrier: Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(id) = &carrier
+        && !settings.carriers.contains_key(id)
+    {
+        anyhow::bail!("--carrier: no carrier instance `{id}` is configured");
+    }
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let count = store.resync_subscriptions(carrier.as_deref()).await?;
+    println!(
+        "{count} subscription(s) to be made again; a running gateway queues them within seconds"
+    );
+    Ok(())
+}
+
 pub(super) async fn numbers_check(settings: Settings) -> anyhow::Result<()> {
     let store = Store::connect(&settings.database).await?;
     store.migrate().await?;

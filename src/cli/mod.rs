@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: DeadLettersCommand,
     },
+    /// Subscriptions with carriers (Kuaidi100, AfterShip, EasyPost, Shippo, 17TRACK).
+    Subscriptions {
+        #[command(subcommand)]
+        command: SubscriptionsCommand,
+    },
     /// Tracking numbers in the store.
     Numbers {
         #[command(subcommand)]
@@ -111,6 +116,17 @@ enum DeadLettersCommand {
     },
     Replay {
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriptionsCommand {
+    /// Make every subscription the store has as active again (after the carrier lost them):
+    /// the running gateway queues them within seconds, at the carrier's configured rate.
+    Resync {
+        /// Only this carrier instance.
+        #[arg(long)]
+        carrier: Option<String>,
     },
 }
 
@@ -195,6 +211,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Numbers {
             command: NumbersCommand::Check,
         } => commands::numbers_check(settings).await,
+        Command::Subscriptions {
+            command: SubscriptionsCommand::Resync { carrier },
+        } => commands::subscriptions_resync(settings, carrier).await,
         Command::Carriers {
             command: CarriersCommand::List { .. },
         } => commands::carriers_list(&settings),

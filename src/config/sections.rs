@@ -37,6 +37,10 @@ pub struct ServerSettings {
     pub rejected_log_every_secs: u64,
     /// Background work failing this long without a success makes `/readyz` answer 503.
     pub unready_after_secs: u64,
+    /// The gateway's address as carriers reach it (`https://track.example.com`): carriers that
+    /// take a callback per subscription (Kuaidi100) push to `{public_url}/webhooks/{instance}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Deserialize, Serialize)]

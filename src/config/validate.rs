@@ -34,6 +34,11 @@ impl Settings {
         if !self.mall.endpoint.is_empty() && url::Url::parse(&self.mall.endpoint).is_err() {
             return invalid("mall.endpoint", "is not a URL");
         }
+        if let Some(public) = self.server.public_url.as_deref().filter(|u| !u.is_empty())
+            && !url::Url::parse(public).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return invalid("server.public_url", "is not an http(s) URL");
+        }
         if let Some(secret) = &self.mall.signing_secret {
             let raw = secret
                 .expose()

@@ -110,51 +110,48 @@ impl Poller {
         Ok(Some(token))
     }
 
-    /// Register numbers the carrier does not know yet (17TRACK); they are polled next round.
-    /// A failure is logged only: the next poll reports them unregistered again.
+    /// Numbers the carrier does not know (17TRACK): their subscriptions are made again, as
+    /// queue work (`poller::subscribe`), which also moves their next poll past the carrier's
+    /// registration delay. A failure is logged only: the next poll reports them again.
     async fn register_with_carrier(
         &self,
         instance: &CarrierInstance,
         targets: &[PollTarget],
         unregistered: &[String],
     ) {
-        let targets: Vec<PollTarget> = targets
+        for target in targets
             .iter()
             .filter(|t| unregistered.contains(&t.tracking_number))
-            .cloned()
-            .collect();
-        if targets.is_empty() {
-            return; // the carrier named numbers we did not ask about
-        }
-        let Some(request) = instance.adapter.registration_request(&targets) else {
-            return;
-        };
-        match self.send(instance, request).await {
-            Ok((status, _, _)) if (200..300).contains(&status) => {
-                tracing::info!(carrier = %instance.id, count = targets.len(), "registered numbers with the carrier");
-                let next = Utc::now()
-                    + chrono::Duration::seconds(self.settings.after_registration_secs as i64);
-                for target in &targets {
-                    let found = self
-                        .store
-                        .find_shipment(&instance.id, &target.tracking_number)
-                        .await;
-                    if let Ok(Some(shipment)) = found
-                        && let Err(err) = self.store.schedule_poll(&[shipment.id], next).await
-                    {
-                        tracing::warn!(carrier = %instance.id, error = %err, "could not reschedule a registered number");
-                    }
+        {
+            let found = self
+                .store
+                .find_shipment(&instance.id, &target.tracking_number)
+                .await;
+            let shipment = match found {
+                Ok(Some(shipment)) => shipment,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(carrier = %instance.id, error = %err, "could not look up an unregistered number");
+                    continue;
+                }
+            };
+            match self
+                .store
+                .want_subscribed_again(&shipment.id, &instance.id)
+                .await
+            {
+                Ok(true) => {
+                    crate::subscriptions::enqueue(&self.store, &self.queue, &shipment.id).await
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(carrier = %instance.id, error = %err, "could not ask for a registration")
                 }
             }
-            Ok((status, _, body)) => {
-                let snippet: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-                tracing::warn!(carrier = %instance.id, status, %snippet, "registration refused");
-            }
-            Err(err) => tracing::warn!(carrier = %instance.id, error = %err, "registration failed"),
         }
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         instance: &CarrierInstance,
         request: HttpRequest,
@@ -174,6 +171,7 @@ impl Poller {
         let mut builder = match request.method {
             HttpMethod::Get => self.http.get(&request.url),
             HttpMethod::Post => self.http.post(&request.url),
+            HttpMethod::Delete => self.http.delete(&request.url),
         };
         for (name, value) in &request.headers {
             builder = builder.header(name, value);

@@ -11,6 +11,7 @@
 //! Adapters only build requests and parse responses; they never see the network.
 
 mod http;
+mod subscribe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub struct Poller {
     pub metrics: Metrics,
     /// This process's name on the leases it holds.
     pub owner: String,
+    /// `server.public_url`: where carriers that take a callback per subscription (Kuaidi100)
+    /// send their pushes (`{public_url}/webhooks/{instance}`).
+    pub callback_base: Option<String>,
     tokens: Arc<Mutex<HashMap<String, (AccessToken, Instant)>>>,
 }
 
@@ -95,6 +99,7 @@ impl Poller {
             retry,
             metrics,
             owner,
+            callback_base: None,
             tokens: Default::default(),
         }
     }

@@ -35,14 +35,28 @@ pub async fn replay(
         return Err(ReplayError::AlreadyReplayed(id));
     }
     store.reopen_dead_letter(&letter).await?;
+    if letter.kind == TaskKind::Subscription
+        && let Some(row) = store.subscription(&letter.ref_id).await?
+    {
+        // The row is `failed` after its last attempt: it wants the subscription again.
+        store
+            .want_subscribed_again(&letter.ref_id, &row.carrier_id)
+            .await?;
+    }
     let task = Task {
         kind: letter.kind,
         ref_id: letter.ref_id.clone(),
         attempt: 0,
     };
     queue.enqueue(task, std::time::Duration::ZERO).await?;
-    if letter.kind == TaskKind::Push {
-        store.mark_enqueued(&letter.ref_id).await?;
+    match letter.kind {
+        TaskKind::Push => store.mark_enqueued(&letter.ref_id).await?,
+        TaskKind::Subscription => {
+            store
+                .mark_subscriptions_enqueued(std::slice::from_ref(&letter.ref_id))
+                .await?
+        }
+        TaskKind::Poll => {}
     }
     tracing::info!(dead_letter = id, kind = ?letter.kind, ref_id = %letter.ref_id, "dead letter replayed");
     store

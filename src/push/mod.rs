@@ -17,7 +17,7 @@ pub use sender::{MallClient, MallClientError, SendOutcome, describe_transport_er
 pub use worker::PushWorker;
 
 use crate::queue::{Queue, Task, TaskKind};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Hand a freshly committed outbox row to the queue. A failure is logged, not returned: the
 /// row stays `enqueued = false` and the relay picks it up, so the caller's write still stands.
@@ -100,11 +100,4 @@ pub async fn relay_unenqueued(
     }
 }
 
-/// Why a relay round stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
-}
+pub use crate::queue::RelayError;

@@ -219,3 +219,12 @@ impl Queue {
         }
     }
 }
+
+/// Why a relay round (rows of the store that are not on the queue yet) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}

@@ -83,7 +83,7 @@ impl Application {
             .timeout(Duration::from_secs(30))
             .build()?;
         let settings = &gateway.settings;
-        let poller = Poller::new(
+        let mut poller = Poller::new(
             gateway.store.clone(),
             gateway.queue.clone(),
             gateway.registry.clone(),
@@ -92,6 +92,11 @@ impl Application {
             settings.retry,
             gateway.metrics.clone(),
         );
+        poller.callback_base = settings
+            .server
+            .public_url
+            .clone()
+            .filter(|url| !url.is_empty());
         let pusher = PushWorker {
             store: gateway.store.clone(),
             queue: gateway.queue.clone(),

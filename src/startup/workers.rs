@@ -58,6 +58,7 @@ pub(super) async fn run_queue_worker(worker: QueueWorker, shutdown: Cancellation
         let handled = match task.kind {
             TaskKind::Push => pusher.handle(&task).await,
             TaskKind::Poll => poller.handle(&task).await,
+            TaskKind::Subscription => poller.handle_subscription(&task).await,
         };
         let settlement = match handled {
             Ok(settlement) => {
@@ -88,14 +89,23 @@ pub(super) async fn run_relay(
     shutdown: CancellationToken,
 ) {
     loop {
-        let pause = match relay_unenqueued(&store, &queue, RELAY_SETTLE).await {
+        let relayed = match relay_unenqueued(&store, &queue, RELAY_SETTLE).await {
+            Ok(pushes) => crate::subscriptions::relay_unenqueued(&store, &queue, RELAY_SETTLE)
+                .await
+                .map(|subscriptions| pushes + subscriptions),
+            Err(err) => Err(err),
+        };
+        let pause = match relayed {
             Ok(0) => {
                 health.ok(part::OUTBOX_RELAY);
                 RELAY_EVERY
             }
             Ok(n) => {
                 health.ok(part::OUTBOX_RELAY);
-                tracing::info!(count = n, "enqueued pushes that were not on the queue");
+                tracing::info!(
+                    count = n,
+                    "queued pushes and subscriptions that were not on the queue"
+                );
                 RELAY_BUSY
             }
             Err(err) => {

@@ -201,6 +201,31 @@ pub mod dead_letter {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod subscription {
+    use sea_orm::entity::prelude::*;
+
+    use crate::store::states::SubscriptionState;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "subscriptions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub shipment_id: String,
+        pub carrier_id: String,
+        pub state: SubscriptionState,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub enqueued: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod queue_task {
     use sea_orm::entity::prelude::*;
 

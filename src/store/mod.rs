@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod scheduling;
 pub mod shipments;
 pub mod states;
+pub mod subscriptions;
 pub mod webhooks;
 
 use std::time::Duration;

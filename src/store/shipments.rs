@@ -26,6 +26,18 @@ pub struct NewShipment {
     /// See [`trackgate_carriers::PollTarget`].
     pub carrier_code: Option<String>,
     pub phone_last4: Option<String>,
+    /// The carrier must be asked to follow it (`CarrierAdapter::subscribes`).
+    pub subscribe: bool,
+}
+
+/// A registration's result.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub shipment: shipment::Model,
+    /// Newly created (201), not found already registered (200).
+    pub created: bool,
+    /// A subscription task is to be queued for it (after this commit).
+    pub subscribe: bool,
 }
 
 /// What a support lookup searches by.
@@ -45,11 +57,10 @@ pub struct ShipmentWithEvents {
 
 impl Store {
     /// Register a shipment; returns it and whether it was newly created. Registering an existing
-    /// carrier + tracking number returns the existing shipment (and resumes tracking it).
-    pub async fn register_shipment(
-        &self,
-        new: NewShipment,
-    ) -> Result<(shipment::Model, bool), StoreError> {
+    /// carrier + tracking number returns the existing shipment (and resumes tracking it). The
+    /// carrier subscription it needs is written in the same transaction
+    /// ([`super::subscriptions`]).
+    pub async fn register_shipment(&self, new: NewShipment) -> Result<Registered, StoreError> {
         let now = Utc::now();
         let id = new_shipment_id();
         let model = shipment::ActiveModel {
@@ -81,15 +92,18 @@ impl Store {
             updated_at: Set(now),
             tracking_number_as_sent: Set(Some(new.tracking_number_as_sent)),
         };
+        let txn = self.begin_write().await?;
         shipment::Entity::insert(model)
             .on_conflict_do_nothing_on([
                 shipment::Column::CarrierId,
                 shipment::Column::TrackingNumber,
             ])
-            .exec_without_returning(self.conn())
+            .exec_without_returning(&txn)
             .await?;
-        let existing = self
-            .find_shipment(&new.carrier_id, &new.tracking_number)
+        let mut existing = shipment::Entity::find()
+            .filter(shipment::Column::CarrierId.eq(&new.carrier_id))
+            .filter(shipment::Column::TrackingNumber.eq(&new.tracking_number))
+            .one(&txn)
             .await?
             .ok_or_else(|| StoreError::Corrupt("shipment vanished after insert".into()))?;
         // Created when the row found is the one just written. Not from the affected-row count:
@@ -99,9 +113,23 @@ impl Store {
             let mut active: shipment::ActiveModel = existing.into();
             active.tracking = Set(true);
             active.updated_at = Set(now);
-            return Ok((active.update(self.conn()).await?, false));
+            existing = active.update(&txn).await?;
         }
-        Ok((existing, created))
+        let subscribe = new.subscribe
+            && super::subscriptions::want_subscribed(
+                &txn,
+                &existing.id,
+                &new.carrier_id,
+                now,
+                false,
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(Registered {
+            shipment: existing,
+            created,
+            subscribe,
+        })
     }
 
     pub async fn find_shipment(
@@ -213,16 +241,25 @@ impl Store {
     }
 
     /// Stop tracking: no more polls; the history stays. Returns false when there is no such id.
-    pub async fn stop_tracking(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(found) = self.get_shipment(id).await? else {
-            return Ok(false);
+    /// Stop tracking a shipment (its history stays). `None`: no such shipment; `Some(true)`:
+    /// its subscription is to be ended, a task to be queued after this commit.
+    pub async fn stop_tracking(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        let now = Utc::now();
+        let txn = self.begin_write().await?;
+        let Some(found) = shipment::Entity::find_by_id(id.to_owned())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
         };
         let mut active: shipment::ActiveModel = found.into();
         active.tracking = Set(false);
         active.next_poll_at = Set(None);
-        active.updated_at = Set(Utc::now());
-        active.update(self.conn()).await?;
-        Ok(true)
+        active.updated_at = Set(now);
+        active.update(&txn).await?;
+        let unsubscribe = super::subscriptions::want_unsubscribed(&txn, id, now).await?;
+        txn.commit().await?;
+        Ok(Some(unsubscribe))
     }
 
     /// Push the next poll of these shipments to `next`.

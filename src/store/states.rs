@@ -59,6 +59,30 @@ pub enum OutboxState {
     Superseded,
 }
 
+/// Where a shipment's subscription with its carrier stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// To be made: a task is on the queue, or will be (the relay).
+    Pending,
+    /// The carrier confirmed it (or said it already had it).
+    Active,
+    /// Refused for good, or out of attempts: `last_error` says why. `trackgate subscriptions
+    /// resync` or a dead-letter replay tries again.
+    Failed,
+    /// The shipment was stopped; the carrier is still to be told.
+    Stopping,
+    /// The carrier was told (or offers no way to stop, and we stopped listening).
+    Stopped,
+}
+
 /// What a queue task (or a dead letter) asks a worker to do.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
@@ -74,6 +98,9 @@ pub enum TaskKind {
     Push,
     /// Poll the carrier for shipment `ref_id`.
     Poll,
+    /// Bring shipment `ref_id`'s subscription with its carrier to the state its row wants
+    /// (subscribe while `pending`, unsubscribe while `stopping`).
+    Subscription,
 }
 
 /// Where a tracking event came from.
@@ -192,6 +219,7 @@ mod tests {
         serde_agrees_with_the_column::<WebhookOutcome>();
         serde_agrees_with_the_column::<OutboxState>();
         serde_agrees_with_the_column::<TaskKind>();
+        serde_agrees_with_the_column::<SubscriptionState>();
         serde_agrees_with_the_column::<EventSource>();
         serde_agrees_with_the_column::<Scope>();
         assert_eq!(label(OutboxState::Pending), "pending");

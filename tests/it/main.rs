@@ -16,4 +16,5 @@ mod poll;
 mod push;
 mod restart;
 mod scheduling;
+mod subscriptions;
 mod webhooks;

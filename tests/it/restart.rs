@@ -15,12 +15,12 @@ use crate::helpers::{
     Backend, SANDBOX_SECRET, Storage, amqp_url, new_signing_secret, sandbox_event, wait_until,
 };
 
-struct Gateway {
-    env: Vec<(String, String)>,
+pub(crate) struct Gateway {
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Gateway {
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trackgate"));
         command
             .args(args)
@@ -29,7 +29,7 @@ impl Gateway {
         command
     }
 
-    fn serve(&self) -> Child {
+    pub(crate) fn serve(&self) -> Child {
         self.command(&["serve"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -38,7 +38,7 @@ impl Gateway {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,7 +46,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn wait_ready(http: &reqwest::Client, port: u16) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, port: u16) {
     wait_until("the gateway is ready", Duration::from_secs(30), || async {
         http.get(format!("http://127.0.0.1:{port}/readyz"))
             .send()

@@ -215,6 +215,85 @@ impl CarrierAdapter for AfterShipAdapter {
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_poll(body)
     }
+
+    fn subscribes(&self) -> bool {
+        true
+    }
+
+    /// `POST /v4/trackings`: AfterShip follows the number from then on and sends
+    /// `tracking_update` webhooks to the endpoint set in its dashboard.
+    fn subscription_request(
+        &self,
+        target: &crate::PollTarget,
+        _callback_url: Option<&str>,
+    ) -> Result<HttpRequest, ParseError> {
+        let key = self.api_key()?;
+        let mut tracking = serde_json::json!({ "tracking_number": target.tracking_number });
+        if let Some(slug) = &target.carrier_code {
+            tracking["slug"] = slug.clone().into();
+        }
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            url: format!(
+                "{}/v4/trackings",
+                self.config.base_url.trim_end_matches('/')
+            ),
+            headers: self.headers(key),
+            body: Some(
+                serde_json::json!({ "tracking": tracking })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        })
+    }
+
+    /// `meta.code` 4003 "tracking already exists" is success.
+    fn parse_subscription_response(&self, status: u16, body: &[u8]) -> crate::SubscriptionAnswer {
+        let code = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.pointer("/meta/code").and_then(serde_json::Value::as_i64));
+        match code {
+            Some(4003) => crate::SubscriptionAnswer::Active,
+            _ => crate::SubscriptionAnswer::from_status(status, body),
+        }
+    }
+
+    /// `DELETE /v4/trackings/{slug}/{number}`; without a slug AfterShip cannot tell which one.
+    fn unsubscription_request(&self, target: &crate::PollTarget) -> Option<HttpRequest> {
+        let key = self.api_key().ok()?;
+        let slug = target.carrier_code.as_deref()?;
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        Some(HttpRequest {
+            method: HttpMethod::Delete,
+            url: format!(
+                "{}/v4/trackings/{}/{}",
+                self.config.base_url.trim_end_matches('/'),
+                encode(slug),
+                encode(&target.tracking_number)
+            ),
+            headers: self.headers(key),
+            body: None,
+        })
+    }
+}
+
+impl AfterShipAdapter {
+    fn api_key(&self) -> Result<&str, ParseError> {
+        self.config
+            .api_key
+            .as_deref()
+            .ok_or(ParseError::NotSupported(
+                "AfterShip calls without an api_key",
+            ))
+    }
+
+    fn headers(&self, key: &str) -> Vec<(String, String)> {
+        vec![
+            ("aftership-api-key".into(), key.to_owned()),
+            ("content-type".into(), "application/json".into()),
+            ("accept".into(), "application/json".into()),
+        ]
+    }
 }
 
 #[cfg(test)]

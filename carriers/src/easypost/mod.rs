@@ -316,6 +316,43 @@ impl CarrierAdapter for EasyPostAdapter {
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_poll(body)
     }
+
+    fn subscribes(&self) -> bool {
+        true
+    }
+
+    /// `POST /v2/trackers`: EasyPost follows the number and posts `tracker.updated` events to
+    /// the webhook set in its dashboard. Creating a tracker for a number it already follows
+    /// returns that tracker, so a repeat is harmless.
+    fn subscription_request(
+        &self,
+        target: &crate::PollTarget,
+        _callback_url: Option<&str>,
+    ) -> Result<HttpRequest, ParseError> {
+        let key = self
+            .config
+            .api_key
+            .as_deref()
+            .ok_or(ParseError::NotSupported("trackers without an api_key"))?;
+        let mut tracker = serde_json::json!({ "tracking_code": target.tracking_number });
+        if let Some(carrier) = &target.carrier_code {
+            tracker["carrier"] = carrier.clone().into();
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            url: format!("{}/v2/trackers", self.config.base_url.trim_end_matches('/')),
+            headers: vec![
+                ("authorization".into(), format!("Basic {basic}")),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: Some(
+                serde_json::json!({ "tracker": tracker })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        })
+    }
 }
 
 #[cfg(test)]

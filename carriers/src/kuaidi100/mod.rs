@@ -15,6 +15,7 @@
 //! Polls use the real-time `query` API (`query.rs`).
 
 mod query;
+mod subscribe;
 mod table;
 
 use chrono::{FixedOffset, NaiveDateTime};
@@ -265,6 +266,22 @@ impl CarrierAdapter for Kuaidi100Adapter {
 
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_query(body)
+    }
+
+    fn subscribes(&self) -> bool {
+        true
+    }
+
+    fn subscription_request(
+        &self,
+        target: &crate::PollTarget,
+        callback_url: Option<&str>,
+    ) -> Result<crate::HttpRequest, ParseError> {
+        subscribe::request(&self.config, target, callback_url)
+    }
+
+    fn parse_subscription_response(&self, status: u16, body: &[u8]) -> crate::SubscriptionAnswer {
+        subscribe::parse_answer(status, body)
     }
 
     fn verify_webhook(

@@ -31,6 +31,8 @@ use track::{Item, parse_item};
 pub const SIGNATURE_HEADER: &str = "sign";
 /// `rejected[].error.code` of a number that was never registered.
 pub const NOT_REGISTERED: i64 = -18019902;
+/// `rejected[].error.code` of a registration for a number already registered.
+pub const ALREADY_REGISTERED: i64 = -18019901;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SeventeenTrackConfig {
@@ -260,6 +262,51 @@ impl CarrierAdapter for SeventeenTrackAdapter {
 
     fn registration_request(&self, targets: &[PollTarget]) -> Option<HttpRequest> {
         self.request("/register", targets)
+    }
+
+    fn subscribes(&self) -> bool {
+        true
+    }
+
+    /// `POST /register` for one number: 17TRACK tracks it from then on (and pushes, to the
+    /// webhook set in its dashboard).
+    fn subscription_request(
+        &self,
+        target: &PollTarget,
+        _callback_url: Option<&str>,
+    ) -> Result<HttpRequest, ParseError> {
+        self.request("/register", std::slice::from_ref(target))
+            .ok_or(ParseError::NotSupported("registration without an api_key"))
+    }
+
+    /// Accepted, or rejected as already registered (`-18019901`), is success; another
+    /// rejection is the carrier's refusal, a `code` other than 0 its own trouble.
+    fn parse_subscription_response(&self, status: u16, body: &[u8]) -> crate::SubscriptionAnswer {
+        use crate::SubscriptionAnswer::*;
+        if !(200..300).contains(&status) {
+            return crate::SubscriptionAnswer::from_status(status, body);
+        }
+        let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Unavailable("unreadable answer".into());
+        };
+        if answer["code"].as_i64() != Some(0) {
+            return Unavailable(format!("17TRACK answered code {}", answer["code"]));
+        }
+        let rejected = answer.pointer("/data/rejected/0/error");
+        match rejected {
+            None => Active,
+            Some(error) if error["code"].as_i64() == Some(ALREADY_REGISTERED) => Active,
+            Some(error) => Refused(format!(
+                "17TRACK {}: {}",
+                error["code"],
+                error["message"].as_str().unwrap_or("")
+            )),
+        }
+    }
+
+    /// `POST /stoptrack`: 17TRACK stops following the number.
+    fn unsubscription_request(&self, target: &PollTarget) -> Option<HttpRequest> {
+        self.request("/stoptrack", std::slice::from_ref(target))
     }
 }
 

@@ -330,6 +330,47 @@ impl CarrierAdapter for ShippoAdapter {
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_poll(body)
     }
+
+    fn subscribes(&self) -> bool {
+        true
+    }
+
+    /// `POST /tracks/`: Shippo registers the number for `track_updated` webhooks. It needs the
+    /// carrier's Shippo token: the shipment's `carrier_code`, else the instance's `carrier`.
+    fn subscription_request(
+        &self,
+        target: &crate::PollTarget,
+        _callback_url: Option<&str>,
+    ) -> Result<HttpRequest, ParseError> {
+        let token = self
+            .config
+            .api_token
+            .as_deref()
+            .ok_or(ParseError::NotSupported("tracks without an api_token"))?;
+        let carrier = target
+            .carrier_code
+            .as_deref()
+            .or(self.config.carrier.as_deref())
+            .ok_or_else(|| {
+                ParseError::CarrierError(format!(
+                    "Shippo needs the carrier of `{}`: register it with `carrier_code` (e.g. `usps`) or set the instance's `carrier`",
+                    target.tracking_number
+                ))
+            })?;
+        Ok(HttpRequest {
+            method: HttpMethod::Post,
+            url: format!("{}/tracks/", self.config.base_url.trim_end_matches('/')),
+            headers: vec![
+                ("authorization".into(), format!("ShippoToken {token}")),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: Some(
+                serde_json::json!({ "carrier": carrier, "tracking_number": target.tracking_number })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        })
+    }
 }
 
 #[cfg(test)]

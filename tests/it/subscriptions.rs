@@ -1,0 +1,410 @@
+//! Tracking that starts itself: registering a shipment subscribes it with its carrier, once,
+//! as queue work — against fake Kuaidi100, AfterShip, EasyPost, Shippo and 17TRACK servers
+//! answering with recorded responses (`fixtures/subscriptions/`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+use crate::helpers::{Backend, TestApp, fixture, wait_until};
+
+fn recorded(name: &str, status: u16) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(
+        fixture(&format!("subscriptions/{name}")),
+        "application/json",
+    )
+}
+
+/// Every subscribing kind pointed at the fake carrier, with credentials.
+fn subscribing_carriers() -> Vec<(&'static str, Value)> {
+    vec![
+        ("server.public_url", json!("https://gw.example.com")),
+        ("carriers.kuaidi100.base_url", json!("{carrier}")),
+        ("carriers.kuaidi100.key", json!("k100-key")),
+        ("carriers.aftership.base_url", json!("{carrier}")),
+        ("carriers.aftership.api_key", json!("as-key")),
+        ("carriers.easypost.base_url", json!("{carrier}")),
+        ("carriers.easypost.api_key", json!("EZTK1")),
+        ("carriers.shippo.base_url", json!("{carrier}")),
+        ("carriers.shippo.api_token", json!("shippo_test_1")),
+        ("carriers.shippo.carrier", json!("usps")),
+        ("carriers.17track.base_url", json!("{carrier}")),
+        ("carriers.17track.api_key", json!("17-key")),
+    ]
+}
+
+async fn requests_to(app: &TestApp, wanted: &str) -> Vec<Request> {
+    let received = app.carrier.received_requests().await.unwrap_or_default();
+    received
+        .into_iter()
+        .filter(|r| r.url.path() == wanted)
+        .collect()
+}
+
+async fn subscription(app: &TestApp, id: &str) -> Value {
+    let (_, shipment) = app
+        .get_json(&format!("/v1/shipments/{id}"), &app.keys.mall)
+        .await;
+    shipment["subscription"].clone()
+}
+
+async fn wait_for_subscription(app: &TestApp, id: &str, state: &str) -> Value {
+    wait_until(
+        &format!("subscription of {id} becomes {state}"),
+        Duration::from_secs(20),
+        || async { subscription(app, id).await["state"] == state },
+    )
+    .await;
+    subscription(app, id).await
+}
+
+fn form_param(request: &Request) -> Value {
+    let (_, param) = form_urlencoded::parse(&request.body)
+        .find(|(name, _)| name == "param")
+        .expect("a `param` field");
+    serde_json::from_str(&param).unwrap()
+}
+
+async fn every_kind_subscribes_once_per_shipment(backend: Backend) {
+    let extra = subscribing_carriers();
+    let app = TestApp::spawn_with(backend, &extra).await;
+    for (route, name, status) in [
+        ("/poll", "kuaidi100-subscribed.json", 200),
+        ("/v4/trackings", "aftership-created.json", 201),
+        ("/v2/trackers", "easypost-tracker.json", 201),
+        ("/tracks/", "shippo-track.json", 201),
+        ("/register", "17track-registered.json", 200),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(recorded(name, status))
+            .mount(&app.carrier)
+            .await;
+    }
+    let registrations = [
+        ("kuaidi100", "sf 1400 1234 5678 9", "/poll"),
+        ("aftership", "LX123456785CN", "/v4/trackings"),
+        ("easypost", "9400110898825022579493", "/v2/trackers"),
+        ("shippo", "9205590164917312751089", "/tracks/"),
+        ("17track", "RR123456789CN", "/register"),
+    ];
+    for (carrier, number, route) in registrations {
+        let id = app.register(carrier, number, Some("ORD-S")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The same shipment registered again (another spelling) is not a second subscription.
+        let again = app.register(carrier, &number.to_lowercase(), None).await;
+        assert_eq!(again["id"], id.as_str(), "{carrier}");
+        let active = wait_for_subscription(&app, &id, "active").await;
+        assert_eq!(active["last_error"], Value::Null, "{carrier}");
+        assert_eq!(
+            requests_to(&app, route).await.len(),
+            1,
+            "{carrier}: one subscription"
+        );
+    }
+
+    let kuaidi100 = &requests_to(&app, "/poll").await[0];
+    let param = form_param(kuaidi100);
+    assert_eq!(param["company"], "shunfeng", "detected from the SF number");
+    assert_eq!(param["number"], "SF1400123456789", "the canonical number");
+    assert_eq!(param["key"], "k100-key");
+    assert_eq!(
+        param["parameters"]["callbackurl"],
+        "https://gw.example.com/webhooks/kuaidi100"
+    );
+    assert_eq!(param["parameters"]["salt"], crate::helpers::KUAIDI100_SALT);
+    assert_eq!(param["parameters"]["resultv2"], "4");
+
+    let aftership = &requests_to(&app, "/v4/trackings").await[0];
+    assert_eq!(aftership.headers["aftership-api-key"], "as-key");
+    let body: Value = serde_json::from_slice(&aftership.body).unwrap();
+    assert_eq!(body["tracking"]["tracking_number"], "LX123456785CN");
+
+    let easypost = &requests_to(&app, "/v2/trackers").await[0];
+    assert_eq!(easypost.headers["authorization"], "Basic RVpUSzE6");
+    let body: Value = serde_json::from_slice(&easypost.body).unwrap();
+    assert_eq!(body["tracker"]["tracking_code"], "9400110898825022579493");
+
+    let shippo = &requests_to(&app, "/tracks/").await[0];
+    assert_eq!(shippo.headers["authorization"], "ShippoToken shippo_test_1");
+    let body: Value = serde_json::from_slice(&shippo.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"carrier": "usps", "tracking_number": "9205590164917312751089"})
+    );
+
+    let seventeen = &requests_to(&app, "/register").await[0];
+    assert_eq!(seventeen.headers["17token"], "17-key");
+    let body: Value = serde_json::from_slice(&seventeen.body).unwrap();
+    assert_eq!(body, json!([{"number": "RR123456789CN"}]));
+
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains(r#"trackgate_subscriptions_total{carrier="kuaidi100",result="active"} 1"#),
+        "{metrics}"
+    );
+    let (_, carriers) = app.get_json("/v1/admin/carriers", &app.keys.admin).await;
+    let k100 = carriers["carriers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "kuaidi100")
+        .unwrap();
+    assert_eq!(k100["subscriptions"]["by_state"]["active"], 1, "{k100}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn every_kind_subscribes_once_per_shipment_on_sqlite() {
+    every_kind_subscribes_once_per_shipment(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_kind_subscribes_once_per_shipment_on_postgres_rabbitmq() {
+    every_kind_subscribes_once_per_shipment(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn every_kind_subscribes_once_per_shipment_on_mysql() {
+    every_kind_subscribes_once_per_shipment(Backend::MySql).await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_a_visible_failed_subscription_never_a_retry_loop() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &subscribing_carriers()).await;
+    Mock::given(method("POST"))
+        .and(path("/poll"))
+        .respond_with(recorded("kuaidi100-bad-key.json", 200))
+        .mount(&app.carrier)
+        .await;
+    let id = app.register("kuaidi100", "SF1400000000001", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = wait_for_subscription(&app, &id, "failed").await;
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("600") && error.contains("合法的订阅者"),
+        "{error}"
+    );
+    // Retries would come after 100 ms (the suite's retry delay); none comes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(requests_to(&app, "/poll").await.len(), 1);
+    // A kind that cannot subscribe as configured fails without a request at all.
+    let unsigned = TestApp::spawn(Backend::Sqlite).await;
+    let id = unsigned.register("aftership", "LX123456785CN", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = wait_for_subscription(&unsigned, &id, "failed").await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("api_key"),
+        "{failed}"
+    );
+    app.finish().await;
+    unsigned.finish().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_carrier_is_retried_with_backoff_until_it_answers() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &subscribing_carriers()).await;
+    Mock::given(method("POST"))
+        .and(path("/v4/trackings"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/trackings"))
+        .respond_with(recorded("aftership-exists.json", 400))
+        .with_priority(2)
+        .mount(&app.carrier)
+        .await;
+    let id = app.register("aftership", "LX123456785CN", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let active = wait_for_subscription(&app, &id, "active").await;
+    assert_eq!(
+        active["attempts"], 3,
+        "two 503s, then 'already exists' is success"
+    );
+    assert_eq!(requests_to(&app, "/v4/trackings").await.len(), 3);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn stopping_a_shipment_stops_its_subscription() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &subscribing_carriers()).await;
+    Mock::given(method("POST"))
+        .and(path("/register"))
+        .and(header("17token", "17-key"))
+        .respond_with(recorded("17track-registered.json", 200))
+        .mount(&app.carrier)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/stoptrack"))
+        .and(header("17token", "17-key"))
+        .respond_with(recorded("17track-stopped.json", 200))
+        .mount(&app.carrier)
+        .await;
+    let id = app.register("17track", "RR123456789CN", None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for_subscription(&app, &id, "active").await;
+    let stopped = app
+        .http
+        .delete(format!("{}/v1/shipments/{id}", app.base))
+        .bearer_auth(&app.keys.mall)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status().as_u16(), 204);
+    wait_for_subscription(&app, &id, "stopped").await;
+    let stops = requests_to(&app, "/stoptrack").await;
+    assert_eq!(stops.len(), 1);
+    let body: Value = serde_json::from_slice(&stops[0].body).unwrap();
+    assert_eq!(body, json!([{"number": "RR123456789CN"}]));
+    // Registered again, it is subscribed again.
+    app.register("17track", "RR123456789CN", None).await;
+    wait_for_subscription(&app, &id, "active").await;
+    assert_eq!(requests_to(&app, "/register").await.len(), 2);
+    app.finish().await;
+}
+
+/// kill -9 while a backlog of subscriptions waits on the carrier's rate: after a restart every
+/// shipment is subscribed — tasks on the queue and rows that never reached it alike.
+async fn subscriptions_survive_kill_9(backend: Backend) {
+    use crate::restart::{Gateway, free_port, wait_ready};
+    let storage = crate::helpers::Storage::create(backend).await;
+    let carrier = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/poll"))
+        .respond_with(
+            recorded("kuaidi100-subscribed.json", 200).set_delay(Duration::from_millis(200)),
+        )
+        .mount(&carrier)
+        .await;
+    let port = free_port();
+    let mut env: Vec<(String, String)> = [
+        ("DATABASE__URL", storage.database_url.clone()),
+        ("SERVER__LISTEN", format!("127.0.0.1:{port}")),
+        ("SERVER__WORKERS", "1".into()),
+        ("SERVER__PUBLIC_URL", "https://gw.example.com".into()),
+        ("MALL__ENDPOINT", format!("{}/push", carrier.uri())),
+        ("MALL__SIGNING_SECRET", crate::helpers::new_signing_secret()),
+        ("CARRIERS__KUAIDI100__BASE_URL", carrier.uri()),
+        ("CARRIERS__KUAIDI100__KEY", "k100-key".into()),
+        ("CARRIERS__KUAIDI100__SALT", "salt".into()),
+        ("CARRIERS__KUAIDI100__REQUESTS_PER_SECOND", "4".into()),
+        ("QUEUE__LEASE_SECS", "2".into()),
+        ("QUEUE__IDLE_POLL_MS", "50".into()),
+        ("POLL__ENABLED", "false".into()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (format!("TRACKGATE__{key}"), value))
+    .collect();
+    if let Some(prefix) = &storage.amqp_prefix {
+        env.push(("TRACKGATE__QUEUE__KIND".into(), "rabbitmq".into()));
+        env.push((
+            "TRACKGATE__QUEUE__AMQP_URL".into(),
+            crate::helpers::amqp_url(),
+        ));
+        env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
+    }
+    let gateway = Gateway { env };
+    let created = gateway
+        .command(&["keys", "create", "--scope", "mall"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    let numbers: Vec<String> = (0..20).map(|n| format!("SF14000000000{n:02}")).collect();
+    let batch: Vec<Value> = numbers
+        .iter()
+        .map(|n| json!({"carrier": "kuaidi100", "tracking_number": n}))
+        .collect();
+    let answer: Value = http
+        .post(format!("http://127.0.0.1:{port}/v1/shipments/batch"))
+        .bearer_auth(&token)
+        .json(&json!({ "shipments": batch }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shipment"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    wait_until(
+        "a few subscriptions are made",
+        Duration::from_secs(15),
+        || async { carrier.received_requests().await.unwrap_or_default().len() >= 3 },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL mid-backlog
+    child.wait().unwrap();
+    let made_before = carrier.received_requests().await.unwrap_or_default().len();
+    assert!(made_before < 20, "the backlog was still there at the kill");
+
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
+        url: storage.database_url.clone(),
+        max_connections: 2,
+        migrate_on_start: false,
+    })
+    .await
+    .unwrap();
+    wait_until(
+        "every subscription is active after the restart",
+        Duration::from_secs(60),
+        || async {
+            let rows = store.subscriptions_of(&ids).await.unwrap();
+            rows.len() == 20
+                && rows
+                    .iter()
+                    .all(|r| r.state == trackgate::store::states::SubscriptionState::Active)
+        },
+    )
+    .await;
+    let subscribed: std::collections::BTreeSet<String> = carrier
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| form_param(r)["number"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        subscribed,
+        numbers.iter().cloned().collect(),
+        "every number subscribed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    storage.cleanup().await;
+}
+
+#[tokio::test]
+async fn subscriptions_survive_kill_9_with_the_embedded_queue() {
+    subscriptions_survive_kill_9(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn subscriptions_survive_kill_9_on_postgres_rabbitmq() {
+    subscriptions_survive_kill_9(Backend::PostgresRabbit).await;
+}
