@@ -45,9 +45,41 @@ pub fn map_sub_status(code: &str) -> (Status, Option<String>) {
     let sub = match detail {
         "" | "Other" => None,
         _ if status == Unknown => None,
-        detail => Some(snake(detail)).filter(|sub| sub != status.as_str()),
+        // The detail that only names the status (`Exception_Cancel` is `cancelled`, and
+        // `InTransit_PickedUp` is `picked_up`).
+        "Cancel" | "PickedUp" | "Returning" | "Returned" => None,
+        detail => Some(
+            shared_sub_status(detail)
+                .map(str::to_owned)
+                .unwrap_or_else(|| snake(detail)),
+        )
+        .filter(|sub| sub != status.as_str()),
     };
     (status, sub)
+}
+
+/// 17TRACK's reasons (the part after `_` of `DeliveryFailure_*` and `Exception_*`, as its
+/// status documentation lists them) in the sub-status words the other adapters use; any other
+/// detail is kept in snake case (`CustomsReleased` → `customs_released`).
+fn shared_sub_status(detail: &str) -> Option<&'static str> {
+    Some(match detail {
+        // "The recipient was not available."
+        "NoBody" => "recipient_not_home",
+        // "Held for a security check."
+        "Security" => "security_check",
+        // "The recipient refused the parcel."
+        "Rejected" => "consignee_refused",
+        // "The address is wrong or incomplete."
+        "InvalidAddress" => "address_issue",
+        // "Damaged in transit" (documented as `Damage`, sometimes sent as `Damaged`).
+        "Damage" | "Damaged" => "damaged",
+        "Delayed" => "delayed",
+        "Lost" => "lost",
+        "Destroyed" => "destroyed",
+        // "Customs needs more information from the recipient."
+        "CustomsRequiringInformation" => "customs_delay",
+        _ => return None,
+    })
 }
 
 /// (status, sub_status) for a milestone `stage`.
@@ -80,5 +112,68 @@ mod tests {
         assert_eq!(map_sub_status("Exception_Returning").0, Status::Returning);
         assert_eq!(map_sub_status("Delivered_Other"), (Status::Delivered, None));
         assert_eq!(map_sub_status("NotFound_Other"), (Status::Unknown, None));
+    }
+
+    #[test]
+    fn every_documented_reason_has_its_word() {
+        use Status::*;
+        for (code, status, sub) in [
+            (
+                "DeliveryFailure_NoBody",
+                FailedAttempt,
+                Some("recipient_not_home"),
+            ),
+            (
+                "DeliveryFailure_Security",
+                FailedAttempt,
+                Some("security_check"),
+            ),
+            (
+                "DeliveryFailure_Rejected",
+                FailedAttempt,
+                Some("consignee_refused"),
+            ),
+            (
+                "DeliveryFailure_InvalidAddress",
+                FailedAttempt,
+                Some("address_issue"),
+            ),
+            ("DeliveryFailure_Other", FailedAttempt, None),
+            ("Exception_Returning", Returning, None),
+            ("Exception_Returned", Returned, None),
+            ("Exception_NoBody", Exception, Some("recipient_not_home")),
+            ("Exception_Security", Exception, Some("security_check")),
+            ("Exception_Damage", Exception, Some("damaged")),
+            ("Exception_Damaged", Exception, Some("damaged")),
+            ("Exception_Rejected", Exception, Some("consignee_refused")),
+            ("Exception_Delayed", Exception, Some("delayed")),
+            ("Exception_Lost", Exception, Some("lost")),
+            ("Exception_Destroyed", Exception, Some("destroyed")),
+            ("Exception_Cancel", Cancelled, None),
+            ("InTransit_PickedUp", PickedUp, None),
+            ("InTransit_Departure", InTransit, Some("departure")),
+            ("InTransit_Arrival", InTransit, Some("arrival")),
+            (
+                "InTransit_CustomsProcessing",
+                InTransit,
+                Some("customs_processing"),
+            ),
+            (
+                "InTransit_CustomsRequiringInformation",
+                Exception,
+                Some("customs_delay"),
+            ),
+            ("AvailableForPickup_Other", AvailableForPickup, None),
+            ("OutForDelivery_Other", OutForDelivery, None),
+            ("Expired_Other", Expired, None),
+            ("InfoReceived", InfoReceived, None),
+            ("NotFound_InvalidCode", Unknown, None),
+        ] {
+            assert_eq!(
+                map_sub_status(code),
+                (status, sub.map(str::to_owned)),
+                "{code}"
+            );
+        }
     }
 }
