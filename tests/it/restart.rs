@@ -1,5 +1,6 @@
-//! Durability: kill -9 the real binary while a push waits for its retry, start it again, and
-//! the push is still delivered — with the embedded queue and with RabbitMQ.
+//! Durability: kill -9 the real binary while a push waits for its retry, or while a backlog of
+//! carrier subscriptions waits on the carrier's rate; start it again, and the push is still
+//! delivered, every shipment still subscribed — with the embedded queue and with RabbitMQ.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -255,4 +256,137 @@ async fn serve_stops_cleanly_on_sigterm() {
     });
     assert!(code.success(), "exit status {code}");
     storage.cleanup().await;
+}
+
+/// kill -9 while a backlog of subscriptions waits on the carrier's rate: after a restart every
+/// shipment is subscribed — tasks on the queue and rows that never reached it alike.
+async fn subscriptions_survive_kill_9(backend: Backend) {
+    use crate::subscriptions::{form_param, recorded};
+    use wiremock::Mock;
+    use wiremock::matchers::{method, path};
+    let storage = crate::helpers::Storage::create(backend).await;
+    let carrier = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/poll"))
+        .respond_with(
+            recorded("kuaidi100-subscribed.json", 200).set_delay(Duration::from_millis(200)),
+        )
+        .mount(&carrier)
+        .await;
+    let port = free_port();
+    let mut env: Vec<(String, String)> = [
+        ("DATABASE__URL", storage.database_url.clone()),
+        ("SERVER__LISTEN", format!("127.0.0.1:{port}")),
+        ("SERVER__WORKERS", "1".into()),
+        ("SERVER__PUBLIC_URL", "https://gw.example.com".into()),
+        ("MALL__ENDPOINT", format!("{}/push", carrier.uri())),
+        ("MALL__SIGNING_SECRET", crate::helpers::new_signing_secret()),
+        ("CARRIERS__KUAIDI100__BASE_URL", carrier.uri()),
+        ("CARRIERS__KUAIDI100__KEY", "k100-key".into()),
+        ("CARRIERS__KUAIDI100__SALT", "salt".into()),
+        ("CARRIERS__KUAIDI100__REQUESTS_PER_SECOND", "4".into()),
+        ("QUEUE__LEASE_SECS", "2".into()),
+        ("QUEUE__IDLE_POLL_MS", "50".into()),
+        ("POLL__ENABLED", "false".into()),
+    ]
+    .into_iter()
+    .map(|(key, value)| (format!("TRACKGATE__{key}"), value))
+    .collect();
+    if let Some(prefix) = &storage.amqp_prefix {
+        env.push(("TRACKGATE__QUEUE__KIND".into(), "rabbitmq".into()));
+        env.push((
+            "TRACKGATE__QUEUE__AMQP_URL".into(),
+            crate::helpers::amqp_url(),
+        ));
+        env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
+    }
+    let gateway = Gateway { env };
+    let created = gateway
+        .command(&["keys", "create", "--scope", "mall"])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    let numbers: Vec<String> = (0..20).map(|n| format!("SF14000000000{n:02}")).collect();
+    let batch: Vec<Value> = numbers
+        .iter()
+        .map(|n| json!({"carrier": "kuaidi100", "tracking_number": n}))
+        .collect();
+    let answer: Value = http
+        .post(format!("http://127.0.0.1:{port}/v1/shipments/batch"))
+        .bearer_auth(&token)
+        .json(&json!({ "shipments": batch }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shipment"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 20);
+    wait_until(
+        "a few subscriptions are made",
+        Duration::from_secs(15),
+        || async { carrier.received_requests().await.unwrap_or_default().len() >= 3 },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL mid-backlog
+    child.wait().unwrap();
+    let made_before = carrier.received_requests().await.unwrap_or_default().len();
+    assert!(made_before < 20, "the backlog was still there at the kill");
+
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
+        url: storage.database_url.clone(),
+        max_connections: 2,
+        migrate_on_start: false,
+    })
+    .await
+    .unwrap();
+    wait_until(
+        "every subscription is active after the restart",
+        Duration::from_secs(60),
+        || async {
+            let rows = store.subscriptions_of(&ids).await.unwrap();
+            rows.len() == 20
+                && rows
+                    .iter()
+                    .all(|r| r.state == trackgate::store::states::SubscriptionState::Active)
+        },
+    )
+    .await;
+    let subscribed: std::collections::BTreeSet<String> = carrier
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| form_param(r)["number"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        subscribed,
+        numbers.iter().cloned().collect(),
+        "every number subscribed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    storage.cleanup().await;
+}
+
+#[tokio::test]
+async fn subscriptions_survive_kill_9_with_the_embedded_queue() {
+    subscriptions_survive_kill_9(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn subscriptions_survive_kill_9_on_postgres_rabbitmq() {
+    subscriptions_survive_kill_9(Backend::PostgresRabbit).await;
 }

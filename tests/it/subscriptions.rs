@@ -10,7 +10,7 @@ use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::{Backend, TestApp, fixture, wait_until};
 
-fn recorded(name: &str, status: u16) -> ResponseTemplate {
+pub(crate) fn recorded(name: &str, status: u16) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(
         fixture(&format!("subscriptions/{name}")),
         "application/json",
@@ -60,7 +60,7 @@ async fn wait_for_subscription(app: &TestApp, id: &str, state: &str) -> Value {
     subscription(app, id).await
 }
 
-fn form_param(request: &Request) -> Value {
+pub(crate) fn form_param(request: &Request) -> Value {
     let (_, param) = form_urlencoded::parse(&request.body)
         .find(|(name, _)| name == "param")
         .expect("a `param` field");
@@ -278,133 +278,38 @@ async fn stopping_a_shipment_stops_its_subscription() {
     app.finish().await;
 }
 
-/// kill -9 while a backlog of subscriptions waits on the carrier's rate: after a restart every
-/// shipment is subscribed — tasks on the queue and rows that never reached it alike.
-async fn subscriptions_survive_kill_9(backend: Backend) {
-    use crate::restart::{Gateway, free_port, wait_ready};
-    let storage = crate::helpers::Storage::create(backend).await;
-    let carrier = wiremock::MockServer::start().await;
+#[tokio::test]
+async fn resync_makes_active_subscriptions_again() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &subscribing_carriers()).await;
     Mock::given(method("POST"))
-        .and(path("/poll"))
-        .respond_with(
-            recorded("kuaidi100-subscribed.json", 200).set_delay(Duration::from_millis(200)),
-        )
-        .mount(&carrier)
+        .and(path("/v2/trackers"))
+        .respond_with(recorded("easypost-tracker.json", 201))
+        .mount(&app.carrier)
         .await;
-    let port = free_port();
-    let mut env: Vec<(String, String)> = [
-        ("DATABASE__URL", storage.database_url.clone()),
-        ("SERVER__LISTEN", format!("127.0.0.1:{port}")),
-        ("SERVER__WORKERS", "1".into()),
-        ("SERVER__PUBLIC_URL", "https://gw.example.com".into()),
-        ("MALL__ENDPOINT", format!("{}/push", carrier.uri())),
-        ("MALL__SIGNING_SECRET", crate::helpers::new_signing_secret()),
-        ("CARRIERS__KUAIDI100__BASE_URL", carrier.uri()),
-        ("CARRIERS__KUAIDI100__KEY", "k100-key".into()),
-        ("CARRIERS__KUAIDI100__SALT", "salt".into()),
-        ("CARRIERS__KUAIDI100__REQUESTS_PER_SECOND", "4".into()),
-        ("QUEUE__LEASE_SECS", "2".into()),
-        ("QUEUE__IDLE_POLL_MS", "50".into()),
-        ("POLL__ENABLED", "false".into()),
-    ]
-    .into_iter()
-    .map(|(key, value)| (format!("TRACKGATE__{key}"), value))
-    .collect();
-    if let Some(prefix) = &storage.amqp_prefix {
-        env.push(("TRACKGATE__QUEUE__KIND".into(), "rabbitmq".into()));
-        env.push((
-            "TRACKGATE__QUEUE__AMQP_URL".into(),
-            crate::helpers::amqp_url(),
-        ));
-        env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
-    }
-    let gateway = Gateway { env };
-    let created = gateway
-        .command(&["keys", "create", "--scope", "mall"])
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
-    let http = reqwest::Client::new();
-    let mut child = gateway.serve();
-    wait_ready(&http, port).await;
-    let numbers: Vec<String> = (0..20).map(|n| format!("SF14000000000{n:02}")).collect();
-    let batch: Vec<Value> = numbers
-        .iter()
-        .map(|n| json!({"carrier": "kuaidi100", "tracking_number": n}))
-        .collect();
-    let answer: Value = http
-        .post(format!("http://127.0.0.1:{port}/v1/shipments/batch"))
-        .bearer_auth(&token)
-        .json(&json!({ "shipments": batch }))
-        .send()
-        .await
+    let id = app
+        .register("easypost", "9400110898825022579493", None)
+        .await["id"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<String> = answer["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["shipment"]["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 20);
-    wait_until(
-        "a few subscriptions are made",
-        Duration::from_secs(15),
-        || async { carrier.received_requests().await.unwrap_or_default().len() >= 3 },
-    )
-    .await;
-    child.kill().unwrap(); // SIGKILL mid-backlog
-    child.wait().unwrap();
-    let made_before = carrier.received_requests().await.unwrap_or_default().len();
-    assert!(made_before < 20, "the backlog was still there at the kill");
-
-    let mut child = gateway.serve();
-    wait_ready(&http, port).await;
-    let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
-        url: storage.database_url.clone(),
-        max_connections: 2,
-        migrate_on_start: false,
-    })
-    .await
-    .unwrap();
-    wait_until(
-        "every subscription is active after the restart",
-        Duration::from_secs(60),
-        || async {
-            let rows = store.subscriptions_of(&ids).await.unwrap();
-            rows.len() == 20
-                && rows
-                    .iter()
-                    .all(|r| r.state == trackgate::store::states::SubscriptionState::Active)
-        },
-    )
-    .await;
-    let subscribed: std::collections::BTreeSet<String> = carrier
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| form_param(r)["number"].as_str().unwrap().to_owned())
-        .collect();
+        .to_owned();
+    wait_for_subscription(&app, &id, "active").await;
+    // What `trackgate subscriptions resync --carrier easypost` does; another carrier's are
+    // left alone.
+    let store = &app.gateway().store;
     assert_eq!(
-        subscribed,
-        numbers.iter().cloned().collect(),
-        "every number subscribed"
+        store.resync_subscriptions(Some("aftership")).await.unwrap(),
+        0
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    storage.cleanup().await;
-}
-
-#[tokio::test]
-async fn subscriptions_survive_kill_9_with_the_embedded_queue() {
-    subscriptions_survive_kill_9(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn subscriptions_survive_kill_9_on_postgres_rabbitmq() {
-    subscriptions_survive_kill_9(Backend::PostgresRabbit).await;
+    assert_eq!(
+        store.resync_subscriptions(Some("easypost")).await.unwrap(),
+        1
+    );
+    wait_until(
+        "the relay subscribes it again",
+        Duration::from_secs(30),
+        || async { requests_to(&app, "/v2/trackers").await.len() == 2 },
+    )
+    .await;
+    wait_for_subscription(&app, &id, "active").await;
+    app.finish().await;
 }
