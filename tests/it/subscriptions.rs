@@ -313,3 +313,59 @@ async fn resync_makes_active_subscriptions_again() {
     wait_for_subscription(&app, &id, "active").await;
     app.finish().await;
 }
+
+/// A fake carrier that notes when each request arrived.
+#[derive(Clone, Default)]
+struct Clocked(std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>);
+
+impl wiremock::Respond for Clocked {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(std::time::Instant::now());
+        recorded("kuaidi100-subscribed.json", 200)
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_registrations_subscribes_at_the_carriers_rate() {
+    let mut extra = subscribing_carriers();
+    extra.push(("carriers.kuaidi100.requests_per_second", json!(10)));
+    let app = TestApp::spawn_with(Backend::Sqlite, &extra).await;
+    let clock = Clocked::default();
+    Mock::given(method("POST"))
+        .and(path("/poll"))
+        .respond_with(clock.clone())
+        .mount(&app.carrier)
+        .await;
+    let batch: Vec<Value> = (0..60)
+        .map(|n| json!({"carrier": "kuaidi100", "tracking_number": format!("SF14000000001{n:02}")}))
+        .collect();
+    let answer = app
+        .http
+        .post(format!("{}/v1/shipments/batch", app.base))
+        .bearer_auth(&app.keys.mall)
+        .json(&json!({ "shipments": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    wait_until("60 subscriptions", Duration::from_secs(30), || async {
+        clock.0.lock().unwrap().len() == 60
+    })
+    .await;
+    // 10 a second with a burst of 10: any second-long window holds at most 20, and the 50 after
+    // the burst take at least 5 s. (A cap, not a speed: nothing here can be too slow.)
+    let times = clock.0.lock().unwrap().clone();
+    for (i, start) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start) < Duration::from_secs(1))
+            .count();
+        assert!(within <= 20, "{within} requests within one second");
+    }
+    let spread = times[59].duration_since(times[0]);
+    assert!(
+        spread >= Duration::from_millis(4900),
+        "60 requests in {spread:?}"
+    );
+    app.finish().await;
+}
