@@ -116,6 +116,23 @@ pub struct HttpRequest {
     pub body: Option<Vec<u8>>,
 }
 
+impl HttpRequest {
+    /// A `POST` of `body` as JSON, with `headers` (the content type is added).
+    pub fn post_json(
+        url: String,
+        mut headers: Vec<(String, String)>,
+        body: &serde_json::Value,
+    ) -> Self {
+        headers.push(("content-type".into(), "application/json".into()));
+        HttpRequest {
+            method: HttpMethod::Post,
+            url,
+            headers,
+            body: Some(body.to_string().into_bytes()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpMethod {
     Get,

@@ -232,19 +232,14 @@ impl CarrierAdapter for AfterShipAdapter {
         if let Some(slug) = &target.carrier_code {
             tracking["slug"] = slug.clone().into();
         }
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            url: format!(
+        Ok(HttpRequest::post_json(
+            format!(
                 "{}/v4/trackings",
                 self.config.base_url.trim_end_matches('/')
             ),
-            headers: self.headers(key),
-            body: Some(
-                serde_json::json!({ "tracking": tracking })
-                    .to_string()
-                    .into_bytes(),
-            ),
-        })
+            self.headers(key),
+            &serde_json::json!({ "tracking": tracking }),
+        ))
     }
 
     /// `meta.code` 4003 "tracking already exists" is success.
@@ -290,7 +285,6 @@ impl AfterShipAdapter {
     fn headers(&self, key: &str) -> Vec<(String, String)> {
         vec![
             ("aftership-api-key".into(), key.to_owned()),
-            ("content-type".into(), "application/json".into()),
             ("accept".into(), "application/json".into()),
         ]
     }

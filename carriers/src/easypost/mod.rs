@@ -339,19 +339,11 @@ impl CarrierAdapter for EasyPostAdapter {
             tracker["carrier"] = carrier.clone().into();
         }
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            url: format!("{}/v2/trackers", self.config.base_url.trim_end_matches('/')),
-            headers: vec![
-                ("authorization".into(), format!("Basic {basic}")),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: Some(
-                serde_json::json!({ "tracker": tracker })
-                    .to_string()
-                    .into_bytes(),
-            ),
-        })
+        Ok(HttpRequest::post_json(
+            format!("{}/v2/trackers", self.config.base_url.trim_end_matches('/')),
+            vec![("authorization".into(), format!("Basic {basic}"))],
+            &serde_json::json!({ "tracker": tracker }),
+        ))
     }
 }
 

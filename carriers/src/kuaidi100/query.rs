@@ -60,16 +60,7 @@ pub(super) fn request(
     let target = targets
         .first()
         .ok_or(ParseError::NotSupported("an empty poll"))?;
-    let com = target
-        .carrier_code
-        .as_deref()
-        .or_else(|| company_code(&target.tracking_number))
-        .ok_or_else(|| {
-            ParseError::CarrierError(format!(
-                "no Kuaidi100 company code for `{}`: register the shipment with `carrier_code` (e.g. `shunfeng`)",
-                target.tracking_number
-            ))
-        })?;
+    let com = company_of(target)?;
     let mut param = serde_json::json!({
         "com": com,
         "num": target.tracking_number,
@@ -99,6 +90,21 @@ pub(super) fn request(
         )],
         body: Some(body.into_bytes()),
     })
+}
+
+/// The Kuaidi100 company code of a shipment: the one the mall registered, else the one its
+/// number's format names; an error asking for `carrier_code` otherwise.
+pub(super) fn company_of(target: &PollTarget) -> Result<&str, ParseError> {
+    target
+        .carrier_code
+        .as_deref()
+        .or_else(|| company_code(&target.tracking_number))
+        .ok_or_else(|| {
+            ParseError::CarrierError(format!(
+                "no Kuaidi100 company code for `{}`: register the shipment with `carrier_code` (e.g. `shunfeng`)",
+                target.tracking_number
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use super::{Kuaidi100Config, company_code};
+use super::Kuaidi100Config;
 use crate::{HttpMethod, HttpRequest, ParseError, PollTarget, SubscriptionAnswer};
 
 pub(super) fn request(
@@ -25,16 +25,7 @@ pub(super) fn request(
     let callback_url = callback_url.ok_or(ParseError::NotSupported(
         "subscriptions without `server.public_url` (Kuaidi100 needs the callback address)",
     ))?;
-    let company = target
-        .carrier_code
-        .as_deref()
-        .or_else(|| company_code(&target.tracking_number))
-        .ok_or_else(|| {
-            ParseError::CarrierError(format!(
-                "no Kuaidi100 company code for `{}`: register the shipment with `carrier_code` (e.g. `shunfeng`)",
-                target.tracking_number
-            ))
-        })?;
+    let company = super::query::company_of(target)?;
     let mut parameters = serde_json::json!({
         "callbackurl": callback_url,
         "resultv2": "4",

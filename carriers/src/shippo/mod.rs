@@ -357,19 +357,11 @@ impl CarrierAdapter for ShippoAdapter {
                     target.tracking_number
                 ))
             })?;
-        Ok(HttpRequest {
-            method: HttpMethod::Post,
-            url: format!("{}/tracks/", self.config.base_url.trim_end_matches('/')),
-            headers: vec![
-                ("authorization".into(), format!("ShippoToken {token}")),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: Some(
-                serde_json::json!({ "carrier": carrier, "tracking_number": target.tracking_number })
-                    .to_string()
-                    .into_bytes(),
-            ),
-        })
+        Ok(HttpRequest::post_json(
+            format!("{}/tracks/", self.config.base_url.trim_end_matches('/')),
+            vec![("authorization".into(), format!("ShippoToken {token}"))],
+            &serde_json::json!({ "carrier": carrier, "tracking_number": target.tracking_number }),
+        ))
     }
 }
 
