@@ -11,18 +11,16 @@ use crate::store::Store;
 /// Rows relayed per round.
 const RELAY_BATCH: u64 = 1000;
 
-fn task(shipment_id: &str) -> Task {
-    Task {
-        kind: TaskKind::Subscription,
-        ref_id: shipment_id.to_owned(),
-        attempt: 0,
-    }
-}
-
 /// Queue the subscription task of a shipment whose row was just committed. A failure is
 /// logged, not returned: the row stays un-enqueued and the relay queues it.
 pub async fn enqueue(store: &Store, queue: &Queue, shipment_id: &str) {
-    match queue.enqueue(task(shipment_id), Duration::ZERO).await {
+    match queue
+        .enqueue(
+            Task::first(TaskKind::Subscription, shipment_id),
+            Duration::ZERO,
+        )
+        .await
+    {
         Ok(()) => {
             if let Err(err) = store
                 .mark_subscriptions_enqueued(&[shipment_id.to_owned()])
@@ -51,7 +49,11 @@ pub async fn relay_unenqueued(
             return Ok(relayed);
         }
         queue
-            .enqueue_many(ids.iter().map(|id| task(id)).collect())
+            .enqueue_many(
+                ids.iter()
+                    .map(|id| Task::first(TaskKind::Subscription, id))
+                    .collect(),
+            )
             .await?;
         store.mark_subscriptions_enqueued(&ids).await?;
         relayed += ids.len();

@@ -117,6 +117,19 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// A `POST` of an `application/x-www-form-urlencoded` body.
+    pub fn post_form(url: String, form: String) -> Self {
+        HttpRequest {
+            method: HttpMethod::Post,
+            url,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: Some(form.into_bytes()),
+        }
+    }
+
     /// A `POST` of `body` as JSON, with `headers` (the content type is added).
     pub fn post_json(
         url: String,

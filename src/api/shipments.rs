@@ -67,13 +67,12 @@ fn carrier_by_format(
 
 /// A registration's answer, after queuing the subscription it needs (a failure to queue is
 /// left to the relay: the row is committed).
-async fn answer(gateway: &Gateway, registered: Registered) -> Result<ShipmentOut, ApiError> {
-    let id = registered.shipment.id.clone();
+async fn answer(gateway: &Gateway, registered: Registered) -> ShipmentOut {
     if registered.subscribe {
-        crate::subscriptions::enqueue(&gateway.store, &gateway.queue, &id).await;
+        let id = &registered.shipment.id;
+        crate::subscriptions::enqueue(&gateway.store, &gateway.queue, id).await;
     }
-    let subscription = gateway.store.subscription(&id).await?;
-    Ok(ShipmentOut::new(registered.shipment, None).with_subscription(subscription))
+    ShipmentOut::new(registered.shipment, None).with_subscription(registered.subscription)
 }
 
 pub async fn register(
@@ -85,7 +84,7 @@ pub async fn register(
     let new = validate(&gateway, body.into_inner())?;
     let registered = gateway.store.register_shipment(new).await?;
     let created = registered.created;
-    let out = answer(&gateway, registered).await?;
+    let out = answer(&gateway, registered).await;
     Ok(if created {
         HttpResponse::Created().json(out)
     } else {
@@ -122,7 +121,7 @@ pub async fn register_batch(
             Ok(registered) => BatchItemOut {
                 index,
                 status: if registered.created { 201 } else { 200 },
-                shipment: Some(answer(&gateway, registered).await?),
+                shipment: Some(answer(&gateway, registered).await),
                 error: None,
             },
             Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),

@@ -43,11 +43,11 @@ impl Poller {
         let shipment = self.store.get_shipment(&task.ref_id).await?;
         let (Some(shipment), Some(instance)) = (shipment, self.registry.get(&row.carrier_id))
         else {
-            let gone = SubscriptionSettled {
-                state: SubscriptionState::Failed,
-                attempts: row.attempts,
-                last_error: Some("the shipment or its carrier instance is gone".into()),
-            };
+            let gone = settle(
+                SubscriptionState::Failed,
+                row.attempts as u32,
+                Some("the shipment or its carrier instance is gone".into()),
+            );
             self.store
                 .settle_subscription(&task.ref_id, from, gone)
                 .await?;
@@ -92,15 +92,11 @@ impl Poller {
                         (settled, Settlement::Retry(delay), "retried".to_owned())
                     }
                     _ => {
-                        self.store
-                            .add_dead_letter(
-                                TaskKind::Subscription,
-                                &task.ref_id,
-                                attempt as i32,
-                                Some(err.detail.clone()),
-                            )
-                            .await?;
-                        let settled = settle(SubscriptionState::Failed, attempt, Some(err.detail));
+                        // Failed with its dead letter, in one transaction (the store's).
+                        let settled = SubscriptionSettled {
+                            dead_letter: true,
+                            ..settle(SubscriptionState::Failed, attempt, Some(err.detail))
+                        };
                         (settled, Settlement::DeadLetter, "dead".to_owned())
                     }
                 }
@@ -118,6 +114,12 @@ impl Poller {
             .subscriptions
             .with_label_values(&[carrier, &result])
             .inc();
+        if settlement == Settlement::DeadLetter {
+            self.metrics
+                .dead_letters
+                .with_label_values(&[&label(TaskKind::Subscription)])
+                .inc();
+        }
         if became == SubscriptionState::Active && instance.adapter.capabilities().poll {
             // Aggregators answer for a number some time after it is registered (17TRACK).
             let next = Utc::now()
@@ -181,6 +183,7 @@ fn settle(
         state,
         attempts: attempts as i32,
         last_error,
+        dead_letter: false,
     }
 }
 

@@ -43,11 +43,7 @@ pub async fn replay(
             .want_subscribed_again(&letter.ref_id, &row.carrier_id)
             .await?;
     }
-    let task = Task {
-        kind: letter.kind,
-        ref_id: letter.ref_id.clone(),
-        attempt: 0,
-    };
+    let task = Task::first(letter.kind, &letter.ref_id);
     queue.enqueue(task, std::time::Duration::ZERO).await?;
     match letter.kind {
         TaskKind::Push => store.mark_enqueued(&letter.ref_id).await?,

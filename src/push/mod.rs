@@ -22,11 +22,7 @@ use crate::store::Store;
 /// Hand a freshly committed outbox row to the queue. A failure is logged, not returned: the
 /// row stays `enqueued = false` and the relay picks it up, so the caller's write still stands.
 pub async fn enqueue_new(store: &Store, queue: &Queue, outbox_id: &str) {
-    let task = Task {
-        kind: TaskKind::Push,
-        ref_id: outbox_id.to_owned(),
-        attempt: 0,
-    };
+    let task = Task::first(TaskKind::Push, outbox_id);
     match queue.enqueue(task, std::time::Duration::ZERO).await {
         Ok(()) => {
             if let Err(err) = store.mark_enqueued(outbox_id).await {
@@ -63,11 +59,7 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String
 fn first_attempts(outbox_ids: &[String]) -> Vec<Task> {
     outbox_ids
         .iter()
-        .map(|id| Task {
-            kind: TaskKind::Push,
-            ref_id: id.clone(),
-            attempt: 0,
-        })
+        .map(|id| Task::first(TaskKind::Push, id))
         .collect()
 }
 

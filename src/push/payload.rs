@@ -138,21 +138,19 @@ impl PushPayload {
     /// `sequence`, every folded push's events, `previous_status` from before the first of them,
     /// and `shipment.status_changed` if any of them changed the status. The newest keeps its id.
     pub fn fold(pending: Vec<PushPayload>) -> Option<PushPayload> {
-        let mut pending = pending.into_iter();
-        let first = pending.next()?;
-        let previous_status = first.previous_status;
-        let mut kind = first.kind;
-        let mut events = first.events.clone();
-        let mut newest = first;
-        for next in pending {
-            if next.kind == PushKind::StatusChanged {
-                kind = PushKind::StatusChanged;
-            }
-            events.extend(next.events.iter().cloned());
-            newest = next;
+        let previous_status = pending.first()?.previous_status;
+        let changed = pending.iter().any(|p| p.kind == PushKind::StatusChanged);
+        let mut events = Vec::new();
+        let mut newest = None;
+        for mut push in pending {
+            events.append(&mut push.events);
+            newest = Some(push);
         }
+        let mut newest = newest?;
         events.sort_by_key(|event| event.occurred_at);
-        newest.kind = kind;
+        if changed {
+            newest.kind = PushKind::StatusChanged;
+        }
         newest.previous_status = previous_status;
         newest.events = events;
         Some(newest)

@@ -31,6 +31,17 @@ pub struct Task {
     pub attempt: u32,
 }
 
+impl Task {
+    /// A fresh task: no attempt made yet.
+    pub fn first(kind: TaskKind, ref_id: &str) -> Task {
+        Task {
+            kind,
+            ref_id: ref_id.to_owned(),
+            attempt: 0,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("embedded queue: {0}")]

@@ -286,7 +286,7 @@ impl Store {
     }
 }
 
-fn new_dead_letter(
+pub(super) fn new_dead_letter(
     kind: TaskKind,
     ref_id: &str,
     attempts: i32,

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use trackgate_carriers::Status;
 
-use super::entities::{shipment, tracking_event};
+use super::entities::{shipment, subscription, tracking_event};
 use super::states::StoredStatus;
 use super::{Store, StoreError};
 use crate::domain::ids::new_shipment_id;
@@ -38,6 +38,8 @@ pub struct Registered {
     pub created: bool,
     /// A subscription task is to be queued for it (after this commit).
     pub subscribe: bool,
+    /// Its subscription with the carrier, for carriers that need one.
+    pub subscription: Option<subscription::Model>,
 }
 
 /// What a support lookup searches by.
@@ -115,8 +117,8 @@ impl Store {
             active.updated_at = Set(now);
             existing = active.update(&txn).await?;
         }
-        let subscribe = new.subscribe
-            && super::subscriptions::want_subscribed(
+        let (subscribe, subscription) = if new.subscribe {
+            let (subscribe, row) = super::subscriptions::want_subscribed(
                 &txn,
                 &existing.id,
                 &new.carrier_id,
@@ -124,11 +126,16 @@ impl Store {
                 false,
             )
             .await?;
+            (subscribe, Some(row))
+        } else {
+            (false, None)
+        };
         txn.commit().await?;
         Ok(Registered {
             shipment: existing,
             created,
             subscribe,
+            subscription,
         })
     }
 

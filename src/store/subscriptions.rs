@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::entities::subscription;
-use super::states::SubscriptionState;
+use super::states::{SubscriptionState, TaskKind};
 use super::{Store, StoreError};
 
 /// How a worker leaves a row.
@@ -24,25 +24,27 @@ pub struct SubscriptionSettled {
     pub state: SubscriptionState,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// Out of attempts: a `dead_letters` row is written with the new state, in its transaction.
+    pub dead_letter: bool,
 }
 
 /// Want `shipment_id` subscribed with `carrier_id`. True when a task must be queued for it: a
 /// new row, or one that had failed or was stopped — or, `again`, one the store has as `active`
 /// but the carrier says it does not know; false for a row already `pending` (its task exists
-/// or the relay makes one) or `active`.
+/// or the relay makes one) or `active`. The row as it now stands comes with the answer.
 pub(super) async fn want_subscribed<C: ConnectionTrait>(
     db: &C,
     shipment_id: &str,
     carrier_id: &str,
     now: DateTime<Utc>,
     again: bool,
-) -> Result<bool, StoreError> {
+) -> Result<(bool, subscription::Model), StoreError> {
     let found = subscription::Entity::find_by_id(shipment_id.to_owned())
         .one(db)
         .await?;
-    match found.map(|row| row.state) {
+    match found {
         None => {
-            subscription::ActiveModel {
+            let row = subscription::ActiveModel {
                 shipment_id: Set(shipment_id.to_owned()),
                 carrier_id: Set(carrier_id.to_owned()),
                 state: Set(SubscriptionState::Pending),
@@ -54,13 +56,21 @@ pub(super) async fn want_subscribed<C: ConnectionTrait>(
             }
             .insert(db)
             .await?;
-            Ok(true)
+            Ok((true, row))
         }
-        Some(SubscriptionState::Pending) => Ok(false),
-        Some(SubscriptionState::Active) if !again => Ok(false),
-        Some(_) => {
+        Some(row) if row.state == SubscriptionState::Pending => Ok((false, row)),
+        Some(row) if row.state == SubscriptionState::Active && !again => Ok((false, row)),
+        Some(row) => {
             reset(db, shipment_id, SubscriptionState::Pending, now).await?;
-            Ok(true)
+            let row = subscription::Model {
+                state: SubscriptionState::Pending,
+                attempts: 0,
+                last_error: None,
+                enqueued: false,
+                updated_at: now,
+                ..row
+            };
+            Ok((true, row))
         }
     }
 }
@@ -137,7 +147,9 @@ impl Store {
         shipment_id: &str,
         carrier_id: &str,
     ) -> Result<bool, StoreError> {
-        want_subscribed(self.conn(), shipment_id, carrier_id, Utc::now(), true).await
+        let (queue_it, _) =
+            want_subscribed(self.conn(), shipment_id, carrier_id, Utc::now(), true).await?;
+        Ok(queue_it)
     }
 
     pub async fn mark_subscriptions_enqueued(&self, ids: &[String]) -> Result<(), StoreError> {
@@ -174,7 +186,8 @@ impl Store {
 
     /// Leave a row as a worker decided — only if it is still `from` (else a newer wish, a stop
     /// or a re-subscription, arrived meanwhile and its own task settles it). A row leaving
-    /// `pending`/`stopping` has no task any more; one staying there keeps its (retry) task.
+    /// `pending`/`stopping` has no task any more; one staying there keeps its (retry) task. A
+    /// dead letter (`settled.dead_letter`) is written in the same transaction, only if settled.
     pub async fn settle_subscription(
         &self,
         shipment_id: &str,
@@ -182,6 +195,7 @@ impl Store {
         settled: SubscriptionSettled,
     ) -> Result<bool, StoreError> {
         let still_queued = settled.state == from;
+        let txn = self.begin_write().await?;
         let result = subscription::Entity::update_many()
             .col_expr(subscription::Column::State, Expr::value(settled.state))
             .col_expr(
@@ -190,15 +204,27 @@ impl Store {
             )
             .col_expr(
                 subscription::Column::LastError,
-                Expr::value(settled.last_error),
+                Expr::value(settled.last_error.clone()),
             )
             .col_expr(subscription::Column::Enqueued, Expr::value(still_queued))
             .col_expr(subscription::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(subscription::Column::ShipmentId.eq(shipment_id))
             .filter(subscription::Column::State.eq(from))
-            .exec(self.conn())
+            .exec(&txn)
             .await?;
-        Ok(result.rows_affected > 0)
+        let settled_now = result.rows_affected > 0;
+        if settled_now && settled.dead_letter {
+            super::outbox::new_dead_letter(
+                TaskKind::Subscription,
+                shipment_id,
+                settled.attempts,
+                settled.last_error,
+            )
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(settled_now)
     }
 
     /// `trackgate subscriptions resync`: every `active` row (of one carrier instance) back to

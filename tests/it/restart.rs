@@ -21,6 +21,51 @@ pub(crate) struct Gateway {
 }
 
 impl Gateway {
+    /// The gateway on `storage` (with RabbitMQ when the storage has a queue prefix), on `port`,
+    /// pushing to `{mall}/push`, polling off; `extra` settings (without `TRACKGATE__`) on top.
+    pub(crate) fn on(
+        storage: &Storage,
+        port: u16,
+        mall: &str,
+        extra: &[(&str, String)],
+    ) -> Gateway {
+        let mut env: Vec<(&str, String)> = vec![
+            ("DATABASE__URL", storage.database_url.clone()),
+            ("SERVER__LISTEN", format!("127.0.0.1:{port}")),
+            ("SERVER__WORKERS", "1".into()),
+            ("MALL__ENDPOINT", format!("{mall}/push")),
+            ("MALL__SIGNING_SECRET", new_signing_secret()),
+            ("QUEUE__LEASE_SECS", "2".into()),
+            ("QUEUE__IDLE_POLL_MS", "50".into()),
+            ("POLL__ENABLED", "false".into()),
+        ];
+        if let Some(prefix) = &storage.amqp_prefix {
+            env.push(("QUEUE__KIND", "rabbitmq".into()));
+            env.push(("QUEUE__AMQP_URL", amqp_url()));
+            env.push(("QUEUE__PREFIX", prefix.clone()));
+        }
+        env.extend(extra.iter().cloned());
+        let env = env
+            .into_iter()
+            .map(|(key, value)| (format!("TRACKGATE__{key}"), value))
+            .collect();
+        Gateway { env }
+    }
+
+    /// A mall API key, made with `trackgate keys create`.
+    pub(crate) fn mall_token(&self) -> String {
+        let created = self
+            .command(&["keys", "create", "--scope", "mall"])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        String::from_utf8(created.stdout).unwrap().trim().to_owned()
+    }
+
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trackgate"));
         command
@@ -66,50 +111,17 @@ async fn pushes_survive_kill_9(backend: Backend) {
         .mount(&mall)
         .await;
     let port = free_port();
-    let mut env: Vec<(String, String)> = vec![
-        (
-            "TRACKGATE__DATABASE__URL".into(),
-            storage.database_url.clone(),
-        ),
-        (
-            "TRACKGATE__SERVER__LISTEN".into(),
-            format!("127.0.0.1:{port}"),
-        ),
-        ("TRACKGATE__SERVER__WORKERS".into(), "1".into()),
-        (
-            "TRACKGATE__MALL__ENDPOINT".into(),
-            format!("{}/push", mall.uri()),
-        ),
-        (
-            "TRACKGATE__MALL__SIGNING_SECRET".into(),
-            new_signing_secret(),
-        ),
-        (
-            "TRACKGATE__CARRIERS__SANDBOX__WEBHOOK_SECRET".into(),
-            SANDBOX_SECRET.into(),
-        ),
-        ("TRACKGATE__RETRY__INITIAL_DELAY_MS".into(), "1500".into()),
-        ("TRACKGATE__RETRY__MAX_DELAY_MS".into(), "3000".into()),
-        ("TRACKGATE__QUEUE__LEASE_SECS".into(), "2".into()),
-        ("TRACKGATE__QUEUE__IDLE_POLL_MS".into(), "50".into()),
-        ("TRACKGATE__POLL__ENABLED".into(), "false".into()),
-    ];
-    if let Some(prefix) = &storage.amqp_prefix {
-        env.push(("TRACKGATE__QUEUE__KIND".into(), "rabbitmq".into()));
-        env.push(("TRACKGATE__QUEUE__AMQP_URL".into(), amqp_url()));
-        env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
-    }
-    let gateway = Gateway { env };
-    let created = gateway
-        .command(&["keys", "create", "--scope", "mall"])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+    let gateway = Gateway::on(
+        &storage,
+        port,
+        &mall.uri(),
+        &[
+            ("CARRIERS__SANDBOX__WEBHOOK_SECRET", SANDBOX_SECRET.into()),
+            ("RETRY__INITIAL_DELAY_MS", "1500".into()),
+            ("RETRY__MAX_DELAY_MS", "3000".into()),
+        ],
     );
-    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let token = gateway.mall_token();
 
     let http = reqwest::Client::new();
     let mut child = gateway.serve();
@@ -215,26 +227,7 @@ async fn pushes_waiting_for_a_retry_survive_kill_9_on_postgres_rabbitmq() {
 async fn serve_stops_cleanly_on_sigterm() {
     let storage = Storage::create(Backend::Sqlite).await;
     let port = free_port();
-    let gateway = Gateway {
-        env: vec![
-            (
-                "TRACKGATE__DATABASE__URL".into(),
-                storage.database_url.clone(),
-            ),
-            (
-                "TRACKGATE__SERVER__LISTEN".into(),
-                format!("127.0.0.1:{port}"),
-            ),
-            (
-                "TRACKGATE__MALL__ENDPOINT".into(),
-                "http://127.0.0.1:9/push".into(),
-            ),
-            (
-                "TRACKGATE__MALL__SIGNING_SECRET".into(),
-                new_signing_secret(),
-            ),
-        ],
-    };
+    let gateway = Gateway::on(&storage, port, "http://127.0.0.1:9", &[]);
     let mut child = gateway.serve();
     wait_ready(&reqwest::Client::new(), port).await;
     let status = Command::new("kill")
@@ -274,39 +267,19 @@ async fn subscriptions_survive_kill_9(backend: Backend) {
         .mount(&carrier)
         .await;
     let port = free_port();
-    let mut env: Vec<(String, String)> = [
-        ("DATABASE__URL", storage.database_url.clone()),
-        ("SERVER__LISTEN", format!("127.0.0.1:{port}")),
-        ("SERVER__WORKERS", "1".into()),
-        ("SERVER__PUBLIC_URL", "https://gw.example.com".into()),
-        ("MALL__ENDPOINT", format!("{}/push", carrier.uri())),
-        ("MALL__SIGNING_SECRET", crate::helpers::new_signing_secret()),
-        ("CARRIERS__KUAIDI100__BASE_URL", carrier.uri()),
-        ("CARRIERS__KUAIDI100__KEY", "k100-key".into()),
-        ("CARRIERS__KUAIDI100__SALT", "salt".into()),
-        ("CARRIERS__KUAIDI100__REQUESTS_PER_SECOND", "4".into()),
-        ("QUEUE__LEASE_SECS", "2".into()),
-        ("QUEUE__IDLE_POLL_MS", "50".into()),
-        ("POLL__ENABLED", "false".into()),
-    ]
-    .into_iter()
-    .map(|(key, value)| (format!("TRACKGATE__{key}"), value))
-    .collect();
-    if let Some(prefix) = &storage.amqp_prefix {
-        env.push(("TRACKGATE__QUEUE__KIND".into(), "rabbitmq".into()));
-        env.push((
-            "TRACKGATE__QUEUE__AMQP_URL".into(),
-            crate::helpers::amqp_url(),
-        ));
-        env.push(("TRACKGATE__QUEUE__PREFIX".into(), prefix.clone()));
-    }
-    let gateway = Gateway { env };
-    let created = gateway
-        .command(&["keys", "create", "--scope", "mall"])
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let gateway = Gateway::on(
+        &storage,
+        port,
+        &carrier.uri(),
+        &[
+            ("SERVER__PUBLIC_URL", "https://gw.example.com".into()),
+            ("CARRIERS__KUAIDI100__BASE_URL", carrier.uri()),
+            ("CARRIERS__KUAIDI100__KEY", "k100-key".into()),
+            ("CARRIERS__KUAIDI100__SALT", "salt".into()),
+            ("CARRIERS__KUAIDI100__REQUESTS_PER_SECOND", "4".into()),
+        ],
+    );
+    let token = gateway.mall_token();
     let http = reqwest::Client::new();
     let mut child = gateway.serve();
     wait_ready(&http, port).await;

@@ -49,6 +49,14 @@ pub struct Kuaidi100Config {
     pub base_url: Option<String>,
 }
 
+impl Kuaidi100Config {
+    /// `path` on the configured API host (`https://poll.kuaidi100.com` by default).
+    fn url(&self, path: &str) -> String {
+        let base = self.base_url.as_deref();
+        crate::oauth::join(base.unwrap_or("https://poll.kuaidi100.com"), path)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Kuaidi100Adapter {
     config: Kuaidi100Config,

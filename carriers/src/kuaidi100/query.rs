@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{Kuaidi100Config, LastResult, parse_last_result};
 use crate::detect::{Confidence, detect};
-use crate::{HttpMethod, HttpRequest, ParseError, ParseOutcome, PollTarget};
+use crate::{HttpRequest, ParseError, ParseOutcome, PollTarget};
 
 /// `sign` of a query: upper-case hex MD5 of `param` + `key` + `customer`.
 pub fn query_sign(param: &str, key: &str, customer: &str) -> String {
@@ -75,21 +75,7 @@ pub(super) fn request(
         .append_pair("sign", &query_sign(&param, key, customer))
         .append_pair("param", &param)
         .finish();
-    Ok(HttpRequest {
-        method: HttpMethod::Post,
-        url: crate::oauth::join(
-            config
-                .base_url
-                .as_deref()
-                .unwrap_or("https://poll.kuaidi100.com"),
-            "/poll/query.do",
-        ),
-        headers: vec![(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: Some(body.into_bytes()),
-    })
+    Ok(HttpRequest::post_form(config.url("/poll/query.do"), body))
 }
 
 /// The Kuaidi100 company code of a shipment: the one the mall registered, else the one its

@@ -12,7 +12,7 @@
 use serde::Deserialize;
 
 use super::Kuaidi100Config;
-use crate::{HttpMethod, HttpRequest, ParseError, PollTarget, SubscriptionAnswer};
+use crate::{HttpRequest, ParseError, PollTarget, SubscriptionAnswer};
 
 pub(super) fn request(
     config: &Kuaidi100Config,
@@ -47,21 +47,7 @@ pub(super) fn request(
         .append_pair("schema", "json")
         .append_pair("param", &param)
         .finish();
-    Ok(HttpRequest {
-        method: HttpMethod::Post,
-        url: crate::oauth::join(
-            config
-                .base_url
-                .as_deref()
-                .unwrap_or("https://poll.kuaidi100.com"),
-            "/poll",
-        ),
-        headers: vec![(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: Some(body.into_bytes()),
-    })
+    Ok(HttpRequest::post_form(config.url("/poll"), body))
 }
 
 #[derive(Debug, Deserialize)]

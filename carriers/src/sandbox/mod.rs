@@ -272,15 +272,7 @@ impl CarrierAdapter for SandboxAdapter {
                 self.config.client_secret.as_deref().unwrap_or(""),
             )
             .finish();
-        Some(HttpRequest {
-            method: HttpMethod::Post,
-            url,
-            headers: vec![(
-                "content-type".to_owned(),
-                "application/x-www-form-urlencoded".to_owned(),
-            )],
-            body: Some(body.into_bytes()),
-        })
+        Some(HttpRequest::post_form(url, body))
     }
 
     fn parse_token_response(&self, body: &[u8]) -> Result<crate::AccessToken, ParseError> {
