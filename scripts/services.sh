@@ -64,6 +64,19 @@ ensure_mariadb() {
 }
 
 # Leftovers of earlier runs whose tests panicked before cleaning up (best effort).
+# The browser tests drive Debian's chromium through chromedriver (tests/it/browser.rs), with a
+# CJK font so Chinese labels render in screenshots. Nothing downloads a browser of its own.
+ensure_browser() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk' || missing+=(fonts-wqy-microhei)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} for the browser tests"
+    apt_install "${missing[@]}"
+  fi
+}
+
 remove_stale_test_data() {
   if [ -z "${TRACKGATE_TEST_POSTGRES_URL:-}" ] && command -v psql >/dev/null 2>&1; then
     for db in $(psql -h 127.0.0.1 -U postgres -d postgres -Atc "select datname from pg_database where datname like 'tg_test_%'" 2>/dev/null); do

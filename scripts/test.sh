@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # trackgate's full test suite: unit tests, fixture conformance, property tests, the architecture
 # check and the integration suite on SQLite, on the real PostgreSQL + RabbitMQ and on
-# MariaDB/MySQL, a short run of every fuzz target (cargo-fuzz on the nightly toolchain, installed
+# MariaDB/MySQL, the console and customer pages in Debian's chromium, a short run of every fuzz target (cargo-fuzz on the nightly toolchain, installed
 # from crates.io if absent), then fmt and clippy.
 #
 # It first makes sure PostgreSQL (127.0.0.1:5432), RabbitMQ (127.0.0.1:5672) and MariaDB
@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 ensure_postgres
 ensure_rabbitmq
 ensure_mariadb
+ensure_browser
 remove_stale_test_data
 
 output=$(mktemp)

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::domain::tokens::TokenSigner;
 use crate::health::Health;
 use crate::intake::Intake;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::registry::Registry;
@@ -23,6 +25,9 @@ pub struct Gateway {
     pub metrics: Metrics,
     pub health: Health,
     pub intake: Intake,
+    pub live: Live,
+    /// Signs support sessions, stream tokens and customer tracking links.
+    pub tokens: TokenSigner,
 }
 
 impl Gateway {
@@ -37,14 +42,17 @@ impl Gateway {
         let queue = Queue::open(&settings.queue, &store, &health).await?;
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
         let metrics = Metrics::new();
+        let live = Live::start(&settings.live, &settings.queue, &store, metrics.clone());
         let intake = Intake::start(
             store.clone(),
             queue.clone(),
+            live.clone(),
             registry.clone(),
             metrics.clone(),
             health.clone(),
             settings.intake.clone(),
         );
+        let tokens = token_signer(&settings);
         Ok(Gateway {
             settings: Arc::new(settings),
             store,
@@ -53,6 +61,24 @@ impl Gateway {
             metrics,
             health,
             intake,
+            live,
+            tokens,
         })
     }
+}
+
+/// `web.token_secret`, else a key derived from the mall's signing secret, else a random key (and
+/// a warning: links and sessions then die with the process and fail on its neighbours).
+fn token_signer(settings: &Settings) -> TokenSigner {
+    if let Some(secret) = &settings.web.token_secret {
+        return TokenSigner::new(secret.expose().as_bytes());
+    }
+    if let Some(secret) = &settings.mall.signing_secret {
+        return TokenSigner::derived_from(secret.expose().as_bytes());
+    }
+    tracing::warn!(
+        "neither TRACKGATE__WEB__TOKEN_SECRET nor a mall signing secret is set: sessions, stream \
+         tokens and tracking links are signed with a random key of this process only"
+    );
+    TokenSigner::random()
 }

@@ -7,7 +7,7 @@
 //! Dependencies point one way (ARCHITECTURE.md; `tests/architecture.rs` keeps it true):
 //! entry points ([`cli`], [`api`], [`poller`], [`startup`], [`demo`]) → shared state
 //! ([`gateway`]) → pipeline ([`intake`] → [`ingest`] → [`push`]) → ports ([`store`], [`queue`],
-//! [`registry`]) → [`metrics`], [`health`], [`telemetry`], [`config`] → [`domain`].
+//! [`registry`], [`live`]) → [`metrics`], [`health`], [`telemetry`], [`config`] → [`domain`].
 
 pub mod api;
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod health;
 pub mod ingest;
 pub mod intake;
+pub mod live;
 pub mod metrics;
 pub mod normalize;
 pub mod poller;
@@ -28,5 +29,6 @@ pub mod startup;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod web;
 
 pub use trackgate_carriers as carriers;

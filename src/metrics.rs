@@ -13,9 +13,24 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// One reading of the dashboard's counters (every [`Metrics::sample`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Webhooks accepted and processed so far.
+    pub webhooks: u64,
+    /// Pushes the mall accepted so far.
+    pub pushes: u64,
+}
+
+/// Samples kept: an hour at one per ten seconds.
+const HISTORY: usize = 361;
+
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// The last hour of [`Sample`]s, oldest first (this process's counters).
+    history: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Sample>>>,
     /// Carrier webhooks by carrier instance and outcome (`rejected`, `received`, `processed`,
     /// `partial`, `failed`).
     pub webhooks: IntCounterVec,
@@ -40,6 +55,16 @@ pub struct Metrics {
     pub intake_batch_seconds: HistogramVec,
     /// Requests refused with a 4xx, by problem code (`invalid_signature`, `rate_limited`, …).
     pub http_rejected: IntCounterVec,
+    /// Live streams open now, by transport (`websocket`, `sse`, `page`).
+    pub live_streams: IntGaugeVec,
+    /// Shipments watched by the open live streams (one per stream and shipment).
+    pub live_watched: IntGaugeVec,
+    /// Messages sent to live clients, by transport and type (`update`, `snapshot`).
+    pub live_messages: IntCounterVec,
+    /// Live streams closed by the gateway, by reason (`slow_consumer`, `expired`, `lagged`…).
+    pub live_dropped: IntCounterVec,
+    /// Announcements of new pushes, by direction (`sent` to other processes, `received`).
+    pub live_announcements: IntCounterVec,
 }
 
 /// Register `metric` with `registry` and hand it back.
@@ -165,8 +190,90 @@ impl Metrics {
                 "Requests refused with a 4xx, by problem code",
                 &["code"],
             ),
+            live_streams: registered(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("trackgate_live_streams", "Live update streams open now"),
+                    &["transport"],
+                )
+                .expect("valid"),
+            ),
+            live_watched: registered(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "trackgate_live_watched_shipments",
+                        "Shipments watched by open live streams",
+                    ),
+                    &["transport"],
+                )
+                .expect("valid"),
+            ),
+            live_messages: counter(
+                &r,
+                "trackgate_live_messages_total",
+                "Messages sent to live stream clients",
+                &["transport", "type"],
+            ),
+            live_dropped: counter(
+                &r,
+                "trackgate_live_dropped_total",
+                "Live streams closed by the gateway, by reason",
+                &["reason"],
+            ),
+            live_announcements: counter(
+                &r,
+                "trackgate_live_announcements_total",
+                "Announcements of new pushes between processes",
+                &["direction"],
+            ),
             registry: r,
+            history: Default::default(),
         }
+    }
+
+    /// Sum of a counter over the series whose `label` is `value`.
+    fn total(counter: &IntCounterVec, label: &str, value: &str) -> u64 {
+        counter
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == label && l.value() == value)
+            })
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+
+    /// Record the dashboard's counters now (called every ten seconds).
+    pub fn sample(&self) {
+        // Every stored webhook ends in one of these (rejected ones were never accepted).
+        let received = ["processed", "partial", "failed", "quarantined"]
+            .iter()
+            .map(|outcome| Self::total(&self.webhooks, "outcome", outcome))
+            .sum();
+        let sample = Sample {
+            at: chrono::Utc::now(),
+            webhooks: received,
+            pushes: Self::total(&self.pushes, "result", "delivered"),
+        };
+        let mut history = self.history.lock().expect("not poisoned");
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(sample);
+    }
+
+    /// The samples of the last hour, oldest first.
+    pub fn history(&self) -> Vec<Sample> {
+        self.history
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .copied()
+            .collect()
     }
 
     pub fn observe_batch(&self, stage: &str, rows: usize, took: Duration) {

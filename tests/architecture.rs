@@ -20,6 +20,7 @@ const RANKS: &[(&str, u8)] = &[
     ("store", 3),
     ("queue", 4),
     ("registry", 4),
+    ("live", 4),
     ("push", 5),
     ("subscriptions", 5),
     ("ingest", 6),
@@ -28,9 +29,10 @@ const RANKS: &[(&str, u8)] = &[
     ("api", 9),
     ("poller", 9),
     ("normalize", 9),
-    ("startup", 10),
-    ("demo", 11),
-    ("cli", 12),
+    ("web", 10),
+    ("startup", 11),
+    ("demo", 12),
+    ("cli", 13),
 ];
 
 /// Paths under `crate::` that are not modules of ours (re-exports of other crates).

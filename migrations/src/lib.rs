@@ -13,6 +13,7 @@ mod m20261122_000004_mysql_column_types;
 mod m20261130_000005_webhook_attempts;
 mod m20261130_000006_canonical_numbers;
 mod m20261130_000007_subscriptions;
+mod m20261130_000008_push_created_index;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_webhook_attempts::Migration),
             Box::new(m20261130_000006_canonical_numbers::Migration),
             Box::new(m20261130_000007_subscriptions::Migration),
+            Box::new(m20261130_000008_push_created_index::Migration),
         ]
     }
 }

@@ -98,6 +98,12 @@ pub async fn carriers(
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let out = carrier_figures(&gateway).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "carriers": out })))
+}
+
+/// The figures of every carrier instance (the admin endpoint and the console's dashboard).
+pub async fn carrier_figures(gateway: &Gateway) -> Result<Vec<serde_json::Value>, ApiError> {
     let now = chrono::Utc::now();
     let metrics = &gateway.metrics;
     let subscription_counts = gateway.store.subscription_counts().await?;
@@ -147,7 +153,7 @@ pub async fn carriers(
             },
         }));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "carriers": out })))
+    Ok(out)
 }
 
 /// How many subscriptions of carrier instance `id` are in each state.

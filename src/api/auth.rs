@@ -34,7 +34,15 @@ impl KeyCache {
 
     /// The scope of an active key with this token, from the cache or the store.
     pub async fn scope(&self, store: &Store, token: &str) -> Result<Option<Scope>, StoreError> {
-        let hash = hash_token(token);
+        self.scope_of_hash(store, hash_token(token)).await
+    }
+
+    /// [`Self::scope`] for a key known by its hash (a console session holds only the hash).
+    pub async fn scope_of_hash(
+        &self,
+        store: &Store,
+        hash: String,
+    ) -> Result<Option<Scope>, StoreError> {
         if let Some((scope, at)) = self.entries.lock().expect("not poisoned").get(&hash)
             && at.elapsed() < self.ttl
         {

@@ -64,6 +64,14 @@ pub enum ApiError {
         #[source]
         cause: anyhow::Error,
     },
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    #[error("the token expired at {0}; ask for a new one")]
+    TokenExpired(chrono::DateTime<chrono::Utc>),
+    #[error("{0}")]
+    OutsideTokenScope(String),
+    #[error("this gateway already serves its maximum of {0} live streams; try again later")]
+    TooManyStreams(usize),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -87,6 +95,10 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable(_) | ApiError::Unreachable { .. } => "unavailable",
+            ApiError::InvalidToken(_) => "invalid_token",
+            ApiError::TokenExpired(_) => "token_expired",
+            ApiError::OutsideTokenScope(_) => "outside_token_scope",
+            ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -118,6 +130,27 @@ impl From<StoreError> for ApiError {
             }
         } else {
             ApiError::Internal(err.into())
+        }
+    }
+}
+
+impl From<crate::domain::tokens::TokenError> for ApiError {
+    fn from(err: crate::domain::tokens::TokenError) -> Self {
+        match err {
+            crate::domain::tokens::TokenError::Expired(at) => ApiError::TokenExpired(at),
+            other => ApiError::InvalidToken(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::live::WatchError> for ApiError {
+    fn from(err: crate::live::WatchError) -> Self {
+        use crate::live::WatchError;
+        match err {
+            WatchError::Empty | WatchError::BadCursor => ApiError::BadRequest(err.to_string()),
+            WatchError::NotFound(_) => ApiError::NotFound(err.to_string()),
+            WatchError::TooMany(_) => ApiError::Validation(err.to_string()),
+            WatchError::Store(err) => err.into(),
         }
     }
 }
@@ -172,17 +205,20 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::CarrierUndetermined { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unauthorized | ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized
+            | ApiError::InvalidSignature(_)
+            | ApiError::InvalidToken(_)
+            | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::OutsideTokenScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownCarrier(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unavailable(_) | ApiError::Unreachable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::Unreachable { .. }
+            | ApiError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,16 +6,18 @@
 //! authenticate webhooks by their own signatures, not by API keys. Ops endpoints are open: bind
 //! the server to a private interface.
 
-mod admin;
+pub mod admin;
 pub mod auth;
 pub mod checks;
 pub mod door;
 pub mod error;
 mod ops;
 mod shipments;
+pub mod stream;
 mod track;
 mod webhooks;
 pub mod wire;
+mod ws;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -25,6 +27,7 @@ use std::time::Duration;
 use actix_web::{App, FromRequest, HttpRequest, HttpServer, web};
 
 pub use error::ApiError;
+pub use shipments::queue_refresh;
 
 use crate::gateway::Gateway;
 use crate::store::states::Scope;
@@ -115,6 +118,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource("/v1/shipments/{id}/tracking-link")
+            .route(web::post().to(stream::mint_tracking_link))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/stream-tokens")
+            .route(web::post().to(stream::mint_stream_token))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/stream")
+            .route(web::get().to(ws::stream))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/stream/sse")
+            .route(web::get().to(stream::sse))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/v1/shipments/{id}/refresh")
             .route(web::post().to(shipments::refresh))
             .default_service(not_allowed()),
@@ -161,9 +184,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The HTTP server on `listener`, serving every route with the gateway's state (not started:
-/// the caller spawns it).
-pub fn server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// The HTTP server on `listener`, serving every API route and `pages` (the console and customer
+/// pages, configured by the layer above) with the gateway's state (not started: the caller
+/// spawns it).
+pub fn server(
+    gateway: Gateway,
+    listener: TcpListener,
+    pages: fn(&mut web::ServiceConfig),
+) -> std::io::Result<actix_web::dev::Server> {
     let settings = gateway.settings.server.clone();
     let workers = match settings.workers {
         0 => std::thread::available_parallelism()
@@ -193,6 +221,7 @@ pub fn server(gateway: Gateway, listener: TcpListener) -> std::io::Result<actix_
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .configure(routes)
+            .configure(pages)
             .default_service(web::to(error::not_found))
     })
     .workers(workers)

@@ -209,9 +209,22 @@ pub async fn refresh(
     if caller.require(Scope::Mall).is_err() {
         caller.require(Scope::Support)?;
     }
+    let shipment = queue_refresh(&gateway, &id).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "id": shipment.id,
+        "refresh": "queued",
+    })))
+}
+
+/// Ask for a poll of this shipment at its carrier instance's next tick (the refresh endpoint and
+/// the console's button).
+pub async fn queue_refresh(
+    gateway: &Gateway,
+    id: &str,
+) -> Result<crate::store::entities::shipment::Model, ApiError> {
     let shipment = gateway
         .store
-        .get_shipment(&id)
+        .get_shipment(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no shipment `{id}`")))?;
     let pollable = gateway
@@ -224,9 +237,6 @@ pub async fn refresh(
             shipment.carrier_id
         )));
     }
-    gateway.store.request_refresh(&id).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "id": shipment.id,
-        "refresh": "queued",
-    })))
+    gateway.store.request_refresh(id).await?;
+    Ok(shipment)
 }

@@ -14,8 +14,9 @@ mod validate;
 use secrets::reject_secrets_in_files;
 pub use secrets::{REDACTED, Secret, carrier_secret_keys, redact_carrier_settings, redact_url};
 pub use sections::{
-    CarrierSettings, DatabaseSettings, IntakeSettings, LogFormat, LogSettings, MallSettings,
-    PollSettings, QueueKind, QueueSettings, ServerSettings,
+    CarrierSettings, DatabaseSettings, IntakeSettings, Language, LiveBackend, LiveSettings,
+    LogFormat, LogSettings, MallSettings, PollSettings, QueueKind, QueueSettings, ServerSettings,
+    WebSettings,
 };
 
 use figment::Figment;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub poll: PollSettings,
     pub intake: IntakeSettings,
+    pub web: WebSettings,
+    pub live: LiveSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub carriers: BTreeMap<String, CarrierSettings>,

@@ -152,8 +152,10 @@ pub(super) fn reject_secrets_in_files(
         key,
         source_name: source_name.clone(),
     };
-    if files.find_value("mall.signing_secret").is_ok() {
-        return Err(refuse("mall.signing_secret".to_owned()));
+    for key in ["mall.signing_secret", "web.token_secret"] {
+        if files.find_value(key).is_ok() {
+            return Err(refuse(key.to_owned()));
+        }
     }
     if let Ok(carriers) = files.find_value("carriers")
         && let Some(dict) = carriers.as_dict()

@@ -130,6 +130,61 @@ pub struct IntakeSettings {
     pub max_attempts: u32,
 }
 
+/// `[web]`: the support console, customer pages and the signing of sessions, stream tokens and
+/// tracking links.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// Signs sessions, stream tokens and tracking links; from the environment only.
+    #[serde(default, serialize_with = "serialize_optional_secret")]
+    pub token_secret: Option<Secret>,
+    /// Serve `/support` (the console); the streams and customer pages are always served.
+    pub console: bool,
+    pub session_hours: u64,
+    pub stream_token_secs: u64,
+    pub max_stream_token_secs: u64,
+    pub tracking_link_days: u64,
+    pub max_tracking_link_days: u64,
+    pub brand_name: String,
+    pub brand_logo_url: String,
+    pub brand_color: String,
+    pub language: Language,
+}
+
+/// The customer page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    En,
+    Zh,
+}
+
+/// `[live]`: how stream clients learn of updates, across processes too.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    pub backend: LiveBackend,
+    pub heartbeat_secs: u64,
+    pub max_streams: usize,
+    pub max_shipments_per_stream: usize,
+    pub send_timeout_ms: u64,
+    pub client_buffer: usize,
+    pub store_poll_ms: u64,
+}
+
+/// Where announcements of new pushes travel between processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveBackend {
+    /// RabbitMQ with `queue.kind = "rabbitmq"`, else PostgreSQL, else the store (MySQL), else
+    /// local (SQLite).
+    Auto,
+    Local,
+    Rabbitmq,
+    Postgres,
+    Store,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {

@@ -52,6 +52,7 @@ impl Settings {
                 return invalid("mall.signing_secret", "must be `whsec_` followed by base64");
             }
         }
+        self.validate_web()?;
         for (id, carrier) in &self.carriers {
             if catalog::find(&carrier.kind).is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -66,6 +67,58 @@ impl Settings {
                     "must be at least 1",
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        let web = &self.web;
+        if let Some(secret) = &web.token_secret
+            && secret.expose().len() < 32
+        {
+            return invalid("web.token_secret", "must be at least 32 bytes");
+        }
+        if web.session_hours == 0 {
+            return invalid("web.session_hours", "must be at least 1");
+        }
+        if web.stream_token_secs == 0 || web.stream_token_secs > web.max_stream_token_secs {
+            return invalid(
+                "web.stream_token_secs",
+                "must be between 1 and web.max_stream_token_secs",
+            );
+        }
+        if web.tracking_link_days == 0 || web.tracking_link_days > web.max_tracking_link_days {
+            return invalid(
+                "web.tracking_link_days",
+                "must be between 1 and web.max_tracking_link_days",
+            );
+        }
+        let colour = web.brand_color.strip_prefix('#').unwrap_or("");
+        if colour.len() != 6 || !colour.chars().all(|c| c.is_ascii_hexdigit()) {
+            return invalid("web.brand_color", "must be a colour written #rrggbb");
+        }
+        if !web.brand_logo_url.is_empty()
+            && !url::Url::parse(&web.brand_logo_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return invalid("web.brand_logo_url", "is not an http(s) URL");
+        }
+        if web.brand_name.trim().is_empty() || web.brand_name.len() > 80 {
+            return invalid("web.brand_name", "must be 1 to 80 characters");
+        }
+        let live = &self.live;
+        if live.heartbeat_secs == 0 {
+            return invalid("live.heartbeat_secs", "must be at least 1");
+        }
+        if live.max_shipments_per_stream == 0 {
+            return invalid("live.max_shipments_per_stream", "must be at least 1");
+        }
+        if live.client_buffer == 0 {
+            return invalid("live.client_buffer", "must be at least 1");
+        }
+        if live.store_poll_ms == 0 {
+            return invalid("live.store_poll_ms", "must be at least 1");
         }
         Ok(())
     }

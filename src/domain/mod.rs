@@ -6,3 +6,4 @@ pub mod retry;
 pub mod sanitize;
 pub mod schedule;
 pub mod status;
+pub mod tokens;

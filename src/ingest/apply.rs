@@ -237,6 +237,11 @@ async fn advance_shipment(
                 .map(PushEvent::from_stored)
                 .collect(),
         };
+        report.notes.push(crate::live::Note {
+            shipment_id: found.id.clone(),
+            order_id: found.order_id.clone(),
+            sequence,
+        });
         write_outbox(txn, change, advance.now).await?
     };
     active.update(txn).await?;

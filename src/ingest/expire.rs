@@ -7,6 +7,7 @@ use trackgate_carriers::Status;
 
 use super::change::{StatusChange, write_outbox};
 use crate::domain::status::DerivedStatus;
+use crate::live::Live;
 use crate::queue::Queue;
 use crate::store::entities::shipment;
 use crate::store::{Store, StoreError};
@@ -15,7 +16,12 @@ use crate::store::{Store, StoreError};
 /// carrier update: under the shipment's row lock, with a new sequence and a push to the mall in
 /// the same transaction. Returns false when it was already expired, terminal or gone. A later
 /// carrier event re-derives the status from the events, so news revives an expired shipment.
-pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<bool, StoreError> {
+pub async fn expire(
+    store: &Store,
+    queue: &Queue,
+    live: &Live,
+    shipment_id: &str,
+) -> Result<bool, StoreError> {
     let txn = store.begin_write().await?;
     let Some(found) = shipment::Entity::find_by_id(shipment_id.to_owned())
         .lock_exclusive()
@@ -49,6 +55,11 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
         events: Vec::new(),
     };
     let outbox_id = write_outbox(&txn, change, now).await?;
+    let note = crate::live::Note {
+        shipment_id: found.id.clone(),
+        order_id: found.order_id.clone(),
+        sequence,
+    };
     let mut active: shipment::ActiveModel = found.into();
     active.status = Set(Status::Expired.into());
     active.sub_status = Set(derived.sub_status.clone());
@@ -60,5 +71,6 @@ pub async fn expire(store: &Store, queue: &Queue, shipment_id: &str) -> Result<b
     if let Some(outbox_id) = outbox_id {
         crate::push::enqueue_new(store, queue, &outbox_id).await;
     }
+    live.announce(vec![note]).await;
     Ok(true)
 }

@@ -17,6 +17,7 @@ mod expire;
 use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem};
 
+use crate::live::{Live, Note};
 use crate::queue::Queue;
 use crate::store::states::{EventSource, WebhookOutcome};
 use crate::store::{Store, StoreError};
@@ -36,6 +37,9 @@ pub struct IngestReport {
     /// Tracking numbers that got at least one new event.
     pub changed: Vec<String>,
     pub problems: Vec<Problem>,
+    /// The pushes written, announced to live streams once the transaction has committed.
+    #[serde(skip)]
+    pub notes: Vec<Note>,
 }
 
 impl IngestReport {
@@ -71,6 +75,7 @@ impl IngestReport {
 pub async fn ingest_polled(
     store: &Store,
     queue: &Queue,
+    live: &Live,
     carrier_id: &str,
     outcome: ParseOutcome,
 ) -> Result<IngestReport, StoreError> {
@@ -86,8 +91,21 @@ pub async fn ingest_polled(
     let mut outbox_ids = Vec::new();
     for update in &outcome.updates {
         let txn = store.begin_write().await?;
-        let applied = apply_update(&txn, origin, update, &mut report).await?;
-        txn.commit().await?;
+        let written = report.notes.len();
+        let applied = apply_update(&txn, origin, update, &mut report).await;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(err) => {
+                report.notes.truncate(written);
+                live.announce(std::mem::take(&mut report.notes)).await;
+                return Err(err);
+            }
+        };
+        if let Err(err) = txn.commit().await {
+            report.notes.truncate(written);
+            live.announce(std::mem::take(&mut report.notes)).await;
+            return Err(err.into());
+        }
         outbox_ids.extend(applied);
     }
     if !outcome.stopped.is_empty() {
@@ -96,6 +114,7 @@ pub async fn ingest_polled(
         txn.commit().await?;
     }
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
+    live.announce(report.notes.clone()).await;
     Ok(report)
 }
 
@@ -116,6 +135,7 @@ pub struct StoredWebhook {
 pub async fn ingest_webhooks(
     store: &Store,
     queue: &Queue,
+    live: &Live,
     webhooks: &[StoredWebhook],
 ) -> Result<Vec<IngestReport>, StoreError> {
     let mut reports: Vec<IngestReport> = webhooks
@@ -160,5 +180,12 @@ pub async fn ingest_webhooks(
     Store::set_webhook_outcomes(&txn, &processed, WebhookOutcome::Processed, None).await?;
     txn.commit().await?;
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
+    live.announce(
+        reports
+            .iter()
+            .flat_map(|r| r.notes.iter().cloned())
+            .collect(),
+    )
+    .await;
     Ok(reports)
 }

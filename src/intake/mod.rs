@@ -31,6 +31,7 @@ use trackgate_carriers::{Inbound, ParseError, SignatureError, Unverified, Verifi
 use crate::config::IntakeSettings;
 use crate::health::Health;
 use crate::ingest::StoredWebhook;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::registry::{CarrierInstance, Registry};
@@ -83,6 +84,7 @@ pub struct Intake {
 struct Shared {
     store: Store,
     queue: Queue,
+    live: Live,
     registry: Registry,
     metrics: Metrics,
     health: Health,
@@ -112,6 +114,7 @@ impl Intake {
     pub fn start(
         store: Store,
         queue: Queue,
+        live: Live,
         registry: Registry,
         metrics: Metrics,
         health: Health,
@@ -123,6 +126,7 @@ impl Intake {
             shared: Arc::new(Shared {
                 store,
                 queue,
+                live,
                 registry,
                 metrics,
                 health,

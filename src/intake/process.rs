@@ -42,7 +42,7 @@ impl Shared {
     /// Ingest a batch in one transaction; on failure, each webhook on its own.
     pub(super) async fn process_batch(&self, batch: &[StoredWebhook]) {
         let started = std::time::Instant::now();
-        let result = ingest_webhooks(&self.store, &self.queue, batch).await;
+        let result = ingest_webhooks(&self.store, &self.queue, &self.live, batch).await;
         self.metrics
             .observe_batch("ingest", batch.len(), started.elapsed());
         match result {

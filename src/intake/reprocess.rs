@@ -80,7 +80,8 @@ impl Intake {
             };
             let batch = [webhook];
             let reports =
-                crate::ingest::ingest_webhooks(&shared.store, &shared.queue, &batch).await?;
+                crate::ingest::ingest_webhooks(&shared.store, &shared.queue, &shared.live, &batch)
+                    .await?;
             shared.record_ingested(&batch, &reports);
             summary.reprocessed += 1;
             summary.new_events += reports.iter().map(|r| r.events_inserted).sum::<usize>();

@@ -67,7 +67,7 @@ impl Poller {
                 .polls
                 .with_label_values(&[instance.id.as_str(), "ok"])
                 .inc();
-            let report = ingest_polled(&self.store, &self.queue, &instance.id, outcome)
+            let report = ingest_polled(&self.store, &self.queue, &self.live, &instance.id, outcome)
                 .await
                 .map_err(|err| PollError::caused_by("", err))?;
             self.metrics

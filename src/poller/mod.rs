@@ -24,6 +24,7 @@ use trackgate_carriers::{AccessToken, PollTarget};
 use crate::config::PollSettings;
 use crate::domain::retry::{Decision, Failure, RetryPolicy, decide, random_jitter};
 use crate::domain::schedule::PollFacts;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, Settlement, Task, TaskKind};
 use crate::registry::{CarrierInstance, Registry};
@@ -75,6 +76,9 @@ pub struct Poller {
     /// `server.public_url`: where carriers that take a callback per subscription (Kuaidi100)
     /// send their pushes (`{public_url}/webhooks/{instance}`).
     pub callback_base: Option<String>,
+    /// Where ingested updates are announced to live streams (the gateway's hub; a hub of its
+    /// own when built without one).
+    pub live: Live,
     tokens: Arc<Mutex<HashMap<String, (AccessToken, Instant)>>>,
 }
 
@@ -97,6 +101,7 @@ impl Poller {
             http,
             settings,
             retry,
+            live: Live::detached(metrics.clone()),
             metrics,
             owner,
             callback_base: None,
@@ -252,7 +257,9 @@ impl Poller {
             let plan = instance
                 .policy
                 .plan(facts, now, rand::random_range(-1.0..=1.0));
-            if plan.expire && crate::ingest::expire(&self.store, &self.queue, &current.id).await? {
+            if plan.expire
+                && crate::ingest::expire(&self.store, &self.queue, &self.live, &current.id).await?
+            {
                 tracing::info!(shipment_id = %current.id, "no news for too long: expired");
             }
             // A poll asked for during this one (an aggregator registration, a refresh) moved

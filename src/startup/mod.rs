@@ -54,7 +54,7 @@ impl Application {
         let gateway = Gateway::connect(settings).await?;
         let listener = TcpListener::bind(gateway.settings.server.listen)?;
         let port = listener.local_addr()?.port();
-        let server = crate::api::server(gateway.clone(), listener)?;
+        let server = crate::api::server(gateway.clone(), listener, crate::web::routes)?;
         Ok(Application {
             gateway,
             port,
@@ -92,6 +92,7 @@ impl Application {
             settings.retry,
             gateway.metrics.clone(),
         );
+        poller.live = gateway.live.clone();
         poller.callback_base = settings
             .server
             .public_url
@@ -124,6 +125,7 @@ impl Application {
             let tick = Duration::from_secs(settings.poll.tick_secs.max(1));
             tracker.spawn(workers::run_poller(poller, tick, shutdown.clone()));
         }
+        tracker.spawn(sample_metrics(gateway.metrics.clone(), shutdown.clone()));
         tracker.close();
         tracing::info!(port, queue = ?gateway.queue.kind(), carriers = ?gateway.registry.ids(), "trackgate is serving");
         Ok(Running {
@@ -144,6 +146,7 @@ impl Running {
         let _ = self.server_task.await;
         self.shutdown.cancel();
         self.gateway.queue.close();
+        self.gateway.live.close();
         if tokio::time::timeout(STOP_GRACE, self.tracker.wait())
             .await
             .is_err()
@@ -191,5 +194,16 @@ impl ShutdownSignals {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The console dashboard's history: the counters read every ten seconds.
+async fn sample_metrics(metrics: crate::metrics::Metrics, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => metrics.sample(),
+        }
     }
 }

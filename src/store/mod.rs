@@ -7,12 +7,14 @@
 //! another connection wrote in between. One connection serializes writers without that failure.
 //! Code must therefore never hold a transaction while awaiting another query on the pool.
 
+pub mod console;
 pub mod entities;
 pub mod keys;
 pub mod outbox;
 pub mod scheduling;
 pub mod shipments;
 pub mod states;
+pub mod stream;
 pub mod subscriptions;
 pub mod webhooks;
 

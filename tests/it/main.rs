@@ -5,11 +5,13 @@
 mod helpers;
 
 mod api;
+mod browser;
 mod carrier_polls;
 mod cli;
 mod door;
 mod healing;
 mod ingest;
+mod live;
 mod numbers;
 mod poison;
 mod poll;

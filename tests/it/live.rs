@@ -1,0 +1,586 @@
+//! Live updates: SSE and WebSocket streams deliver every update in sequence, resume after a
+//! reconnect without a gap, reach a client on one process from webhooks sent to another (RabbitMQ
+//! fanout, PostgreSQL LISTEN/NOTIFY, the store on MariaDB), and refuse what a token does not cover.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{Backend, SANDBOX_SECRET, Storage, TestApp, sandbox_event, wait_until};
+use crate::restart::{Gateway, free_port, wait_ready};
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// A tiny SSE client over reqwest.
+pub struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    pub async fn open(url: &str, key: Option<&str>, last_event_id: Option<&str>) -> Sse {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}: {:?}", response.text().await);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "an SSE stream"
+        );
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments and `retry:` skipped), or `None` after `limit`.
+    pub async fn next(&mut self, limit: Duration) -> Option<Event> {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Event {
+                    id: None,
+                    event: "message".into(),
+                    data: Value::Null,
+                };
+                let mut has_data = false;
+                for line in frame.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        event.id = Some(id.to_owned());
+                    } else if let Some(name) = line.strip_prefix("event: ") {
+                        event.event = name.to_owned();
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        event.data = serde_json::from_str(data).unwrap();
+                        has_data = true;
+                    }
+                }
+                if has_data {
+                    return Some(event);
+                }
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.response.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => return None,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next `update` event (snapshots skipped).
+    pub async fn next_update(&mut self, limit: Duration) -> Event {
+        loop {
+            let event = self.next(limit).await.expect("an update in time");
+            if event.event == "update" {
+                return event;
+            }
+        }
+    }
+}
+
+async fn post_json(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sse_delivers_updates_in_sequence_and_resumes_after_a_reconnect_without_gaps() {
+    // A one-second heartbeat: a client that went away is noticed at the next write.
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("live.heartbeat_secs", json!(1))]).await;
+    app.mall_accepts_pushes().await;
+    app.register("sandbox", "SBX5000001", Some("ORDER-LIVE"))
+        .await;
+    let (status, minted) = post_json(
+        &app,
+        "/v1/stream-tokens",
+        &app.keys.mall,
+        json!({"order_id": "ORDER-LIVE", "ttl_secs": 600}),
+    )
+    .await;
+    assert_eq!(status, 201, "{minted}");
+    let url = format!("{}{}", app.base, minted["sse_path"].as_str().unwrap());
+
+    let mut stream = Sse::open(&url, None, None).await;
+    let snapshot = stream.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    assert_eq!(snapshot.data["data"]["status"], "pending");
+
+    let times = ["10:00", "11:00", "12:00", "13:00", "14:00"];
+    let codes = ["PU", "IT", "IT", "OD", "DL"];
+    let send = |i: usize| {
+        sandbox_event(
+            "SBX5000001",
+            &format!("ev-{i}"),
+            &format!("2026-11-20T{}:00+01:00", times[i]),
+            codes[i],
+        )
+    };
+    app.sandbox_webhook(&send(0)).await;
+    let first = stream.next_update(Duration::from_secs(5)).await;
+    assert_eq!(first.data["sequence"], 1);
+    assert_eq!(first.data["data"]["status"], "picked_up");
+    let resume_from = first.id.clone().expect("every update has an id");
+    drop(stream); // the client goes away
+
+    for i in 1..4 {
+        app.sandbox_webhook(&send(i)).await;
+    }
+    // EventSource reconnects with Last-Event-ID: the three missed updates come first, in order.
+    let mut resumed = Sse::open(&url, None, Some(&resume_from)).await;
+    for expected in 2..=4 {
+        let update = resumed.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(update.event, "update", "no snapshot when resuming");
+        assert_eq!(update.data["sequence"], expected);
+    }
+    app.sandbox_webhook(&send(4)).await;
+    let last = resumed.next_update(Duration::from_secs(5)).await;
+    assert_eq!(last.data["sequence"], 5);
+    assert_eq!(last.data["data"]["status"], "delivered");
+    assert_eq!(
+        last.data["data"]["events"][0]["raw_code"], "DL",
+        "the update carries the push payload, events included"
+    );
+
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("trackgate_live_streams{transport=\"sse\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("trackgate_live_watched_shipments{transport=\"sse\"} 1"));
+    drop(resumed);
+    wait_until(
+        "the closed stream is uncounted",
+        Duration::from_secs(20),
+        || async {
+            app.metrics_text()
+                .await
+                .contains("trackgate_live_streams{transport=\"sse\"} 0")
+        },
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn streams_refuse_what_the_token_does_not_cover() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let a = app.register("sandbox", "SBX5000011", Some("ORDER-A")).await;
+    let b = app.register("sandbox", "SBX5000012", Some("ORDER-B")).await;
+    let (_, minted) = post_json(
+        &app,
+        "/v1/stream-tokens",
+        &app.keys.mall,
+        json!({"order_id": "ORDER-A"}),
+    )
+    .await;
+    let token = minted["token"].as_str().unwrap();
+    let get = |query: String| {
+        let http = app.http.clone();
+        let url = format!("{}/v1/stream/sse?{query}", app.base);
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let shipment_b = b["id"].as_str().unwrap();
+    assert_eq!(
+        get(format!("token={token}&shipments={shipment_b}")).await,
+        (403, "outside_token_scope".into())
+    );
+    assert_eq!(
+        get(format!("token={token}&orders=ORDER-B")).await,
+        (403, "outside_token_scope".into())
+    );
+    // Another shipment id written into the claims: the signature no longer holds.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged = base64_claims(&json!({"s": [shipment_b], "exp": "2099-01-01T00:00:00Z"}));
+    parts[1] = &forged;
+    assert_eq!(
+        get(format!("token={}", parts.join("."))).await,
+        (401, "invalid_token".into())
+    );
+    let expired = app.gateway().tokens.sign(
+        trackgate::domain::tokens::Purpose::Stream,
+        &trackgate::domain::tokens::StreamClaims {
+            order_id: Some("ORDER-A".into()),
+            shipment_ids: vec![],
+            exp: chrono::Utc::now() - chrono::Duration::seconds(1),
+        },
+    );
+    assert_eq!(
+        get(format!("token={expired}")).await,
+        (401, "token_expired".into())
+    );
+    assert_eq!(
+        get("orders=ORDER-A".into()).await,
+        (401, "unauthorized".into())
+    );
+    // A tracking link is not a stream token.
+    let (_, link) = post_json(
+        &app,
+        &format!("/v1/shipments/{}/tracking-link", a["id"].as_str().unwrap()),
+        &app.keys.mall,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        get(format!("token={}", link["token"].as_str().unwrap())).await,
+        (401, "invalid_token".into())
+    );
+    // Minting is the mall's: a support key may not, and nonsense is refused by name.
+    let (status, _) = post_json(
+        &app,
+        "/v1/stream-tokens",
+        &app.keys.support,
+        json!({"order_id": "ORDER-A"}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = post_json(&app, "/v1/stream-tokens", &app.keys.mall, json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
+    let (status, body) = post_json(
+        &app,
+        "/v1/stream-tokens",
+        &app.keys.mall,
+        json!({"order_id": "ORDER-A", "ttl_secs": 10_000_000}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("ttl_secs"));
+    // An API key opens any stream; a shipment that does not exist is a 404.
+    let response = app
+        .http
+        .get(format!("{}/v1/stream/sse?shipments=shp_nope", app.base))
+        .bearer_auth(&app.keys.support)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    app.finish().await;
+}
+
+fn base64_claims(claims: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+}
+
+/// Two `trackgate serve` processes on one store (and broker); returns them with their ports.
+struct Pair {
+    children: Vec<std::process::Child>,
+    ports: [u16; 2],
+    mall_key: String,
+    http: reqwest::Client,
+    _mall: MockServer,
+}
+
+impl Pair {
+    async fn start(storage: &Storage, extra: &[(&str, String)]) -> Pair {
+        let mall = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/push"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&mall)
+            .await;
+        let mut env = vec![(
+            "CARRIERS__SANDBOX__WEBHOOK_SECRET",
+            SANDBOX_SECRET.to_owned(),
+        )];
+        env.extend(extra.iter().cloned());
+        let ports = [free_port(), free_port()];
+        let first = Gateway::on(storage, ports[0], &mall.uri(), &env);
+        let second = Gateway::on(storage, ports[1], &mall.uri(), &env);
+        let mut children = vec![first.serve()];
+        let http = reqwest::Client::new();
+        wait_ready(&http, ports[0]).await; // migrated by the first
+        children.push(second.serve());
+        wait_ready(&http, ports[1]).await;
+        Pair {
+            children,
+            ports,
+            mall_key: first.mall_token(),
+            http,
+            _mall: mall,
+        }
+    }
+
+    fn base(&self, which: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[which])
+    }
+
+    async fn register(&self, number: &str, order: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/v1/shipments", self.base(1)))
+            .bearer_auth(&self.mall_key)
+            .json(&json!({"carrier": "sandbox", "tracking_number": number, "order_id": order}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.json().await.unwrap()
+    }
+
+    /// A signed sandbox webhook to the second process.
+    async fn webhook(&self, body: &[u8]) {
+        let response = self
+            .http
+            .post(format!("{}/webhooks/sandbox", self.base(1)))
+            .header("content-type", "application/json")
+            .header(
+                trackgate::carriers::sandbox::SIGNATURE_HEADER,
+                trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn event(number: &str, i: usize) -> Vec<u8> {
+    let codes = ["PU", "IT", "IT", "IT", "IT", "OD", "IT", "IT", "IT", "DL"];
+    sandbox_event(
+        number,
+        &format!("ev-{i}"),
+        &format!("2026-11-20T{:02}:00:00Z", 1 + i),
+        codes[i % codes.len()],
+    )
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(url: &str, key: &str) -> Ws {
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status(), 101);
+    ws
+}
+
+/// The next JSON text message of type `kind` (others skipped), within `limit`.
+async fn ws_next(ws: &mut Ws, kind: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("no `{kind}` message within {limit:?}"));
+        let message = tokio::time::timeout(left, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no `{kind}` message within {limit:?}"))
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == kind {
+                return value;
+            }
+            assert_ne!(value["type"], "error", "{value}");
+        }
+    }
+}
+
+/// Issue 13's check 2: a WebSocket client on process A receives, in sequence and without gaps
+/// after a forced reconnect, the updates of webhooks sent to process B.
+#[tokio::test]
+async fn a_websocket_on_one_process_follows_webhooks_sent_to_another_on_postgres_rabbitmq() {
+    let storage = Storage::create(Backend::PostgresRabbit).await;
+    let pair = Pair::start(&storage, &[]).await;
+    let shipment = pair.register("SBX5000021", "ORDER-WS").await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    let url = format!("ws://127.0.0.1:{}/v1/stream", pair.ports[0]);
+
+    let mut ws = ws_connect(&url, &pair.mall_key).await;
+    ws.send(Message::text(
+        json!({"type": "subscribe", "orders": ["ORDER-WS"]}).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws_next(&mut ws, "subscribed", Duration::from_secs(5)).await;
+    ws_next(&mut ws, "snapshot", Duration::from_secs(5)).await;
+    let mut cursor = String::new();
+    for i in 0..3 {
+        pair.webhook(&event("SBX5000021", i)).await;
+        let update = ws_next(&mut ws, "update", Duration::from_secs(10)).await;
+        assert_eq!(update["shipment_id"], id.as_str());
+        assert_eq!(update["sequence"], i as i64 + 1, "in sequence");
+        cursor = update["cursor"].as_str().unwrap().to_owned();
+    }
+    // Forced reconnect: the client drops; B ingests more meanwhile.
+    drop(ws);
+    for i in 3..7 {
+        pair.webhook(&event("SBX5000021", i)).await;
+    }
+    let mut ws = ws_connect(&url, &pair.mall_key).await;
+    ws.send(Message::text(
+        json!({"type": "subscribe", "orders": ["ORDER-WS"], "cursor": cursor}).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws_next(&mut ws, "subscribed", Duration::from_secs(5)).await;
+    let mut sequences = Vec::new();
+    while sequences.len() < 4 {
+        let update = ws_next(&mut ws, "update", Duration::from_secs(10)).await;
+        sequences.push(update["sequence"].as_i64().unwrap());
+    }
+    assert_eq!(
+        sequences,
+        vec![4, 5, 6, 7],
+        "the missed updates, in order, no gap"
+    );
+    // And live again after the resume, across processes.
+    pair.webhook(&event("SBX5000021", 9)).await;
+    let update = ws_next(&mut ws, "update", Duration::from_secs(10)).await;
+    assert_eq!(update["sequence"], 8);
+    assert_eq!(update["data"]["status"], "delivered");
+    // The `resume` message form works the same.
+    ws.send(Message::text(
+        json!({"type": "resume", "cursor": format!("{id}:6")}).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws_next(&mut ws, "subscribed", Duration::from_secs(5)).await;
+    let again = ws_next(&mut ws, "update", Duration::from_secs(5)).await;
+    assert_eq!(again["sequence"], 7);
+    drop(ws);
+    drop(pair);
+    storage.cleanup().await;
+}
+
+/// Without RabbitMQ, PostgreSQL's LISTEN/NOTIFY carries the news between processes; on MariaDB,
+/// each process polls the store.
+async fn sse_across_processes(backend: Backend, extra: &[(&str, String)], number: &str) {
+    let storage = Storage::create(backend).await;
+    let pair = Pair::start(&storage, extra).await;
+    pair.register(number, "ORDER-X").await;
+    let url = format!(
+        "http://127.0.0.1:{}/v1/stream/sse?orders=ORDER-X",
+        pair.ports[0]
+    );
+    let mut stream = Sse::open(&url, Some(&pair.mall_key), None).await;
+    assert_eq!(
+        stream.next(Duration::from_secs(5)).await.unwrap().event,
+        "snapshot"
+    );
+    for i in 0..3 {
+        pair.webhook(&event(number, i)).await;
+        let update = stream.next_update(Duration::from_secs(10)).await;
+        assert_eq!(update.data["sequence"], i as i64 + 1);
+    }
+    drop(stream);
+    drop(pair);
+    storage.cleanup().await;
+}
+
+#[tokio::test]
+async fn sse_across_processes_through_postgres_listen_notify() {
+    sse_across_processes(
+        Backend::PostgresRabbit,
+        &[
+            ("QUEUE__KIND", "embedded".to_owned()),
+            ("LIVE__BACKEND", "postgres".to_owned()),
+        ],
+        "SBX5000031",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sse_across_processes_through_the_store_on_mariadb() {
+    sse_across_processes(Backend::MySql, &[], "SBX5000041").await;
+}
+
+/// A client that stops reading is dropped once its messages are not taken in time, rather than
+/// buffered without bound.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("live.send_timeout_ms", json!(300)),
+            ("live.client_buffer", json!(1)),
+        ],
+    )
+    .await;
+    app.mall_accepts_pushes().await;
+    app.register("sandbox", "SBX5000051", None).await;
+    let shipment = app.register("sandbox", "SBX5000051", None).await;
+    let url = format!(
+        "{}/v1/stream/sse?shipments={}",
+        app.base,
+        shipment["id"].as_str().unwrap()
+    );
+    // Opened, then never read: the socket buffers fill, then the gateway's.
+    let _stalled = Sse::open(&url, Some(&app.keys.support), None).await;
+    let long = "x".repeat(2000);
+    let mut i = 0;
+    wait_until(
+        "the slow consumer is dropped",
+        Duration::from_secs(60),
+        || {
+            i += 1;
+            let events: Vec<Value> = (0..200)
+                .map(|n| {
+                    json!({"id": format!("ev-{i}-{n}"), "time": "2026-11-20T10:00:00Z",
+                       "code": "IT", "description": long, "location": "Berlin, DE"})
+                })
+                .collect();
+            let body = serde_json::to_vec(
+                &json!({"shipments": [{"tracking_number": "SBX5000051", "events": events}]}),
+            )
+            .unwrap();
+            let app = &app;
+            async move {
+                app.sandbox_webhook(&body).await;
+                app.metrics_text()
+                    .await
+                    .contains("trackgate_live_dropped_total{reason=\"slow_consumer\"} 1")
+            }
+        },
+    )
+    .await;
+    app.finish().await;
+}
