@@ -82,6 +82,34 @@ impl FromRequest for Caller {
     }
 }
 
+/// The span of each request names its route pattern (`/t/{token}`), never the path or query it
+/// matched: stream tokens, tracking links and lookups travel in URLs and must not reach the logs.
+pub struct RouteSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RouteSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "(no route)".to_owned());
+        tracing::info_span!(
+            "request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 /// Every route of the gateway.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::to(error::method_not_allowed);
@@ -208,7 +236,7 @@ pub fn server(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(door::guard))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<RouteSpan>::new())
             .app_data(data.clone())
             .app_data(keys.clone())
             .app_data(door.clone())

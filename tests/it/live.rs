@@ -584,3 +584,112 @@ async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer() {
     .await;
     app.finish().await;
 }
+
+/// Close the live fanout's RabbitMQ connections (every process of this test), as a broker
+/// restart would; returns how many.
+fn drop_live_connections(prefix: &str) -> usize {
+    let listed = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    let mut closed = 0;
+    for line in String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("trackgate-live/{prefix}/")))
+    {
+        let pid = line.split_whitespace().next().unwrap();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: simulated broker restart"])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+        closed += 1;
+    }
+    closed
+}
+
+/// The fanout is best effort, the streams are not: after the broker drops every live connection
+/// (or PostgreSQL kills the listener), the stream on the other process still gets every update,
+/// in sequence — from the resync when the fanout reconnects, or from its heartbeat's re-read.
+async fn streams_heal_after_the_fanout_drops(
+    backend_extra: &[(&str, String)],
+    postgres_kill: bool,
+) {
+    let storage = Storage::create(Backend::PostgresRabbit).await;
+    let mut extra = vec![("LIVE__HEARTBEAT_SECS", "2".to_owned())];
+    extra.extend(backend_extra.iter().cloned());
+    let pair = Pair::start(&storage, &extra).await;
+    pair.register("SBX5000061", "ORDER-HEAL").await;
+    let url = format!(
+        "http://127.0.0.1:{}/v1/stream/sse?orders=ORDER-HEAL",
+        pair.ports[0]
+    );
+    let mut stream = Sse::open(&url, Some(&pair.mall_key), None).await;
+    pair.webhook(&event("SBX5000061", 0)).await;
+    assert_eq!(
+        stream.next_update(Duration::from_secs(10)).await.data["sequence"],
+        1
+    );
+    if postgres_kill {
+        let database = storage.database_url.rsplit('/').next().unwrap().to_owned();
+        let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+            .await
+            .unwrap();
+        use sea_orm::ConnectionTrait;
+        let killed = admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                     WHERE datname = '{database}' AND query ILIKE 'LISTEN%'"
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(killed, 2, "one listener per process");
+    } else {
+        let prefix = storage.amqp_prefix.clone().unwrap();
+        assert_eq!(
+            drop_live_connections(&prefix),
+            2,
+            "one fanout connection per process"
+        );
+    }
+    for i in 1..4 {
+        pair.webhook(&event("SBX5000061", i)).await;
+    }
+    for expected in 2..=4 {
+        let update = stream.next_update(Duration::from_secs(15)).await;
+        assert_eq!(update.data["sequence"], expected, "in sequence, no gap");
+    }
+    drop(stream);
+    drop(pair);
+    storage.cleanup().await;
+}
+
+#[tokio::test]
+async fn streams_heal_after_the_broker_drops_the_live_fanout() {
+    streams_heal_after_the_fanout_drops(&[], false).await;
+}
+
+#[tokio::test]
+async fn streams_heal_after_postgres_kills_the_listener() {
+    streams_heal_after_the_fanout_drops(
+        &[
+            ("QUEUE__KIND", "embedded".to_owned()),
+            ("LIVE__BACKEND", "postgres".to_owned()),
+        ],
+        true,
+    )
+    .await;
+}

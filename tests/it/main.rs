@@ -13,6 +13,7 @@ mod healing;
 mod ingest;
 mod live;
 mod numbers;
+mod pages;
 mod poison;
 mod poll;
 mod push;
