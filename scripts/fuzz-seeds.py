@@ -39,3 +39,11 @@ for i, body in enumerate([
 ]):
     write("api_bodies", f"body-{i}.json", json.dumps(body).encode())
 write("webhook_signatures", "empty", b"\x00" * 16)
+for i, text in enumerate([
+    "shp_a:3,shp_b:12",
+    "str.eyJvIjoiT1JELTEiLCJleHAiOiIyMDI2LTExLTMwVDEyOjM2OjE5WiJ9.6o4Wq8x9JZDLg68VJ-stjLyNruttfWKmcK1pMOmxDEw",
+    '{"type":"subscribe","orders":["ORDER-1"],"cursor":"shp_a:3"}',
+    '{"type":"resume","cursor":"shp_a:3"}',
+    '{"type":"ping"}',
+]):
+    write("stream_inputs", f"input-{i}", text.encode())

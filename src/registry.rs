@@ -31,9 +31,25 @@ pub struct CarrierInstance {
     pub policy: PollPolicy,
     /// Set when the carrier answered 429: no request goes out before this instant.
     paused_until: Mutex<Option<Instant>>,
+    /// When this process last polled the instance, and the error if that poll failed.
+    last_poll: Mutex<Option<(chrono::DateTime<chrono::Utc>, Option<String>)>>,
 }
 
 impl CarrierInstance {
+    /// Remember this process's latest poll of the instance (shown by the console).
+    pub fn record_poll(&self, error: Option<&str>) {
+        *self.last_poll.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((chrono::Utc::now(), error.map(str::to_owned)));
+    }
+
+    /// This process's latest poll of the instance: when, and its error if it failed.
+    pub fn last_poll(&self) -> Option<(chrono::DateTime<chrono::Utc>, Option<String>)> {
+        self.last_poll
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Stop sending to this carrier for `pause` (a 429's `Retry-After`); a longer pause already
     /// in force is kept.
     pub fn pause(&self, pause: Duration) {
@@ -136,6 +152,7 @@ impl Registry {
                     requests_per_day: settings.requests_per_day,
                     policy: settings.schedule.apply(default_policy),
                     paused_until: Mutex::new(None),
+                    last_poll: Mutex::new(None),
                 }),
             );
         }

@@ -17,7 +17,7 @@ pub mod stream;
 mod track;
 mod webhooks;
 pub mod wire;
-mod ws;
+pub mod ws;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -262,7 +262,7 @@ pub async fn open_session(
         .admit()
         .ok_or(ApiError::TooManyStreams(live.settings().max_streams))?;
     // Subscribed before the watch reads its start, so nothing committed in between is missed.
-    let signals = live.subscribe();
+    let signals = live.subscribe(&request.shipments, &request.orders);
     let max = live.settings().max_shipments_per_stream;
     let (watch, first) = Watch::open(&gateway.store, &request, cursor.as_ref(), max).await?;
     let session = Session::new(

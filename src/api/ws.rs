@@ -28,6 +28,11 @@ use crate::live::{Next, Session, StreamMessage, WatchRequest};
 /// Largest message a client may send.
 const MAX_FRAME: usize = 64 * 1024;
 
+/// Read a client's text message (public for the fuzzer).
+pub fn parse_client_message(text: &str) -> Result<impl std::fmt::Debug, serde_json::Error> {
+    serde_json::from_str::<ClientMessage>(text)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum ClientMessage {
@@ -159,7 +164,10 @@ impl Connection {
                             return;
                         }
                     }
-                    Next::Close(reason) => return self.close(CloseCode::Normal, reason).await,
+                    Next::Close { reason, reconnect } => {
+                        let code = if reconnect { CloseCode::Restart } else { CloseCode::Normal };
+                        return self.close(code, reason).await;
+                    }
                 },
                 _ = idle.tick(), if session.is_none() => {
                     if !self.ping(last_heard, heartbeat).await {

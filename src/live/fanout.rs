@@ -20,10 +20,9 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{Note, Signal};
+use super::Note;
 use crate::config::{LiveBackend, QueueSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -41,7 +40,7 @@ const STORE_OVERLAP: Duration = Duration::from_secs(2);
 pub(super) struct Context {
     pub queue: QueueSettings,
     pub store: Store,
-    pub local: broadcast::Sender<Signal>,
+    pub local: super::dispatch::Dispatch,
     pub metrics: Metrics,
     pub store_poll: Duration,
     pub shutdown: CancellationToken,
@@ -183,7 +182,7 @@ fn deliver(context: &Context, process: &str, body: &[u8]) {
                 .with_label_values(&["received"])
                 .inc_by(envelope.notes.len() as u64);
             for note in envelope.notes {
-                let _ = context.local.send(Signal::Note(Arc::new(note)));
+                context.local.deliver(Arc::new(note));
             }
         }
         Ok(_) => {}
@@ -277,7 +276,7 @@ async fn rabbit_session(
         .await?;
     *publisher.lock().expect("not poisoned") = Some(connection.create_channel().await?);
     *failures = 0;
-    let _ = context.local.send(Signal::Resync);
+    context.local.resync_all();
     tracing::info!(%exchange, "live fanout (rabbitmq) connected");
     while let Some(delivery) = consumer.next().await {
         deliver(context, process, &delivery?.data);
@@ -310,7 +309,7 @@ async fn postgres_listener(context: Context, process: String) {
             continue;
         }
         failures = 0;
-        let _ = context.local.send(Signal::Resync);
+        context.local.resync_all();
         loop {
             let next = tokio::select! {
                 _ = context.shutdown.cancelled() => return,
@@ -323,7 +322,7 @@ async fn postgres_listener(context: Context, process: String) {
                 // The connection dropped and is re-established on the next call: anything
                 // sent meanwhile is gone, so everyone re-reads.
                 Ok(None) => {
-                    let _ = context.local.send(Signal::Resync);
+                    context.local.resync_all();
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "live fanout (postgres) lost; reconnecting");
@@ -367,7 +366,7 @@ async fn store_poller(context: Context) {
                     order_id: push.order_id,
                     sequence: push.sequence,
                 };
-                let _ = context.local.send(Signal::Note(Arc::new(note)));
+                context.local.deliver(Arc::new(note));
             }
         }
         if let Some(newest) = newest {

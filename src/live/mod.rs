@@ -2,8 +2,8 @@
 //! that a shipment has new pushes, in this process and in every other one.
 //!
 //! After an ingest commits, it announces one [`Note`] per push it wrote: the shipment, its order
-//! and the sequence. The note goes to this process's streams at once (a broadcast channel) and to
-//! the other processes through the [`fanout`] backend: a RabbitMQ fanout exchange, PostgreSQL
+//! and the sequence. The note goes at once to this process's streams that watch that shipment or
+//! order ([`dispatch`]), and to the other processes through the [`fanout`] backend: a RabbitMQ fanout exchange, PostgreSQL
 //! `LISTEN/NOTIFY`, or a look at the store every half second. A note carries no content: a stream
 //! that hears of its shipment reads the pushes after its own cursor from the store ([`watch`]),
 //! so a note lost on the way (a broker restart) delays an update but never leaves a gap, and a
@@ -11,6 +11,7 @@
 //! [`Signal::Resync`], and every stream also re-reads its cursors at each heartbeat, so even a
 //! note lost without a trace is made good within one heartbeat.
 
+pub mod dispatch;
 mod fanout;
 pub mod session;
 pub mod watch;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LiveBackend, LiveSettings, QueueKind, QueueSettings};
@@ -27,9 +27,6 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 pub use session::{Next, Session, render_full, sse_body};
 pub use watch::{Cursor, StreamMessage, Watch, WatchError, WatchRequest};
-
-/// Notes waiting for a slow stream task before it lags (and resyncs from the store).
-const LOCAL_CAPACITY: usize = 4096;
 
 /// A shipment has pushes up to `sequence`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,12 +45,19 @@ pub enum Signal {
     Note(Arc<Note>),
     /// Notes may have been missed (a backend reconnected): re-read every cursor.
     Resync,
+    /// The gateway is stopping: end the stream (clients reconnect elsewhere and resume).
+    Closed,
 }
+
+/// Publishes to other processes in flight at once; beyond, a note is dropped (the streams'
+/// heartbeat re-read covers it) rather than making ingest wait on a slow broker.
+const PUBLISHES_IN_FLIGHT: usize = 64;
 
 #[derive(Debug)]
 struct Inner {
-    local: broadcast::Sender<Signal>,
-    remote: fanout::Remote,
+    local: dispatch::Dispatch,
+    remote: Arc<fanout::Remote>,
+    publishing: Arc<tokio::sync::Semaphore>,
     streams: AtomicUsize,
     settings: LiveSettings,
     metrics: Metrics,
@@ -87,7 +91,7 @@ impl Live {
         metrics: Metrics,
     ) -> Live {
         let shutdown = CancellationToken::new();
-        let (local, _) = broadcast::channel(LOCAL_CAPACITY);
+        let local = dispatch::Dispatch::default();
         let backend = resolve(settings.backend, queue, store);
         let remote = fanout::Remote::start(
             backend,
@@ -104,7 +108,8 @@ impl Live {
         Live {
             inner: Arc::new(Inner {
                 local,
-                remote,
+                remote: Arc::new(remote),
+                publishing: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT)),
                 streams: AtomicUsize::new(0),
                 settings: settings.clone(),
                 metrics,
@@ -116,11 +121,12 @@ impl Live {
     /// A hub for this process only, with default limits (tools and tests that run a poller or
     /// an ingest without a gateway).
     pub fn detached(metrics: Metrics) -> Live {
-        let (local, _) = broadcast::channel(LOCAL_CAPACITY);
+        let local = dispatch::Dispatch::default();
         Live {
             inner: Arc::new(Inner {
                 local,
-                remote: fanout::Remote::None,
+                remote: Arc::new(fanout::Remote::None),
+                publishing: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT)),
                 streams: AtomicUsize::new(0),
                 settings: LiveSettings {
                     backend: LiveBackend::Local,
@@ -137,8 +143,9 @@ impl Live {
         }
     }
 
-    /// Stop the backend's listener.
+    /// End every stream and stop the backend's listener.
     pub fn close(&self) {
+        self.inner.local.close();
         self.inner.shutdown.cancel();
     }
 
@@ -151,26 +158,41 @@ impl Live {
     }
 
     /// Tell every stream, here and in the other processes, about pushes just committed. Never
-    /// fails: the fanout is best effort, the streams' periodic re-read covers a lost note.
+    /// fails and never waits on the broker or the database: the publish to other processes runs
+    /// on its own task (at most [`PUBLISHES_IN_FLIGHT`] at once), and the streams' periodic
+    /// re-read covers a note that is lost or dropped.
     pub async fn announce(&self, notes: Vec<Note>) {
         if notes.is_empty() {
             return;
         }
-        for note in &notes {
-            // No receiver (no stream open) is not an error.
-            let _ = self.inner.local.send(Signal::Note(Arc::new(note.clone())));
+        if !self.inner.local.is_empty() {
+            for note in &notes {
+                self.inner.local.deliver(Arc::new(note.clone()));
+            }
+        }
+        if matches!(*self.inner.remote, fanout::Remote::None) {
+            return;
         }
         self.inner
             .metrics
             .live_announcements
             .with_label_values(&["sent"])
             .inc_by(notes.len() as u64);
-        self.inner.remote.publish(notes).await;
+        let Ok(permit) = self.inner.publishing.clone().try_acquire_owned() else {
+            tracing::debug!("live fanout busy; notes left to the streams' heartbeat");
+            return;
+        };
+        let remote = self.inner.remote.clone();
+        tokio::spawn(async move {
+            remote.publish(notes).await;
+            drop(permit);
+        });
     }
 
-    /// A receiver of every signal from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
-        self.inner.local.subscribe()
+    /// Signals for a stream watching these shipments and orders, from now on (take it before
+    /// reading the stream's starting point).
+    pub fn subscribe(&self, shipments: &[String], orders: &[String]) -> dispatch::Subscription {
+        self.inner.local.subscribe(shipments, orders)
     }
 
     /// A place for one more stream, unless `live.max_streams` are open.

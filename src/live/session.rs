@@ -1,9 +1,9 @@
 //! One open stream's life, whatever carries it: wait for a signal or the heartbeat, read what is
 //! new for the watch, hand it to the transport; and the SSE transport itself.
 //!
-//! The receiver of signals is taken *before* the watch reads its starting point, so a push
-//! committed in between is heard of and read. A lagging receiver (this stream fell more than
-//! the channel's capacity behind) re-reads every cursor instead of failing. The client side is
+//! The subscription to signals is taken *before* the watch reads its starting point, so a push
+//! committed in between is heard of and read. A stream whose signals overflowed re-reads every
+//! cursor instead of failing. The client side is
 //! bounded: a client that has not taken its messages within `live.send_timeout_ms`, or lets
 //! `live.client_buffer` messages pile up, is closed with the reason `slow consumer`; it resumes
 //! from its cursor when it reconnects.
@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
+use super::dispatch::Subscription;
 use super::{Live, Signal, StreamMessage, StreamPermit, Watch};
 use crate::store::Store;
 
@@ -23,8 +24,12 @@ pub enum Next {
     Messages(Vec<StreamMessage>),
     /// Nothing new: time for a heartbeat.
     Heartbeat,
-    /// The stream ends (the reason is for the client).
-    Close(&'static str),
+    /// The stream ends: the reason is for the client, and whether reconnecting makes sense
+    /// (not with an expired token).
+    Close {
+        reason: &'static str,
+        reconnect: bool,
+    },
 }
 
 /// An open stream: its watch, its signal receiver, its place in the counts.
@@ -32,7 +37,7 @@ pub struct Session {
     pub watch: Watch,
     live: Live,
     store: Store,
-    signals: broadcast::Receiver<Signal>,
+    signals: Subscription,
     heartbeat: tokio::time::Interval,
     until: Option<DateTime<Utc>>,
     transport: &'static str,
@@ -46,7 +51,7 @@ impl Session {
         live: &Live,
         store: &Store,
         watch: Watch,
-        signals: broadcast::Receiver<Signal>,
+        signals: Subscription,
         permit: StreamPermit,
         transport: &'static str,
         until: Option<DateTime<Utc>>,
@@ -75,7 +80,7 @@ impl Session {
     }
 
     /// Replace the watch (a WebSocket client subscribed again).
-    pub fn rewatch(&mut self, watch: Watch, signals: broadcast::Receiver<Signal>) {
+    pub fn rewatch(&mut self, watch: Watch, signals: Subscription) {
         self.watch = watch;
         self.signals = signals;
         self.recount();
@@ -116,18 +121,24 @@ impl Session {
         loop {
             if self.until.is_some_and(|until| until <= Utc::now()) {
                 self.dropped("expired");
-                return Next::Close("token expired");
+                return Next::Close {
+                    reason: "token expired",
+                    reconnect: false,
+                };
             }
             let only = tokio::select! {
                 signal = self.signals.recv() => match signal {
-                    Ok(Signal::Note(note)) => {
+                    Signal::Note(note) => {
                         if !self.watch.interested(&note) {
                             continue;
                         }
                         Some(note.shipment_id.clone())
                     }
-                    Ok(Signal::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(broadcast::error::RecvError::Closed) => return Next::Close("shutting down"),
+                    Signal::Resync => None,
+                    Signal::Closed => return Next::Close {
+                        reason: "the gateway is stopping; reconnect to resume",
+                        reconnect: true,
+                    },
                 },
                 _ = self.heartbeat.tick() => {
                     // Also the safety net for a note lost between processes.
@@ -227,8 +238,10 @@ pub fn sse_body(
                     }
                     Vec::new()
                 }
-                Next::Close(reason) => {
-                    let frame = format!("event: close\ndata: {{\"reason\":\"{reason}\"}}\n\n");
+                Next::Close { reason, reconnect } => {
+                    let frame = format!(
+                        "event: close\ndata: {{\"reason\":\"{reason}\",\"reconnect\":{reconnect}}}\n\n"
+                    );
                     let _ = sender.send_timeout(Bytes::from(frame), send_timeout).await;
                     return;
                 }

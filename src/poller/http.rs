@@ -21,6 +21,16 @@ impl Poller {
         instance: &CarrierInstance,
         targets: &[PollTarget],
     ) -> Result<IngestReport, PollError> {
+        let result = self.poll_targets_once(instance, targets).await;
+        instance.record_poll(result.as_ref().err().map(|err| err.detail.as_str()));
+        result
+    }
+
+    async fn poll_targets_once(
+        &self,
+        instance: &CarrierInstance,
+        targets: &[PollTarget],
+    ) -> Result<IngestReport, PollError> {
         let mut refreshed = false;
         loop {
             let token = self.token(instance, refreshed).await?;

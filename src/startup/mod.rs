@@ -142,11 +142,13 @@ impl Application {
 impl Running {
     /// Stop accepting requests, let background work finish what it holds, and return.
     pub async fn stop(self) {
+        // Streams never finish by themselves: end them first, or the graceful stop waits for
+        // them until actix's shutdown timeout.
+        self.gateway.live.close();
         self.server.stop(true).await;
         let _ = self.server_task.await;
         self.shutdown.cancel();
         self.gateway.queue.close();
-        self.gateway.live.close();
         if tokio::time::timeout(STOP_GRACE, self.tracker.wait())
             .await
             .is_err()

@@ -224,6 +224,13 @@ pub async fn shipment_page(
                         None => "not configured",
                     }
                 }
+                dt { "Last poll of the carrier" } dd {
+                    @match instance.as_ref().and_then(|i| i.last_poll()) {
+                        Some((at, None)) => { (time_tag(at, &relative(at))) " · ok" },
+                        Some((at, Some(error))) => { (time_tag(at, &relative(at))) " · " span.error { "failed: " (error) } },
+                        None => { "none by this process yet" },
+                    }
+                }
                 dt { "Subscription" } dd {
                     @match &subscription {
                         Some(row) => {

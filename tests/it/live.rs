@@ -184,7 +184,24 @@ async fn sse_delivers_updates_in_sequence_and_resumes_after_a_reconnect_without_
         },
     )
     .await;
-    app.finish().await;
+    // A gateway that stops ends its streams at once, telling the client to reconnect (to
+    // another gateway) and resume, instead of holding the graceful stop open.
+    let mut open = Sse::open(&url, None, Some(&resume_from)).await;
+    while open.next(Duration::from_secs(5)).await.unwrap().event != "update" {}
+    let stopping = tokio::spawn(app.finish());
+    let mut closing = None;
+    while let Some(event) = open.next(Duration::from_secs(10)).await {
+        if event.event == "close" {
+            closing = Some(event);
+            break;
+        }
+    }
+    let closing = closing.expect("a close event before the stream ends");
+    assert_eq!(closing.data["reconnect"], true, "{:?}", closing.data);
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the gateway stops promptly with a stream open")
+        .unwrap();
 }
 
 #[tokio::test]

@@ -39,8 +39,14 @@
     document.body.setAttribute("data-stream", "reconnecting");
   };
   source.addEventListener("update", reload);
-  source.addEventListener("close", function () {
-    source.close();
-    document.body.setAttribute("data-stream", "closed");
+  source.addEventListener("close", function (event) {
+    // An expired token will not work again; anything else (a gateway stopping) reconnects by
+    // itself and resumes from the last event id.
+    var reconnect = true;
+    try { reconnect = JSON.parse(event.data).reconnect !== false; } catch (e) { /* keep going */ }
+    if (!reconnect) {
+      source.close();
+      document.body.setAttribute("data-stream", "closed");
+    }
   });
 })();
