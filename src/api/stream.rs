@@ -92,14 +92,18 @@ pub async fn mint_tracking_link(
     caller: Caller,
     gateway: web::Data<Gateway>,
     id: web::Path<String>,
-    body: Option<web::Json<TrackingLinkIn>>,
+    body: web::Bytes,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let web = &gateway.settings.web;
-    let days = body
-        .and_then(|b| b.into_inner().ttl_days)
-        .unwrap_or(web.tracking_link_days);
+    // The body is optional; when there is one, it must be right.
+    let input: TrackingLinkIn = if body.iter().all(u8::is_ascii_whitespace) {
+        TrackingLinkIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::MalformedJson(err.to_string()))?
+    };
+    let days = input.ttl_days.unwrap_or(web.tracking_link_days);
     if days == 0 || days > web.max_tracking_link_days {
         return Err(ApiError::Validation(format!(
             "`ttl_days` must be between 1 and {}",

@@ -370,18 +370,7 @@ impl TestApp {
     /// Post a signed sandbox webhook and wait until every stored webhook is processed (the
     /// answer only says "stored"; ingest runs right after it).
     pub async fn sandbox_webhook(&self, body: &[u8]) -> reqwest::Response {
-        let response = self
-            .http
-            .post(format!("{}/webhooks/sandbox", self.base))
-            .header("content-type", "application/json")
-            .header(
-                trackgate::carriers::sandbox::SIGNATURE_HEADER,
-                trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body),
-            )
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let response = post_sandbox_webhook(&self.http, &self.base, body).await;
         self.settled().await;
         response
     }
@@ -460,4 +449,52 @@ pub fn sandbox_event(number: &str, id: &str, time: &str, code: &str) -> Vec<u8> 
     ]}]})
     .to_string()
     .into_bytes()
+}
+
+/// Post a sandbox webhook signed with the test secret to the gateway at `base`.
+pub async fn post_sandbox_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    http.post(format!("{base}/webhooks/sandbox"))
+        .header("content-type", "application/json")
+        .header(
+            trackgate::carriers::sandbox::SIGNATURE_HEADER,
+            trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Close, from the broker's side, every RabbitMQ connection whose client properties contain
+/// `name_part` (as a broker restart would); returns how many.
+pub fn close_rabbit_connections(name_part: &str) -> usize {
+    let listed = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    let mut closed = 0;
+    for line in String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|l| l.contains(name_part))
+    {
+        let pid = line.split_whitespace().next().unwrap();
+        let status = std::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "test: simulated broker restart"])
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success());
+        closed += 1;
+    }
+    closed
 }

@@ -334,31 +334,7 @@ async fn gone_stops_retrying_and_retry_after_is_honoured() {
 
 /// Close this test's RabbitMQ connections from the broker side, as a broker restart would.
 fn drop_rabbit_connections(prefix: &str) -> usize {
-    let listed = std::process::Command::new("rabbitmqctl")
-        .args([
-            "list_connections",
-            "-q",
-            "--no-table-headers",
-            "pid",
-            "client_properties",
-        ])
-        .output()
-        .expect("rabbitmqctl runs");
-    let mut closed = 0;
-    for line in String::from_utf8_lossy(&listed.stdout)
-        .lines()
-        .filter(|l| l.contains(&format!("trackgate/{prefix}")))
-    {
-        let pid = line.split_whitespace().next().unwrap();
-        let status = std::process::Command::new("rabbitmqctl")
-            .args(["close_connection", pid, "test: simulated broker restart"])
-            .output()
-            .unwrap()
-            .status;
-        assert!(status.success());
-        closed += 1;
-    }
-    closed
+    crate::helpers::close_rabbit_connections(&format!("trackgate/{prefix}"))
 }
 
 #[tokio::test]
