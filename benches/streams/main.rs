@@ -213,15 +213,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .insert((shipment, sequence), Instant::now());
         senders.spawn(async move {
             let signature = trackgate::carriers::sandbox::sign(SECRET, &body);
-            let response = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header(trackgate::carriers::sandbox::SIGNATURE_HEADER, signature)
-                .body(body)
-                .send()
-                .await;
-            if !response.is_ok_and(|r| r.status().is_success()) {
-                eprintln!("webhook {n} not accepted");
+            // As a carrier does: a webhook not acknowledged is sent again.
+            for attempt in 1..=5 {
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header(trackgate::carriers::sandbox::SIGNATURE_HEADER, &signature)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status().is_success() => return,
+                    Ok(r) => eprintln!("webhook {n} attempt {attempt}: HTTP {}", r.status()),
+                    Err(err) => eprintln!("webhook {n} attempt {attempt}: {err}"),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
     }

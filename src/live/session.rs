@@ -199,9 +199,20 @@ pub fn sse_body(
     render: Render,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     let settings = session.live.settings().clone();
-    let (sender, receiver) = mpsc::channel::<Bytes>(settings.client_buffer);
+    // One place more than the buffer, held for the final `close` event, so even a client that
+    // stopped reading is told why the stream ended once it reads again.
+    let (sender, receiver) = mpsc::channel::<Bytes>(settings.client_buffer + 1);
     let send_timeout = Duration::from_millis(settings.send_timeout_ms);
     tokio::spawn(async move {
+        let Ok(close_slot) = sender.clone().reserve_owned().await else {
+            return;
+        };
+        let close = move |reason: &str, reconnect: bool| {
+            let frame = format!(
+                "event: close\ndata: {{\"reason\":\"{reason}\",\"reconnect\":{reconnect}}}\n\n"
+            );
+            close_slot.send(Bytes::from(frame));
+        };
         // A reconnecting EventSource waits this long (ms) before it tries again.
         if sender
             .send(Bytes::from_static(b"retry: 2000\n\n"))
@@ -223,6 +234,7 @@ pub fn sse_body(
                     Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                         session.dropped("slow_consumer");
                         tracing::info!("live stream dropped: slow consumer");
+                        close("slow consumer", true);
                         return;
                     }
                     Err(mpsc::error::SendTimeoutError::Closed(_)) => return, // client left
@@ -239,10 +251,7 @@ pub fn sse_body(
                     Vec::new()
                 }
                 Next::Close { reason, reconnect } => {
-                    let frame = format!(
-                        "event: close\ndata: {{\"reason\":\"{reason}\",\"reconnect\":{reconnect}}}\n\n"
-                    );
-                    let _ = sender.send_timeout(Bytes::from(frame), send_timeout).await;
+                    close(reason, reconnect);
                     return;
                 }
             };

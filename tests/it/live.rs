@@ -592,7 +592,7 @@ async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer() {
         shipment["id"].as_str().unwrap()
     );
     // Opened, then never read: the socket buffers fill, then the gateway's.
-    let _stalled = Sse::open(&url, Some(&app.keys.support), None).await;
+    let mut stalled = Sse::open(&url, Some(&app.keys.support), None).await;
     let long = "x".repeat(2000);
     let mut i = 0;
     wait_until(
@@ -620,6 +620,18 @@ async fn a_client_that_stops_reading_is_dropped_as_a_slow_consumer() {
         },
     )
     .await;
+    // Reading again, the client finds what was buffered, then the reason the stream ended.
+    let closing = loop {
+        let event = stalled
+            .next(Duration::from_secs(30))
+            .await
+            .expect("the stream ends with a close event");
+        if event.event == "close" {
+            break event;
+        }
+    };
+    assert_eq!(closing.data["reason"], "slow consumer");
+    assert_eq!(closing.data["reconnect"], true);
     app.finish().await;
 }
 
