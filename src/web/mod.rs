@@ -7,6 +7,7 @@
 //! origin only (no inline script, no `eval`), so even markup that slipped past escaping could not
 //! run; frames, plug-ins and foreign form targets are refused too.
 
+mod actions;
 mod assets;
 mod console;
 mod customer;
@@ -70,8 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/shipments/{id}/live",
                 web::get().to(console::live_fragment),
             )
-            .route("/shipments/{id}/refresh", web::post().to(console::refresh))
-            .route("/dead-letters/{id}/replay", web::post().to(console::replay)),
+            .route("/shipments/{id}/refresh", web::post().to(actions::refresh))
+            .route("/dead-letters/{id}/replay", web::post().to(actions::replay)),
     );
 }
 

@@ -12,6 +12,7 @@ mod door;
 mod healing;
 mod ingest;
 mod live;
+mod live_processes;
 mod numbers;
 mod pages;
 mod poison;
