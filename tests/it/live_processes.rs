@@ -327,3 +327,44 @@ async fn streams_heal_after_postgres_kills_the_listener() {
     )
     .await;
 }
+
+/// The gateway serving a stream is killed (`kill -9`) while webhooks keep arriving at the other
+/// one; the client reconnects — through the load balancer, to the survivor — with its last event
+/// id and gets every update it missed, in sequence, then live ones.
+#[tokio::test]
+async fn a_stream_resumes_on_another_gateway_after_kill_9_without_a_gap() {
+    let storage = Storage::create(Backend::PostgresRabbit).await;
+    let mut pair = Pair::start(&storage, &[]).await;
+    pair.register("SBX5000071", "ORDER-KILL").await;
+    let on = |port: u16| format!("http://127.0.0.1:{port}/v1/stream/sse?orders=ORDER-KILL");
+    let mut stream = Sse::open(&on(pair.ports[0]), Some(&pair.mall_key), None).await;
+    let mut last_id = stream.next(Duration::from_secs(5)).await.unwrap().id.unwrap();
+    for i in 0..2 {
+        pair.webhook(&event("SBX5000071", i)).await;
+        let update = stream.next_update(Duration::from_secs(10)).await;
+        assert_eq!(update.data["sequence"], i as i64 + 1);
+        last_id = update.id.unwrap();
+    }
+    // The first gateway dies where it stands; the stream ends with it.
+    let first = &mut pair.children[0];
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(stream.next(Duration::from_secs(5)).await.is_none(), "the stream ended");
+    for i in 2..5 {
+        pair.webhook(&event("SBX5000071", i)).await;
+    }
+    let mut resumed = Sse::open(&on(pair.ports[1]), Some(&pair.mall_key), Some(&last_id)).await;
+    for expected in 3..=5 {
+        let update = resumed.next(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(update.event, "update");
+        assert_eq!(update.data["sequence"], expected, "missed updates first, in order");
+    }
+    pair.webhook(&event("SBX5000071", 5)).await;
+    assert_eq!(
+        resumed.next_update(Duration::from_secs(10)).await.data["sequence"],
+        6
+    );
+    drop(resumed);
+    drop(pair);
+    storage.cleanup().await;
+}
