@@ -14,6 +14,7 @@ mod m20261130_000005_webhook_attempts;
 mod m20261130_000006_canonical_numbers;
 mod m20261130_000007_subscriptions;
 mod m20261130_000008_push_created_index;
+mod m20261130_000009_console_sessions;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_canonical_numbers::Migration),
             Box::new(m20261130_000007_subscriptions::Migration),
             Box::new(m20261130_000008_push_created_index::Migration),
+            Box::new(m20261130_000009_console_sessions::Migration),
         ]
     }
 }

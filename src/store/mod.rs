@@ -12,6 +12,7 @@ pub mod entities;
 pub mod keys;
 pub mod outbox;
 pub mod scheduling;
+pub mod sessions;
 pub mod shipments;
 pub mod states;
 pub mod stream;

@@ -3,9 +3,10 @@
 //!
 //! The cookie holds a signed session (the key's SHA-256, a random session id, the expiry),
 //! `HttpOnly`, `SameSite=Strict`, `Path=/support`, `Secure` when the request came over TLS (or
-//! `server.public_url` is https). Each request checks that the key behind the session is still
-//! active (through the API's key cache), so revoking the key signs its sessions out within
-//! `server.api_key_cache_secs`. A form carries a CSRF token tied to the session id (an HMAC
+//! `server.public_url` is https). The session is also a row (`console_sessions`): each request
+//! checks that the row is live (signing out ends it, so a copy of the cookie stops working too)
+//! and that the key behind it is still active (through the API's key cache), so revoking the key
+//! signs its sessions out within `server.api_key_cache_secs`. A form carries a CSRF token tied to the session id (an HMAC
 //! under the web key); the sign-in form, before any session exists, ties its token to a random
 //! value in a short-lived cookie (double submit).
 
@@ -75,11 +76,18 @@ impl FromRequest for Staff {
                 .verify(Purpose::Session, &token, Utc::now())
                 .map_err(|_| PageError::SignIn)?;
             let scope = keys
-                .scope_of_hash(&gateway.store, claims.key_hash)
-                .await
-                .map_err(|err| PageError::Internal(err.to_string()))?
+                .scope_of_hash(&gateway.store, claims.key_hash.clone())
+                .await?
                 .filter(|scope| matches!(scope, Scope::Support | Scope::Admin))
                 .ok_or(PageError::SignIn)?;
+            // Signed out (or expired) sessions end everywhere, whatever copy of the cookie.
+            if !gateway
+                .store
+                .console_session_live(&claims.session_id, &claims.key_hash)
+                .await?
+            {
+                return Err(PageError::SignIn);
+            }
             Ok(Staff {
                 scope,
                 csrf: gateway.tokens.tag_of(Purpose::Csrf, &claims.session_id),
@@ -173,10 +181,7 @@ pub async fn login(
         return Err(PageError::Csrf);
     }
     let hash = hash_token(form.api_key.trim());
-    let scope = keys
-        .scope_of_hash(&gateway.store, hash.clone())
-        .await
-        .map_err(|err| PageError::Internal(err.to_string()))?;
+    let scope = keys.scope_of_hash(&gateway.store, hash.clone()).await?;
     match scope {
         Some(Scope::Support | Scope::Admin) => {}
         Some(Scope::Mall) => {
@@ -204,6 +209,10 @@ pub async fn login(
         session_id: random_id(),
         exp: Utc::now() + Duration::hours(hours as i64),
     };
+    gateway
+        .store
+        .start_console_session(&claims.session_id, &claims.key_hash, claims.exp)
+        .await?;
     let mut session = cookie(
         &req,
         &gateway,
@@ -233,6 +242,7 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     staff.check_csrf(&gateway, &form.csrf)?;
+    gateway.store.end_console_session(&staff.session_id).await?;
     let mut gone = cookie(&req, &gateway, SESSION_COOKIE, String::new());
     gone.make_removal();
     Ok(HttpResponse::SeeOther()

@@ -338,7 +338,12 @@ async fn a_stream_resumes_on_another_gateway_after_kill_9_without_a_gap() {
     pair.register("SBX5000071", "ORDER-KILL").await;
     let on = |port: u16| format!("http://127.0.0.1:{port}/v1/stream/sse?orders=ORDER-KILL");
     let mut stream = Sse::open(&on(pair.ports[0]), Some(&pair.mall_key), None).await;
-    let mut last_id = stream.next(Duration::from_secs(5)).await.unwrap().id.unwrap();
+    let mut last_id = stream
+        .next(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
     for i in 0..2 {
         pair.webhook(&event("SBX5000071", i)).await;
         let update = stream.next_update(Duration::from_secs(10)).await;
@@ -349,7 +354,10 @@ async fn a_stream_resumes_on_another_gateway_after_kill_9_without_a_gap() {
     let first = &mut pair.children[0];
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(stream.next(Duration::from_secs(5)).await.is_none(), "the stream ended");
+    assert!(
+        stream.next(Duration::from_secs(5)).await.is_none(),
+        "the stream ended"
+    );
     for i in 2..5 {
         pair.webhook(&event("SBX5000071", i)).await;
     }
@@ -357,7 +365,10 @@ async fn a_stream_resumes_on_another_gateway_after_kill_9_without_a_gap() {
     for expected in 3..=5 {
         let update = resumed.next(Duration::from_secs(10)).await.unwrap();
         assert_eq!(update.event, "update");
-        assert_eq!(update.data["sequence"], expected, "missed updates first, in order");
+        assert_eq!(
+            update.data["sequence"], expected,
+            "missed updates first, in order"
+        );
     }
     pair.webhook(&event("SBX5000071", 5)).await;
     assert_eq!(

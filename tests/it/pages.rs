@@ -166,6 +166,26 @@ async fn the_console_signs_in_support_and_admin_keys_only_and_checks_every_form(
         .unwrap();
     assert_eq!(replay.status(), 403);
 
+    // Signing out ends the session for every copy of its cookie.
+    let (_, admin_session) = sign_in(&app, &app.keys.admin, &[]).await;
+    let admin_session = admin_session.unwrap();
+    let home = get(&app, "/support", Some(&admin_session)).await;
+    let admin_csrf = csrf_in(&home.text().await.unwrap());
+    let signed_out = client()
+        .post(format!("{}/support/logout", app.base))
+        .header("cookie", &admin_session)
+        .form_body(&[("csrf", admin_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    let (_, removal) = set_cookie(&signed_out, "tg_session").unwrap();
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert_eq!(
+        get(&app, "/support", Some(&admin_session)).await.status(),
+        303,
+        "a signed-out session is over, even replayed"
+    );
     // An edited session cookie is no session.
     let tampered = format!("{}x", session);
     assert_eq!(get(&app, "/support", Some(&tampered)).await.status(), 303);
