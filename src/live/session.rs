@@ -126,7 +126,18 @@ impl Session {
                     reconnect: false,
                 };
             }
+            // A token's stream ends when the token does, not at the next heartbeat.
+            let expiry = async {
+                match self.until {
+                    Some(until) => {
+                        let left = (until - Utc::now()).to_std().unwrap_or_default();
+                        tokio::time::sleep(left).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             let only = tokio::select! {
+                _ = expiry => continue,
                 signal = self.signals.recv() => match signal {
                     Signal::Note(note) => {
                         if !self.watch.interested(&note) {

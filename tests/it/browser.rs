@@ -283,7 +283,10 @@ async fn the_support_console_in_chromium() {
         "no reload happened"
     );
     assert!(browser.text("#timeline").await.contains("UTC+08:00"));
+    // Tall enough for the whole page in the screenshot.
+    browser.client.set_window_size(1200, 1500).await.unwrap();
     browser.shot("console-shipment").await;
+    browser.client.set_window_size(1200, 900).await.unwrap();
 
     // Carrier text is untrusted: shown as text, never run.
     let xss = "<img src=x onerror=alert(1)>";

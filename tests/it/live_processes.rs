@@ -98,7 +98,7 @@ fn event(number: &str, i: usize) -> Vec<u8> {
     )
 }
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(url: &str, key: &str) -> Ws {

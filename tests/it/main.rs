@@ -13,6 +13,7 @@ mod healing;
 mod ingest;
 mod live;
 mod live_processes;
+mod live_ws;
 mod numbers;
 mod pages;
 mod poison;
