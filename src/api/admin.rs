@@ -4,7 +4,10 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::wire::{DeadLetterOut, InboundWebhookOut};
+use super::wire::{
+    BacklogOut, CarrierFiguresOut, CarrierRequestsOut, DeadLetterOut, InboundWebhookOut,
+    LatencyOut, QuotaOut, SubscriptionFiguresOut,
+};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::push::dead_letters;
@@ -103,7 +106,7 @@ pub async fn carriers(
 }
 
 /// The figures of every carrier instance (the admin endpoint and the console's dashboard).
-pub async fn carrier_figures(gateway: &Gateway) -> Result<Vec<serde_json::Value>, ApiError> {
+pub async fn carrier_figures(gateway: &Gateway) -> Result<Vec<CarrierFiguresOut>, ApiError> {
     let now = chrono::Utc::now();
     let metrics = &gateway.metrics;
     let subscription_counts = gateway.store.subscription_counts().await?;
@@ -116,42 +119,42 @@ pub async fn carrier_figures(gateway: &Gateway) -> Result<Vec<serde_json::Value>
         let backlog = gateway.store.backlog(id, now).await?;
         let used_today = gateway.store.requests_today(id, now).await?;
         let capabilities = instance.adapter.capabilities();
-        out.push(serde_json::json!({
-            "id": id,
-            "kind": instance.adapter.kind(),
-            "polls": capabilities.poll,
-            "webhooks": capabilities.webhook,
-            "batch_size": capabilities.poll_batch_size,
-            "requests": {
-                "ok": count("ok"),
-                "http_errors": count("http_error"),
-                "network_errors": count("network_error"),
-                "rate_limited": metrics.carrier_rate_limited.with_label_values(&[id]).get(),
+        let per_day = (instance.requests_per_day > 0).then_some(instance.requests_per_day);
+        out.push(CarrierFiguresOut {
+            id: id.to_owned(),
+            kind: instance.adapter.kind(),
+            polls: capabilities.poll,
+            webhooks: capabilities.webhook,
+            batch_size: capabilities.poll_batch_size,
+            requests: CarrierRequestsOut {
+                ok: count("ok"),
+                http_errors: count("http_error"),
+                network_errors: count("network_error"),
+                rate_limited: metrics.carrier_rate_limited.with_label_values(&[id]).get(),
             },
-            "latency_ms": {
-                "count": samples,
-                "mean": (samples > 0).then(|| latency.get_sample_sum() * 1000.0 / samples as f64),
+            latency_ms: LatencyOut {
+                count: samples,
+                mean: (samples > 0).then(|| latency.get_sample_sum() * 1000.0 / samples as f64),
             },
-            "quota": {
-                "requests_per_second": instance.requests_per_second,
-                "requests_per_day": (instance.requests_per_day > 0).then_some(instance.requests_per_day),
-                "used_today": used_today,
-                "left_today": (instance.requests_per_day > 0)
-                    .then(|| (instance.requests_per_day as i64 - used_today as i64).max(0)),
-                "paused_for_secs": instance.paused_for().map(|d| d.as_secs_f64()),
+            quota: QuotaOut {
+                requests_per_second: instance.requests_per_second,
+                requests_per_day: per_day,
+                used_today,
+                left_today: per_day.map(|day| (day as i64 - used_today as i64).max(0)),
+                paused_for_secs: instance.paused_for().map(|d| d.as_secs_f64()),
             },
-            "subscriptions": {
-                "needed": instance.adapter.subscribes(),
-                "by_state": subscriptions_by_state(&subscription_counts, id),
-                "results": subscription_results(metrics, id),
+            subscriptions: SubscriptionFiguresOut {
+                needed: instance.adapter.subscribes(),
+                by_state: subscriptions_by_state(&subscription_counts, id),
+                results: subscription_results(metrics, id),
             },
-            "backlog": {
-                "due": backlog.due,
-                "oldest_overdue_secs": backlog
+            backlog: BacklogOut {
+                due: backlog.due,
+                oldest_overdue_secs: backlog
                     .oldest_due_at
                     .map(|at| ((now - at).num_milliseconds() as f64 / 1000.0).max(0.0)),
             },
-        }));
+        });
     }
     Ok(out)
 }

@@ -246,3 +246,55 @@ impl From<inbound_webhook::Model> for InboundWebhookOut {
         }
     }
 }
+
+/// One carrier instance's figures (`GET /v1/admin/carriers`, the console's dashboard).
+#[derive(Debug, Serialize)]
+pub struct CarrierFiguresOut {
+    pub id: String,
+    pub kind: &'static str,
+    pub polls: bool,
+    pub webhooks: bool,
+    pub batch_size: usize,
+    pub requests: CarrierRequestsOut,
+    pub latency_ms: LatencyOut,
+    pub quota: QuotaOut,
+    pub subscriptions: SubscriptionFiguresOut,
+    pub backlog: BacklogOut,
+}
+
+/// Requests to the carrier by this process since it started.
+#[derive(Debug, Serialize)]
+pub struct CarrierRequestsOut {
+    pub ok: u64,
+    pub http_errors: u64,
+    pub network_errors: u64,
+    pub rate_limited: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyOut {
+    pub count: u64,
+    pub mean: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuotaOut {
+    pub requests_per_second: u32,
+    pub requests_per_day: Option<u32>,
+    pub used_today: i32,
+    pub left_today: Option<i64>,
+    pub paused_for_secs: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionFiguresOut {
+    pub needed: bool,
+    pub by_state: serde_json::Map<String, serde_json::Value>,
+    pub results: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BacklogOut {
+    pub due: u64,
+    pub oldest_overdue_secs: Option<f64>,
+}

@@ -20,6 +20,17 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
 }
 
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based) before jitter, floors and
+    /// `Retry-After`: `initial * 2^(attempt-1)`, capped at `max`.
+    pub fn scheduled_delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(31);
+        Duration::from_millis(self.initial_delay_ms)
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(Duration::from_millis(self.max_delay_ms))
+    }
+}
+
 /// How an outbound call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -67,10 +78,7 @@ pub fn decide(
     }
     let max = Duration::from_millis(policy.max_delay_ms);
     let initial = Duration::from_millis(policy.initial_delay_ms);
-    let exponent = attempt.saturating_sub(1).min(40);
-    let scheduled = initial
-        .saturating_mul(2u32.saturating_pow(exponent.min(31)))
-        .min(max);
+    let scheduled = policy.scheduled_delay(attempt);
     let jittered = scheduled.mul_f64((1.0 + 0.2 * jitter.clamp(-1.0, 1.0)).max(0.0));
     let floor = match failure {
         Failure::Status(429) | Failure::Status(503) | Failure::Timeout => initial.saturating_mul(5),

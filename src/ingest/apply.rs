@@ -237,12 +237,9 @@ async fn advance_shipment(
                 .map(PushEvent::from_stored)
                 .collect(),
         };
-        report.notes.push(crate::live::Note {
-            shipment_id: found.id.clone(),
-            order_id: found.order_id.clone(),
-            sequence,
-        });
-        write_outbox(txn, change, advance.now).await?
+        let written = write_outbox(txn, change, advance.now).await?;
+        report.notes.push(written.note);
+        written.to_enqueue
     };
     active.update(txn).await?;
     Ok(to_enqueue)

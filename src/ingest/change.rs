@@ -12,6 +12,7 @@ use trackgate_carriers::Status;
 
 use crate::domain::ids::new_message_id;
 use crate::domain::status::DerivedStatus;
+use crate::live::Note;
 use crate::push::payload::{PushEvent, PushKind, PushPayload};
 use crate::store::StoreError;
 use crate::store::entities::{push_outbox, shipment};
@@ -28,15 +29,22 @@ pub(super) struct StatusChange<'a> {
     pub events: Vec<PushEvent>,
 }
 
-/// Write the push-outbox row of a change inside the caller's transaction. Returns its id (the
-/// push's `webhook-id`) when it is the shipment's earliest pending push, to be enqueued once the
-/// caller commits; `None` when an earlier push is still pending: this one waits for it, and
-/// that push's settlement enqueues it (the outbox relay if that fails).
+/// A push-outbox row just written, for the caller to act on once it has committed.
+pub(super) struct Written {
+    /// The row's id (the push's `webhook-id`) when it is the shipment's earliest pending push,
+    /// to be enqueued; `None` when an earlier push is still pending: this one waits for it, and
+    /// that push's settlement enqueues it (the outbox relay if that fails).
+    pub to_enqueue: Option<String>,
+    /// What to announce to live streams.
+    pub note: Note,
+}
+
+/// Write the push-outbox row of a change inside the caller's transaction.
 pub(super) async fn write_outbox(
     txn: &DatabaseTransaction,
     change: StatusChange<'_>,
     now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Written, StoreError> {
     // The shipment row is locked by the caller, so no push of it is written concurrently.
     let earlier_pending: Option<String> = push_outbox::Entity::find()
         .select_only()
@@ -78,5 +86,12 @@ pub(super) async fn write_outbox(
     }
     .insert(txn)
     .await?;
-    Ok(earlier_pending.is_none().then_some(id))
+    Ok(Written {
+        to_enqueue: earlier_pending.is_none().then_some(id),
+        note: Note {
+            shipment_id: change.shipment.id.clone(),
+            order_id: change.shipment.order_id.clone(),
+            sequence: change.sequence,
+        },
+    })
 }

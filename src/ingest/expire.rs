@@ -54,12 +54,7 @@ pub async fn expire(
         estimated_delivery: found.estimated_delivery,
         events: Vec::new(),
     };
-    let outbox_id = write_outbox(&txn, change, now).await?;
-    let note = crate::live::Note {
-        shipment_id: found.id.clone(),
-        order_id: found.order_id.clone(),
-        sequence,
-    };
+    let written = write_outbox(&txn, change, now).await?;
     let mut active: shipment::ActiveModel = found.into();
     active.status = Set(Status::Expired.into());
     active.sub_status = Set(derived.sub_status.clone());
@@ -68,9 +63,9 @@ pub async fn expire(
     active.updated_at = Set(now);
     active.update(&txn).await?;
     txn.commit().await?;
-    if let Some(outbox_id) = outbox_id {
+    if let Some(outbox_id) = written.to_enqueue {
         crate::push::enqueue_new(store, queue, &outbox_id).await;
     }
-    live.announce(vec![note]).await;
+    live.announce(vec![written.note]);
     Ok(true)
 }

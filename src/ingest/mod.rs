@@ -91,21 +91,8 @@ pub async fn ingest_polled(
     let mut outbox_ids = Vec::new();
     for update in &outcome.updates {
         let txn = store.begin_write().await?;
-        let written = report.notes.len();
-        let applied = apply_update(&txn, origin, update, &mut report).await;
-        let applied = match applied {
-            Ok(applied) => applied,
-            Err(err) => {
-                report.notes.truncate(written);
-                live.announce(std::mem::take(&mut report.notes)).await;
-                return Err(err);
-            }
-        };
-        if let Err(err) = txn.commit().await {
-            report.notes.truncate(written);
-            live.announce(std::mem::take(&mut report.notes)).await;
-            return Err(err.into());
-        }
+        let applied = apply_update(&txn, origin, update, &mut report).await?;
+        txn.commit().await?;
         outbox_ids.extend(applied);
     }
     if !outcome.stopped.is_empty() {
@@ -114,7 +101,7 @@ pub async fn ingest_polled(
         txn.commit().await?;
     }
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
-    live.announce(report.notes.clone()).await;
+    live.announce(std::mem::take(&mut report.notes));
     Ok(report)
 }
 
@@ -182,10 +169,9 @@ pub async fn ingest_webhooks(
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
     live.announce(
         reports
-            .iter()
-            .flat_map(|r| r.notes.iter().cloned())
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.notes))
             .collect(),
-    )
-    .await;
+    );
     Ok(reports)
 }

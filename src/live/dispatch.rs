@@ -78,19 +78,28 @@ impl Dispatch {
         }
     }
 
-    /// Hand a note to every stream watching its shipment or its order.
-    pub fn deliver(&self, note: Arc<Note>) {
+    /// Hand each note to every stream watching its shipment or its order (one lock for all).
+    pub fn deliver_all(&self, notes: &[Note]) {
         let routes = self.routes.lock().expect("not poisoned");
-        let mut targets: HashSet<u64> = HashSet::new();
-        if let Some(ids) = routes.by_shipment.get(&note.shipment_id) {
-            targets.extend(ids);
+        if routes.subscribers.is_empty() {
+            return;
         }
-        if let Some(ids) = note.order_id.as_ref().and_then(|o| routes.by_order.get(o)) {
-            targets.extend(ids);
-        }
-        for id in targets {
-            if let Some(subscriber) = routes.subscribers.get(&id) {
-                subscriber.send(Signal::Note(note.clone()));
+        for note in notes {
+            let mut targets: HashSet<u64> = HashSet::new();
+            if let Some(ids) = routes.by_shipment.get(&note.shipment_id) {
+                targets.extend(ids);
+            }
+            if let Some(ids) = note.order_id.as_ref().and_then(|o| routes.by_order.get(o)) {
+                targets.extend(ids);
+            }
+            if targets.is_empty() {
+                continue;
+            }
+            let note = Arc::new(note.clone());
+            for id in targets {
+                if let Some(subscriber) = routes.subscribers.get(&id) {
+                    subscriber.send(Signal::Note(note.clone()));
+                }
             }
         }
     }
@@ -106,15 +115,6 @@ impl Dispatch {
     /// End every stream (the gateway is stopping).
     pub fn close(&self) {
         self.closing.cancel();
-    }
-
-    /// Streams registered now.
-    pub fn len(&self) -> usize {
-        self.routes.lock().expect("not poisoned").subscribers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn remove(&self, subscription: &Subscription) {
@@ -192,12 +192,12 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
 
-    fn note(shipment: &str, order: Option<&str>) -> Arc<Note> {
-        Arc::new(Note {
+    fn note(shipment: &str, order: Option<&str>) -> [Note; 1] {
+        [Note {
             shipment_id: shipment.into(),
             order_id: order.map(str::to_owned),
             sequence: 1,
-        })
+        }]
     }
 
     #[tokio::test]
@@ -206,17 +206,17 @@ mod tests {
         let mut by_shipment = dispatch.subscribe(&["s1".into()], &[]);
         let mut by_order = dispatch.subscribe(&[], &["o1".into()]);
         let mut other = dispatch.subscribe(&["s9".into()], &[]);
-        dispatch.deliver(note("s1", Some("o1")));
-        dispatch.deliver(note("s2", Some("o1")));
+        dispatch.deliver_all(&note("s1", Some("o1")));
+        dispatch.deliver_all(&note("s2", Some("o1")));
         assert!(matches!(by_shipment.recv().await, Signal::Note(n) if n.shipment_id == "s1"));
         assert!(matches!(by_order.recv().await, Signal::Note(n) if n.shipment_id == "s1"));
         assert!(matches!(by_order.recv().await, Signal::Note(n) if n.shipment_id == "s2"));
         assert!(other.receiver.try_recv().is_err(), "not for this stream");
         drop(other);
-        assert_eq!(dispatch.len(), 2);
+        assert_eq!(dispatch.routes.lock().unwrap().subscribers.len(), 2);
         drop(by_shipment);
         drop(by_order);
-        assert!(dispatch.is_empty());
+        assert!(dispatch.routes.lock().unwrap().subscribers.is_empty());
         assert!(dispatch.routes.lock().unwrap().by_shipment.is_empty());
     }
 
@@ -225,7 +225,7 @@ mod tests {
         let dispatch = Dispatch::default();
         let mut slow = dispatch.subscribe(&["s1".into()], &[]);
         for _ in 0..PER_STREAM + 10 {
-            dispatch.deliver(note("s1", None));
+            dispatch.deliver_all(&note("s1", None));
         }
         assert!(matches!(slow.recv().await, Signal::Resync));
     }

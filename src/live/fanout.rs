@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Note;
 use crate::config::{LiveBackend, QueueSettings};
+use crate::domain::retry::{random_jitter, stall_delay};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -181,19 +182,18 @@ fn deliver(context: &Context, process: &str, body: &[u8]) {
                 .live_announcements
                 .with_label_values(&["received"])
                 .inc_by(envelope.notes.len() as u64);
-            for note in envelope.notes {
-                context.local.deliver(Arc::new(note));
-            }
+            context.local.deliver_all(&envelope.notes);
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "unreadable live note ignored"),
     }
 }
 
-/// Wait before reconnecting: 1 s doubling to 30 s; false once shutting down.
+/// Wait before reconnecting (the retry of our own infrastructure: 1 s doubling to 30 s, with
+/// jitter); false once shutting down.
 async fn pause(context: &Context, failures: &mut u32) -> bool {
+    let wait = stall_delay(*failures, random_jitter());
     *failures += 1;
-    let wait = Duration::from_secs(1u64 << (*failures - 1).min(5)).min(Duration::from_secs(30));
     tokio::select! {
         _ = context.shutdown.cancelled() => false,
         _ = tokio::time::sleep(wait) => true,
@@ -356,19 +356,20 @@ async fn store_poller(context: Context) {
             }
         };
         let newest = rows.last().map(|(_, at)| *at);
+        let mut fresh = Vec::new();
         for (push, at) in rows {
             if seen
                 .insert((push.shipment_id.clone(), push.sequence), at)
                 .is_none()
             {
-                let note = Note {
+                fresh.push(Note {
                     shipment_id: push.shipment_id,
                     order_id: push.order_id,
                     sequence: push.sequence,
-                };
-                context.local.deliver(Arc::new(note));
+                });
             }
         }
+        context.local.deliver_all(&fresh);
         if let Some(newest) = newest {
             // Look back a little: a row stamped earlier may commit after this reading.
             since = since.max(newest - STORE_OVERLAP);

@@ -105,40 +105,44 @@ impl Live {
             },
         );
         tracing::info!(backend = ?backend, "live updates");
+        Live::new(settings.clone(), local, remote, metrics, shutdown)
+    }
+
+    /// A hub for this process only, with `config.toml`'s `[live]` defaults (tools and tests that
+    /// run a poller or an ingest without a gateway).
+    pub fn detached(metrics: Metrics) -> Live {
+        let defaults = crate::config::Settings::with_overrides(&[])
+            .expect("the embedded defaults are valid")
+            .live;
+        let settings = LiveSettings {
+            backend: LiveBackend::Local,
+            ..defaults
+        };
+        Live::new(
+            settings,
+            dispatch::Dispatch::default(),
+            fanout::Remote::None,
+            metrics,
+            CancellationToken::new(),
+        )
+    }
+
+    fn new(
+        settings: LiveSettings,
+        local: dispatch::Dispatch,
+        remote: fanout::Remote,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Live {
         Live {
             inner: Arc::new(Inner {
                 local,
                 remote: Arc::new(remote),
                 publishing: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT)),
                 streams: AtomicUsize::new(0),
-                settings: settings.clone(),
+                settings,
                 metrics,
                 shutdown,
-            }),
-        }
-    }
-
-    /// A hub for this process only, with default limits (tools and tests that run a poller or
-    /// an ingest without a gateway).
-    pub fn detached(metrics: Metrics) -> Live {
-        let local = dispatch::Dispatch::default();
-        Live {
-            inner: Arc::new(Inner {
-                local,
-                remote: Arc::new(fanout::Remote::None),
-                publishing: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT)),
-                streams: AtomicUsize::new(0),
-                settings: LiveSettings {
-                    backend: LiveBackend::Local,
-                    heartbeat_secs: 15,
-                    max_streams: 10_000,
-                    max_shipments_per_stream: 50,
-                    send_timeout_ms: 5000,
-                    client_buffer: 256,
-                    store_poll_ms: 500,
-                },
-                metrics,
-                shutdown: CancellationToken::new(),
             }),
         }
     }
@@ -161,15 +165,11 @@ impl Live {
     /// fails and never waits on the broker or the database: the publish to other processes runs
     /// on its own task (at most [`PUBLISHES_IN_FLIGHT`] at once), and the streams' periodic
     /// re-read covers a note that is lost or dropped.
-    pub async fn announce(&self, notes: Vec<Note>) {
+    pub fn announce(&self, notes: Vec<Note>) {
         if notes.is_empty() {
             return;
         }
-        if !self.inner.local.is_empty() {
-            for note in &notes {
-                self.inner.local.deliver(Arc::new(note.clone()));
-            }
-        }
+        self.inner.local.deliver_all(&notes);
         if matches!(*self.inner.remote, fanout::Remote::None) {
             return;
         }

@@ -79,13 +79,6 @@ impl Session {
         }
     }
 
-    /// Replace the watch (a WebSocket client subscribed again).
-    pub fn rewatch(&mut self, watch: Watch, signals: Subscription) {
-        self.watch = watch;
-        self.signals = signals;
-        self.recount();
-    }
-
     fn recount(&mut self) {
         let now = self.watch.shipment_count() as i64;
         self.live

@@ -1,10 +1,13 @@
-//! Reads for the support console and its dashboard: everything known about one shipment's
-//! pushes (attempts and dead letters in one query each) and the push backlog's size and age.
+//! Reads for the support console and its dashboard: the search, everything known about one
+//! shipment's pushes (attempts and dead letters in one query each) and the push backlog's size
+//! and age.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
-use super::entities::{dead_letter, push_attempt, push_outbox};
+use super::entities::{dead_letter, push_attempt, push_outbox, shipment};
 use super::states::OutboxState;
 use super::{Store, StoreError};
 
@@ -17,6 +20,26 @@ pub struct PushBacklog {
 }
 
 impl Store {
+    /// The console's search, in one query: shipments whose id or order id is `text`, or whose
+    /// tracking number is one of `numbers` (its spellings), most recently updated first.
+    pub async fn search_shipments(
+        &self,
+        text: &str,
+        numbers: &[String],
+    ) -> Result<Vec<shipment::Model>, StoreError> {
+        let mut matches = Condition::any()
+            .add(shipment::Column::Id.eq(text))
+            .add(shipment::Column::OrderId.eq(text));
+        if !numbers.is_empty() {
+            matches = matches.add(shipment::Column::TrackingNumber.is_in(numbers.iter().cloned()));
+        }
+        Ok(shipment::Entity::find()
+            .filter(matches)
+            .order_by_desc(shipment::Column::UpdatedAt)
+            .all(self.conn())
+            .await?)
+    }
+
     /// Every attempt of these pushes, oldest first.
     pub async fn attempts_of(
         &self,

@@ -20,7 +20,6 @@ use super::session::Staff;
 use crate::domain::tokens::{Purpose, StreamClaims};
 use crate::gateway::Gateway;
 use crate::store::entities::{dead_letter, push_attempt, push_outbox, shipment, tracking_event};
-use crate::store::shipments::ShipmentLookup;
 use crate::store::states::{OutboxState, TaskKind, label};
 
 /// Longest search text accepted.
@@ -105,21 +104,8 @@ pub async fn search(
 
 /// Shipments matching `q` as a shipment id, any spelling of a tracking number, or an order id.
 async fn find(gateway: &Gateway, q: &str) -> Result<Vec<shipment::Model>, PageError> {
-    let mut found: Vec<shipment::Model> = Vec::new();
-    if let Some(shipment) = gateway.store.get_shipment(q).await? {
-        found.push(shipment);
-    }
     let spellings = gateway.registry.number_spellings(q);
-    let by_number = gateway
-        .store
-        .timelines(ShipmentLookup::TrackingNumbers(&spellings))
-        .await?;
-    found.extend(by_number.into_iter().map(|(shipment, _)| shipment));
-    found.extend(gateway.store.shipments_by_order(q).await?);
-    found.sort_by_key(|s| std::cmp::Reverse(s.updated_at));
-    let mut seen = std::collections::HashSet::new();
-    found.retain(|s| seen.insert(s.id.clone()));
-    Ok(found)
+    Ok(gateway.store.search_shipments(q, &spellings).await?)
 }
 
 fn status_badge(s: &shipment::Model) -> Markup {
@@ -394,10 +380,6 @@ fn next_retry(
     policy: &crate::domain::retry::RetryPolicy,
     push: &push_outbox::Model,
 ) -> chrono::DateTime<Utc> {
-    let exponent = (push.attempts.max(1) - 1).min(30) as u32;
-    let delay = policy
-        .initial_delay_ms
-        .saturating_mul(1u64 << exponent)
-        .min(policy.max_delay_ms);
-    push.updated_at + Duration::milliseconds(delay as i64)
+    let delay = policy.scheduled_delay(push.attempts.max(1) as u32);
+    push.updated_at + Duration::milliseconds(delay.as_millis() as i64)
 }

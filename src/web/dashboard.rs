@@ -114,22 +114,21 @@ pub async fn dashboard(
                     thead { tr { th { "Instance" } th { "Kind" } th { "OK" } th { "Errors" } th { "429" } th { "Mean ms" } th { "Quota today" } th { "Due" } th { "Oldest overdue" } th { "State" } } }
                     tbody {
                         @for c in &carriers {
-                            @let paused = c["quota"]["paused_for_secs"].as_f64();
                             tr {
-                                td { (c["id"].as_str().unwrap_or("")) }
-                                td { (c["kind"].as_str().unwrap_or("")) }
-                                td { (c["requests"]["ok"]) }
-                                td { (c["requests"]["http_errors"].as_u64().unwrap_or(0) + c["requests"]["network_errors"].as_u64().unwrap_or(0)) }
-                                td { (c["requests"]["rate_limited"]) }
-                                td { @match c["latency_ms"]["mean"].as_f64() { Some(ms) => (format!("{ms:.0}")), None => (dash()) } }
+                                td { (c.id) }
+                                td { (c.kind) }
+                                td { (c.requests.ok) }
+                                td { (c.requests.http_errors + c.requests.network_errors) }
+                                td { (c.requests.rate_limited) }
+                                td { @match c.latency_ms.mean { Some(ms) => (format!("{ms:.0}")), None => (dash()) } }
                                 td {
-                                    (c["quota"]["used_today"])
-                                    @if let Some(limit) = c["quota"]["requests_per_day"].as_u64() { " / " (limit) }
+                                    (c.quota.used_today)
+                                    @if let Some(limit) = c.quota.requests_per_day { " / " (limit) }
                                 }
-                                td { (c["backlog"]["due"]) }
-                                td { @match c["backlog"]["oldest_overdue_secs"].as_f64() { Some(s) => (format!("{s:.0} s")), None => (dash()) } }
+                                td { (c.backlog.due) }
+                                td { @match c.backlog.oldest_overdue_secs { Some(s) => (format!("{s:.0} s")), None => (dash()) } }
                                 td {
-                                    @match paused {
+                                    @match c.quota.paused_for_secs {
                                         Some(secs) => span.badge.s-exception { "paused " (format!("{secs:.0}")) " s" },
                                         None => span.badge.s-delivered { "ok" },
                                     }

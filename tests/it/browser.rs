@@ -398,17 +398,14 @@ async fn the_customer_page_in_chromium() {
         "Picked up by courier",
     ))
     .await;
-    let link: Value = app
-        .http
-        .post(format!("{}/v1/shipments/{id}/tracking-link", app.base))
-        .bearer_auth(&app.keys.mall)
-        .json(&json!({"ttl_days": 7}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, link) = app
+        .post_json(
+            &format!("/v1/shipments/{id}/tracking-link"),
+            &app.keys.mall,
+            json!({"ttl_days": 7}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let url = link["url"].as_str().unwrap().to_owned();
 
     let browser = Browser::start().await;

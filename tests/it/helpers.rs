@@ -395,6 +395,19 @@ impl TestApp {
         .await;
     }
 
+    pub async fn post_json(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, path: &str, key: &str) -> (u16, Value) {
         let response = self
             .http

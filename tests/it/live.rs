@@ -91,19 +91,6 @@ impl Sse {
     }
 }
 
-async fn post_json(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn sse_delivers_updates_in_sequence_and_resumes_after_a_reconnect_without_gaps() {
     // A one-second heartbeat: a client that went away is noticed at the next write.
@@ -111,13 +98,13 @@ async fn sse_delivers_updates_in_sequence_and_resumes_after_a_reconnect_without_
     app.mall_accepts_pushes().await;
     app.register("sandbox", "SBX5000001", Some("ORDER-LIVE"))
         .await;
-    let (status, minted) = post_json(
-        &app,
-        "/v1/stream-tokens",
-        &app.keys.mall,
-        json!({"order_id": "ORDER-LIVE", "ttl_secs": 600}),
-    )
-    .await;
+    let (status, minted) = app
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.mall,
+            json!({"order_id": "ORDER-LIVE", "ttl_secs": 600}),
+        )
+        .await;
     assert_eq!(status, 201, "{minted}");
     let url = format!("{}{}", app.base, minted["sse_path"].as_str().unwrap());
 
@@ -206,13 +193,13 @@ async fn streams_refuse_what_the_token_does_not_cover() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let a = app.register("sandbox", "SBX5000011", Some("ORDER-A")).await;
     let b = app.register("sandbox", "SBX5000012", Some("ORDER-B")).await;
-    let (_, minted) = post_json(
-        &app,
-        "/v1/stream-tokens",
-        &app.keys.mall,
-        json!({"order_id": "ORDER-A"}),
-    )
-    .await;
+    let (_, minted) = app
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.mall,
+            json!({"order_id": "ORDER-A"}),
+        )
+        .await;
     let token = minted["token"].as_str().unwrap();
     let get = |query: String| {
         let http = app.http.clone();
@@ -258,66 +245,68 @@ async fn streams_refuse_what_the_token_does_not_cover() {
         (401, "unauthorized".into())
     );
     // A tracking link is not a stream token.
-    let (_, link) = post_json(
-        &app,
-        &format!("/v1/shipments/{}/tracking-link", a["id"].as_str().unwrap()),
-        &app.keys.mall,
-        json!({}),
-    )
-    .await;
+    let (_, link) = app
+        .post_json(
+            &format!("/v1/shipments/{}/tracking-link", a["id"].as_str().unwrap()),
+            &app.keys.mall,
+            json!({}),
+        )
+        .await;
     assert_eq!(
         get(format!("token={}", link["token"].as_str().unwrap())).await,
         (401, "invalid_token".into())
     );
     let a_id = a["id"].as_str().unwrap();
-    let (status, body) = post_json(
-        &app,
-        &format!("/v1/shipments/{a_id}/tracking-link"),
-        &app.keys.mall,
-        json!({"ttl_days": "soon"}),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(
+            &format!("/v1/shipments/{a_id}/tracking-link"),
+            &app.keys.mall,
+            json!({"ttl_days": "soon"}),
+        )
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("malformed_json"))
     );
-    let (status, _) = post_json(
-        &app,
-        &format!("/v1/shipments/{a_id}/tracking-link"),
-        &app.keys.mall,
-        json!({"ttl_days": 100_000}),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            &format!("/v1/shipments/{a_id}/tracking-link"),
+            &app.keys.mall,
+            json!({"ttl_days": 100_000}),
+        )
+        .await;
     assert_eq!(status, 422);
-    let (status, _) = post_json(
-        &app,
-        "/v1/shipments/shp_nope/tracking-link",
-        &app.keys.mall,
-        json!({}),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            "/v1/shipments/shp_nope/tracking-link",
+            &app.keys.mall,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 404);
     // Minting is the mall's: a support key may not, and nonsense is refused by name.
-    let (status, _) = post_json(
-        &app,
-        "/v1/stream-tokens",
-        &app.keys.support,
-        json!({"order_id": "ORDER-A"}),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.support,
+            json!({"order_id": "ORDER-A"}),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, body) = post_json(&app, "/v1/stream-tokens", &app.keys.mall, json!({})).await;
+    let (status, body) = app
+        .post_json("/v1/stream-tokens", &app.keys.mall, json!({}))
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("validation_failed"))
     );
-    let (status, body) = post_json(
-        &app,
-        "/v1/stream-tokens",
-        &app.keys.mall,
-        json!({"order_id": "ORDER-A", "ttl_secs": 10_000_000}),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.mall,
+            json!({"order_id": "ORDER-A", "ttl_secs": 10_000_000}),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("ttl_secs"));
     // An API key opens any stream; a shipment that does not exist is a 404.

@@ -37,17 +37,14 @@ async fn a_browser_token_drives_the_websocket_protocol() {
     let theirs = app
         .register("sandbox", "SBX5000082", Some("ORDER-OTHER"))
         .await;
-    let minted: Value = app
-        .http
-        .post(format!("{}/v1/stream-tokens", app.base))
-        .bearer_auth(&app.keys.mall)
-        .json(&json!({"order_id": "ORDER-WS-T", "ttl_secs": 3}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, minted) = app
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.mall,
+            json!({"order_id": "ORDER-WS-T", "ttl_secs": 3}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let url = format!(
         "ws://{}{}",
         app.base.trim_start_matches("http://"),

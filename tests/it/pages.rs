@@ -306,6 +306,7 @@ async fn the_customer_page_speaks_the_configured_language_and_brand() {
         "DL",
     ))
     .await;
+    // No body at all: the link's default lifetime.
     let link: Value = app
         .http
         .post(format!(
