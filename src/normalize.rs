@@ -25,13 +25,16 @@ pub struct NormalizedShipment {
     pub carrier: String,
     pub status: String,
     pub sub_status: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub events: Vec<NormalizedEvent>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct NormalizedEvent {
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     pub status: String,
     pub sub_status: Option<String>,

@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod places;
 pub mod settings;
 mod status;
+pub mod sub_status;
 
 pub mod aftership;
 pub mod australiapost;

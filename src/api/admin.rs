@@ -5,21 +5,28 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::wire::{
-    BacklogOut, CarrierFiguresOut, CarrierRequestsOut, DeadLetterOut, InboundWebhookOut,
-    LatencyOut, QuotaOut, SubscriptionFiguresOut,
+    BacklogOut, CarrierFiguresOut, CarrierRequestsOut, CarriersOut, DeadLetterOut, DeadLettersOut,
+    InboundWebhookOut, InboundWebhooksOut, LatencyOut, QuotaOut, SubscriptionFiguresOut,
 };
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::push::dead_letters;
 use crate::store::states::{Scope, SubscriptionState, WebhookOutcome, from_label, label};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Also list letters already replayed.
     #[serde(default)]
     pub include_replayed: bool,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", security(("api_key" = ["admin"])),
+    params(ListQuery),
+    responses((status = 200, description = "Dead letters, newest first", body = DeadLettersOut)))]
 pub async fn list_dead_letters(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -31,9 +38,12 @@ pub async fn list_dead_letters(
         .dead_letters(query.include_replayed, query.limit.unwrap_or(100).min(1000))
         .await?;
     let out: Vec<_> = letters.into_iter().map(DeadLetterOut::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "dead_letters": out })))
+    Ok(HttpResponse::Ok().json(DeadLettersOut { dead_letters: out }))
 }
 
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{id}/replay", tag = "admin", security(("api_key" = ["admin"])),
+    params(("id" = i64, Path, description = "The dead letter's id")),
+    responses((status = 202, description = "Sent again; the letter is marked replayed", body = DeadLetterOut)))]
 pub async fn replay_dead_letter(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -44,14 +54,21 @@ pub async fn replay_dead_letter(
     Ok(HttpResponse::Accepted().json(DeadLetterOut::from(letter)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WebhooksQuery {
     /// `quarantined` (the default), `failed`, `partial`, `received` or `processed`.
+    #[param(value_type = Option<WebhookOutcome>)]
     pub outcome: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
 /// `GET /v1/admin/webhooks?outcome=quarantined`: the newest stored webhooks with that outcome.
+#[utoipa::path(get, path = "/v1/admin/webhooks", tag = "admin", security(("api_key" = ["admin"])),
+    params(WebhooksQuery),
+    responses((status = 200, description = "Stored webhooks with that outcome, newest first", body = InboundWebhooksOut)))]
 pub async fn list_webhooks(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -73,10 +90,13 @@ pub async fn list_webhooks(
         .latest_inbound_webhooks(outcome, limit)
         .await?;
     let out: Vec<InboundWebhookOut> = rows.into_iter().map(InboundWebhookOut::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "webhooks": out })))
+    Ok(HttpResponse::Ok().json(InboundWebhooksOut { webhooks: out }))
 }
 
 /// `POST /v1/admin/webhooks/{id}/reprocess`: parse and ingest one stored webhook again.
+#[utoipa::path(post, path = "/v1/admin/webhooks/{id}/reprocess", tag = "admin", security(("api_key" = ["admin"])),
+    params(("id" = i64, Path, description = "The stored webhook's id")),
+    responses((status = 200, description = "What reprocessing did", body = crate::intake::ReprocessSummary)))]
 pub async fn reprocess_webhook(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -96,13 +116,15 @@ pub async fn reprocess_webhook(
 /// their outcomes, 429s, latency, the shared quota used and left today, the due backlog and the
 /// age of the most overdue shipment. Counters are this process's since it started; quota and
 /// backlog come from the store and so cover every process.
+#[utoipa::path(get, path = "/v1/admin/carriers", tag = "admin", security(("api_key" = ["admin"])),
+    responses((status = 200, description = "Per carrier instance: requests, latency, quota, subscriptions, backlog", body = CarriersOut)))]
 pub async fn carriers(
     caller: Caller,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let out = carrier_figures(&gateway).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "carriers": out })))
+    Ok(HttpResponse::Ok().json(CarriersOut { carriers: out }))
 }
 
 /// The figures of every carrier instance (the admin endpoint and the console's dashboard).
@@ -163,11 +185,11 @@ pub async fn carrier_figures(gateway: &Gateway) -> Result<Vec<CarrierFiguresOut>
 fn subscriptions_by_state(
     counts: &[(String, SubscriptionState, i64)],
     id: &str,
-) -> serde_json::Map<String, serde_json::Value> {
+) -> std::collections::BTreeMap<String, i64> {
     counts
         .iter()
         .filter(|(carrier, _, _)| carrier == id)
-        .map(|(_, state, count)| (label(*state), serde_json::json!(count)))
+        .map(|(_, state, count)| (label(*state), *count))
         .collect()
 }
 

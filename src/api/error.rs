@@ -6,7 +6,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::intake::{AcceptError, Rejected};
 use crate::push::dead_letters::ReplayError;
@@ -16,6 +15,169 @@ use crate::store::states::{Scope, label};
 /// 503s for an unreachable dependency, logged at a sampled rate.
 static UNREACHABLE_LOG: std::sync::LazyLock<super::door::RejectionLog> =
     std::sync::LazyLock::new(|| super::door::RejectionLog::new(std::time::Duration::from_secs(10)));
+
+/// The body of every error answer (`application/problem+json`, RFC 9457).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:trackgate:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's name.
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong, for a person: which field, which limit, what to do.
+    pub detail: String,
+    /// Stable: switch on this, never on `detail`.
+    #[schema(value_type = ProblemCode)]
+    pub code: &'static str,
+    /// `unparseable_payload`: the stored webhook's id, for reprocessing after a fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_webhook_id: Option<i64>,
+    /// `carrier_not_detected` / `carrier_ambiguous` / `carrier_not_configured`: the carriers
+    /// whose number formats fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub candidates: Option<serde_json::Value>,
+}
+
+/// Every problem `code`, with the HTTP status it comes with and when.
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("malformed_json", 400, "The body is not JSON."),
+    (
+        "bad_request",
+        400,
+        "A query or path parameter is missing or malformed, or a cursor is not one we issued.",
+    ),
+    (
+        "unparseable_payload",
+        400,
+        "A carrier webhook whose signature was valid but whose body could not be parsed: stored raw (`inbound_webhook_id`) for reprocessing.",
+    ),
+    (
+        "unauthorized",
+        401,
+        "No API key, or an unknown or revoked one.",
+    ),
+    (
+        "invalid_signature",
+        401,
+        "A carrier webhook whose signature did not verify: nothing was stored.",
+    ),
+    (
+        "invalid_token",
+        401,
+        "A stream token or tracking link that is not ours or was edited.",
+    ),
+    (
+        "token_expired",
+        401,
+        "A stream token past its expiry: mint a new one.",
+    ),
+    (
+        "forbidden",
+        403,
+        "The API key's scope does not allow this request.",
+    ),
+    (
+        "outside_token_scope",
+        403,
+        "The stream token does not cover what was asked.",
+    ),
+    (
+        "not_found",
+        404,
+        "No such shipment, dead letter, webhook or route.",
+    ),
+    (
+        "unknown_carrier",
+        404,
+        "No carrier instance with that id is configured.",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "The route exists, the method does not.",
+    ),
+    (
+        "request_timeout",
+        408,
+        "The body did not arrive within `server.body_timeout_secs`.",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "The body is over `server.body_limit_bytes`.",
+    ),
+    (
+        "unsupported_media_type",
+        415,
+        "Send `Content-Type: application/json`.",
+    ),
+    (
+        "validation_failed",
+        422,
+        "The body is JSON but a field is wrong: the detail names it.",
+    ),
+    (
+        "carrier_not_detected",
+        422,
+        "No carrier was named and no known carrier uses the number's format.",
+    ),
+    (
+        "carrier_ambiguous",
+        422,
+        "No carrier was named and several fit the number's format (see `candidates`).",
+    ),
+    (
+        "carrier_not_configured",
+        422,
+        "The number's format names a carrier no instance is configured for.",
+    ),
+    (
+        "rate_limited",
+        429,
+        "Over a rate limit: wait `Retry-After` seconds.",
+    ),
+    (
+        "internal",
+        500,
+        "A bug: the request id in the `x-request-id` header finds its log lines.",
+    ),
+    (
+        "unavailable",
+        503,
+        "The database or the broker is unreachable or busy: retry after `Retry-After`.",
+    ),
+    (
+        "too_many_streams",
+        503,
+        "This gateway serves its maximum of live streams: retry later.",
+    ),
+];
+
+/// The `code` of a [`Problem`]: one of [`CODES`].
+pub struct ProblemCode;
+
+impl utoipa::PartialSchema for ProblemCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        let meanings: Vec<String> = CODES
+            .iter()
+            .map(|(code, status, meaning)| format!("- `{code}` ({status}): {meaning}"))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .enum_values(Some(CODES.iter().map(|(code, _, _)| *code)))
+            .description(Some(meanings.join("\n")))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProblemCode {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ProblemCode")
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -239,19 +401,21 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let mut body = json!({
-            "type": format!("urn:trackgate:problem:{}", self.code()),
-            "title": self.title(),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-            "code": self.code(),
-        });
-        if let ApiError::UnparseablePayload { inbound_id, .. } = self {
-            body["inbound_webhook_id"] = json!(inbound_id);
-        }
-        if let ApiError::CarrierUndetermined { candidates, .. } = self {
-            body["candidates"] = candidates.clone();
-        }
+        let body = Problem {
+            kind: format!("urn:trackgate:problem:{}", self.code()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code(),
+            inbound_webhook_id: match self {
+                ApiError::UnparseablePayload { inbound_id, .. } => Some(*inbound_id),
+                _ => None,
+            },
+            candidates: match self {
+                ApiError::CarrierUndetermined { candidates, .. } => Some(candidates.clone()),
+                _ => None,
+            },
+        };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -263,7 +427,7 @@ impl ResponseError for ApiError {
         if status == StatusCode::UNAUTHORIZED && matches!(self, ApiError::Unauthorized) {
             response.insert_header(("www-authenticate", "Bearer"));
         }
-        response.body(body.to_string())
+        response.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
 
@@ -307,4 +471,92 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant: a new variant must be added here, and its code to [`CODES`].
+    fn every_variant() -> Vec<ApiError> {
+        let undetermined = |code| ApiError::CarrierUndetermined {
+            code,
+            detail: String::new(),
+            candidates: serde_json::Value::Null,
+        };
+        vec![
+            ApiError::MalformedJson(String::new()),
+            ApiError::Validation(String::new()),
+            ApiError::BadRequest(String::new()),
+            ApiError::Unauthorized,
+            ApiError::Forbidden(Scope::Admin),
+            ApiError::NotFound(String::new()),
+            ApiError::UnknownCarrier(String::new()),
+            undetermined("carrier_not_detected"),
+            undetermined("carrier_ambiguous"),
+            undetermined("carrier_not_configured"),
+            ApiError::InvalidSignature(String::new()),
+            ApiError::UnparseablePayload {
+                detail: String::new(),
+                inbound_id: 1,
+            },
+            ApiError::PayloadTooLarge(1),
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::MethodNotAllowed,
+            ApiError::RateLimited {
+                retry_after_secs: 1,
+            },
+            ApiError::RequestTimeout(1),
+            ApiError::Unavailable(String::new()),
+            ApiError::Unreachable {
+                detail: "",
+                cause: anyhow::anyhow!("down"),
+            },
+            ApiError::InvalidToken(String::new()),
+            ApiError::TokenExpired(chrono::Utc::now()),
+            ApiError::OutsideTokenScope(String::new()),
+            ApiError::TooManyStreams(1),
+            ApiError::Internal(anyhow::anyhow!("bug")),
+        ]
+    }
+
+    #[test]
+    fn every_code_is_published_with_its_status() {
+        for err in every_variant() {
+            let status = err.status_code().as_u16();
+            assert!(
+                CODES.contains(&(err.code(), status, lookup(err.code()))),
+                "`{}` ({status}) is not in CODES with that status",
+                err.code()
+            );
+        }
+        let used: Vec<&str> = every_variant().iter().map(ApiError::code).collect();
+        for (code, _, _) in CODES {
+            assert!(
+                used.contains(code),
+                "CODES lists `{code}`, which no error uses"
+            );
+        }
+    }
+
+    fn lookup(code: &str) -> &'static str {
+        CODES
+            .iter()
+            .find(|(known, _, _)| *known == code)
+            .map(|(_, _, meaning)| *meaning)
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn an_answer_is_a_problem_with_its_code() {
+        let response = ApiError::UnparseablePayload {
+            detail: "x".into(),
+            inbound_id: 7,
+        }
+        .error_response();
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "application/problem+json"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod checks;
 pub mod door;
 pub mod error;
+pub mod openapi;
 mod ops;
 mod shipments;
 pub mod stream;
@@ -249,6 +250,7 @@ pub fn server(
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .configure(routes)
+            .configure(openapi::routes)
             .configure(pages)
             .default_service(web::to(error::not_found))
     })

@@ -6,12 +6,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::wire::{LiveOut, ReadyOut};
 use crate::gateway::Gateway;
 
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process answers", body = LiveOut)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(LiveOut { status: "ok" })
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "Ready", body = ReadyOut),
+    (status = 503, description = "Not ready: what is wrong", body = ReadyOut, headers(("retry-after" = String)))))]
 pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let database = gateway.store.ping().await.map_err(|e| e.to_string());
     let queue = gateway.queue.ping().await.map_err(|e| e.to_string());
@@ -20,8 +25,8 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let stuck = gateway.health.problems(grace);
     let ready = database.is_ok() && queue.is_ok() && stuck.is_empty();
     let describe = |r: &Result<(), String>| match r {
-        Ok(()) => json!("ok"),
-        Err(e) => json!(e),
+        Ok(()) => "ok".to_owned(),
+        Err(e) => e.clone(),
     };
     let work: serde_json::Map<String, serde_json::Value> = stuck
         .iter()
@@ -35,12 +40,16 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
             (p.part.to_owned(), json!(why))
         })
         .collect();
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "database": describe(&database),
-        "queue": describe(&queue),
-        "background_work": if work.is_empty() { json!("ok") } else { json!(work) },
-    });
+    let body = ReadyOut {
+        status: if ready { "ready" } else { "unavailable" },
+        database: describe(&database),
+        queue: describe(&queue),
+        background_work: if work.is_empty() {
+            json!("ok")
+        } else {
+            json!(work)
+        },
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -50,6 +59,7 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(gateway: web::Data<Gateway>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -3,7 +3,10 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::wire::{BatchIn, BatchItemOut, ShipmentIn, ShipmentOut};
+use super::wire::{
+    BatchIn, BatchItemOut, BatchOut, ItemErrorOut, RefreshOut, ShipmentIn, ShipmentListOut,
+    ShipmentOut,
+};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::store::shipments::{NewShipment, Registered};
@@ -75,6 +78,12 @@ async fn answer(gateway: &Gateway, registered: Registered) -> ShipmentOut {
     ShipmentOut::new(registered.shipment, None).with_subscription(registered.subscription)
 }
 
+#[utoipa::path(post, path = "/v1/shipments", tag = "shipments", security(("api_key" = ["mall"])),
+    request_body = ShipmentIn,
+    responses(
+        (status = 201, description = "Registered", body = ShipmentOut),
+        (status = 200, description = "Already registered (same carrier and number): the existing shipment", body = ShipmentOut),
+    ))]
 pub async fn register(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -92,6 +101,9 @@ pub async fn register(
     })
 }
 
+#[utoipa::path(post, path = "/v1/shipments/batch", tag = "shipments", security(("api_key" = ["mall"])),
+    request_body = BatchIn,
+    responses((status = 200, description = "One result per item, in order", body = BatchOut)))]
 pub async fn register_batch(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -131,14 +143,20 @@ pub async fn register_batch(
                     index,
                     status: err.status_code().as_u16(),
                     shipment: None,
-                    error: Some(serde_json::json!({"code": err.code(), "detail": err.to_string()})),
+                    error: Some(ItemErrorOut {
+                        code: err.code(),
+                        detail: err.to_string(),
+                    }),
                 }
             }
         });
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchOut { results }))
 }
 
+#[utoipa::path(get, path = "/v1/shipments/{id}", tag = "shipments", security(("api_key" = ["mall"])),
+    params(("id" = String, Path, description = "The shipment id (`shp_…`)")),
+    responses((status = 200, description = "The shipment with its events, oldest first", body = ShipmentOut)))]
 pub async fn get(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -155,11 +173,17 @@ pub async fn get(
         .json(ShipmentOut::new(found.shipment, Some(found.events)).with_subscription(subscription)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
+    /// The mall's order id (required).
+    #[param(required = true, min_length = 1)]
     pub order_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/shipments", tag = "shipments", security(("api_key" = ["mall"])),
+    params(OrderQuery),
+    responses((status = 200, description = "The order's shipments (possibly none)", body = ShipmentListOut)))]
 pub async fn list_by_order(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -179,9 +203,12 @@ pub async fn list_by_order(
         .map(|s| ShipmentOut::new(s, None))
         .collect();
     let out = ShipmentOut::list_with_subscriptions(out, rows);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "shipments": out })))
+    Ok(HttpResponse::Ok().json(ShipmentListOut { shipments: out }))
 }
 
+#[utoipa::path(delete, path = "/v1/shipments/{id}", tag = "shipments", security(("api_key" = ["mall"])),
+    params(("id" = String, Path, description = "The shipment id")),
+    responses((status = 204, description = "No longer tracked (the carrier subscription is ended where it can be)")))]
 pub async fn stop(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -201,6 +228,9 @@ pub async fn stop(
 
 /// `POST /v1/shipments/{id}/refresh` (mall or support): poll this shipment before routine work,
 /// at the carrier instance's next tick — within its rate limit, never around it. 202.
+#[utoipa::path(post, path = "/v1/shipments/{id}/refresh", tag = "shipments", security(("api_key" = ["mall", "support"])),
+    params(("id" = String, Path, description = "The shipment id")),
+    responses((status = 202, description = "Queued for the carrier instance's next tick", body = RefreshOut)))]
 pub async fn refresh(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -210,10 +240,10 @@ pub async fn refresh(
         caller.require(Scope::Support)?;
     }
     let shipment = queue_refresh(&gateway, &id).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "id": shipment.id,
-        "refresh": "queued",
-    })))
+    Ok(HttpResponse::Accepted().json(RefreshOut {
+        id: shipment.id,
+        refresh: "queued",
+    }))
 }
 
 /// Ask for a poll of this shipment at its carrier instance's next tick (the refresh endpoint and

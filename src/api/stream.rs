@@ -11,6 +11,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
+use super::wire::{StreamTokenOut, TrackingLinkOut};
 use super::{ApiError, Caller};
 use crate::domain::tokens::{LinkClaims, Purpose, StreamClaims};
 use crate::gateway::Gateway;
@@ -18,19 +19,26 @@ use crate::live::{Cursor, Session, Watch, WatchRequest, render_full, sse_body};
 use crate::store::states::Scope;
 
 /// `POST /v1/stream-tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamTokenIn {
+    /// One order: every parcel of it, present and future.
     #[serde(default)]
     pub order_id: Option<String>,
+    /// Or up to `live.max_shipments_per_stream` shipments.
     #[serde(default)]
     pub shipment_ids: Vec<String>,
+    /// Lifetime (default `web.stream_token_secs`, at most `web.max_stream_token_secs`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub ttl_secs: Option<u64>,
 }
 
 /// Mint a token a browser can open a stream with: one order, or up to
 /// `live.max_shipments_per_stream` shipments, for `ttl_secs` (default `web.stream_token_secs`).
+#[utoipa::path(post, path = "/v1/stream-tokens", tag = "live", security(("api_key" = ["mall"])),
+    request_body = StreamTokenIn,
+    responses((status = 201, description = "A token for one order or a few shipments", body = StreamTokenOut)))]
 pub async fn mint_stream_token(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -69,25 +77,31 @@ pub async fn mint_stream_token(
         exp: Utc::now() + Duration::seconds(ttl as i64),
     };
     let token = gateway.tokens.sign(Purpose::Stream, &claims);
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "token": token,
-        "expires_at": claims.exp,
-        "order_id": claims.order_id,
-        "shipment_ids": claims.shipment_ids,
-        "sse_path": format!("/v1/stream/sse?token={token}"),
-        "websocket_path": format!("/v1/stream?token={token}"),
-    })))
+    Ok(HttpResponse::Created().json(StreamTokenOut {
+        sse_path: format!("/v1/stream/sse?token={token}"),
+        websocket_path: format!("/v1/stream?token={token}"),
+        token,
+        expires_at: claims.exp,
+        order_id: claims.order_id,
+        shipment_ids: claims.shipment_ids,
+    }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackingLinkIn {
+    /// Lifetime (default `web.tracking_link_days`, at most `web.max_tracking_link_days`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub ttl_days: Option<u64>,
 }
 
 /// `POST /v1/shipments/{id}/tracking-link`: a public, read-only page for this shipment, to put
 /// in the shopper's e-mails.
+#[utoipa::path(post, path = "/v1/shipments/{id}/tracking-link", tag = "live", security(("api_key" = ["mall"])),
+    params(("id" = String, Path, description = "The shipment id")),
+    request_body(content = Option<TrackingLinkIn>, description = "Optional"),
+    responses((status = 201, description = "A public page for the shopper", body = TrackingLinkOut)))]
 pub async fn mint_tracking_link(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -127,17 +141,19 @@ pub async fn mint_tracking_link(
             format!("{}://{}", info.scheme(), info.host())
         }
     };
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "url": format!("{base}/t/{token}"),
-        "token": token,
-        "expires_at": claims.exp,
-    })))
+    Ok(HttpResponse::Created().json(TrackingLinkOut {
+        url: format!("{base}/t/{token}"),
+        token,
+        expires_at: claims.exp,
+    }))
 }
 
 /// The query of both stream endpoints.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
+    /// A stream token (for browsers, which cannot send headers); else send an API key.
     #[serde(default)]
     pub token: Option<String>,
     /// Comma-separated shipment ids.
@@ -146,6 +162,7 @@ pub struct StreamQuery {
     /// Comma-separated order ids.
     #[serde(default)]
     pub orders: Option<String>,
+    /// Where to resume (a message's `cursor`).
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -283,6 +300,9 @@ pub async fn open_session(
 
 /// `GET /v1/stream/sse`: Server-Sent Events, one event per update (`update`, `snapshot`), its
 /// id the cursor to resume from.
+#[utoipa::path(get, path = "/v1/stream/sse", tag = "live", security(("api_key" = []), ()),
+    params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "The cursor to resume from (EventSource sends it by itself)")),
+    responses((status = 200, description = "Server-Sent Events: `snapshot`, `update`, `close` (docs/live-updates.md)", content_type = "text/event-stream", body = String)))]
 pub async fn sse(
     req: HttpRequest,
     gateway: web::Data<Gateway>,

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::wire::ShipmentOut;
+use super::wire::{ShipmentOut, TrackByNumberOut, TrackByOrderOut};
 use super::{ApiError, Caller};
 use crate::gateway::Gateway;
 use crate::store::shipments::ShipmentLookup;
@@ -29,6 +29,9 @@ async fn timelines(
 
 /// `GET /v1/track/{number}`: every spelling of the number finds its shipments (each configured
 /// kind's canonical spelling); `tracking_number` echoes the number as asked.
+#[utoipa::path(get, path = "/v1/track/{tracking_number}", tag = "support", security(("api_key" = ["support"])),
+    params(("tracking_number" = String, Path, description = "In any spelling (spaces, dashes, case)")),
+    responses((status = 200, description = "Every shipment with that number, with its timeline", body = TrackByNumberOut)))]
 pub async fn by_number(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -43,15 +46,23 @@ pub async fn by_number(
             "no shipment with tracking number `{number}`"
         )));
     }
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "tracking_number": number, "shipments": shipments })))
+    Ok(HttpResponse::Ok().json(TrackByNumberOut {
+        tracking_number: number,
+        shipments,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrackQuery {
+    /// The mall's order id (required).
+    #[param(required = true, min_length = 1)]
     pub order_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/track", tag = "support", security(("api_key" = ["support"])),
+    params(TrackQuery),
+    responses((status = 200, description = "Every parcel of the order, with its timeline", body = TrackByOrderOut)))]
 pub async fn by_order(
     caller: Caller,
     gateway: web::Data<Gateway>,
@@ -69,8 +80,8 @@ pub async fn by_order(
             "no shipment for order `{order_id}`"
         )));
     }
-    Ok(
-        HttpResponse::Ok()
-            .json(serde_json::json!({ "order_id": order_id, "shipments": shipments })),
-    )
+    Ok(HttpResponse::Ok().json(TrackByOrderOut {
+        order_id,
+        shipments,
+    }))
 }

@@ -20,6 +20,10 @@ use super::ApiError;
 use super::door::Door;
 use crate::gateway::Gateway;
 
+#[utoipa::path(post, path = "/webhooks/{carrier_id}", tag = "carriers",
+    params(("carrier_id" = String, Path, description = "The carrier instance id from config")),
+    request_body(content = String, description = "The carrier's own body (JSON, XML or a form), verified by its own signature scheme", content_type = "*/*"),
+    responses((status = 200, description = "Stored durably; the carrier's own acknowledgement body")))]
 pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trackgate_carriers::Status;
+use utoipa::ToSchema;
 
 use crate::store::entities::{
     dead_letter, inbound_webhook, shipment, subscription, tracking_event,
@@ -10,21 +11,28 @@ use crate::store::entities::{
 use crate::store::states::{EventSource, SubscriptionState, TaskKind, WebhookOutcome};
 
 /// `POST /v1/shipments` and each item of a batch.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentIn {
     /// The carrier instance id from config (`[carriers.<id>]`); detected from the tracking
     /// number's format when absent.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub carrier: Option<String>,
+    /// As the shopper sees it: spaces and dashes are fine (each carrier's rule removes them).
+    #[schema(min_length = 1, max_length = 64)]
     pub tracking_number: String,
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub order_id: Option<String>,
+    /// Anything the mall wants back in every push (a JSON object of at most 16 KiB).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// The carrier's code at an aggregator (Kuaidi100 `com`, e.g. `shunfeng`; a 17TRACK carrier
     /// number); detected from the number when absent.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub carrier_code: Option<String>,
     /// The sender's or recipient's phone; only its last four digits are kept (SF Express via
     /// Kuaidi100 needs them).
@@ -32,13 +40,30 @@ pub struct ShipmentIn {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
+    /// Registrations as for `POST /v1/shipments`, 1 to 1000. Each item is checked on its own:
+    /// a wrong one gets its own problem in the answer and does not fail the others.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1000)]
     pub shipments: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to a batch: one result per item, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchOut {
+    pub results: Vec<BatchItemOut>,
+}
+
+/// Why one item of a batch was refused (the `code` and `detail` of the problem it would get
+/// alone).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemErrorOut {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchItemOut {
     pub index: usize,
     /// 201 created, 200 already registered, 404/422 rejected.
@@ -46,10 +71,10 @@ pub struct BatchItemOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipment: Option<ShipmentOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<serde_json::Value>,
+    pub error: Option<ItemErrorOut>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ShipmentOut {
     pub id: String,
     pub carrier: String,
@@ -59,19 +84,27 @@ pub struct ShipmentOut {
     /// As the mall sent it (absent for shipments registered before it was kept).
     pub tracking_number_as_sent: Option<String>,
     pub order_id: Option<String>,
+    #[schema(value_type = crate::domain::schema::StatusName)]
     pub status: Status,
+    #[schema(value_type = Option<crate::domain::schema::SubStatus>)]
     pub sub_status: Option<String>,
     pub raw_code: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub last_event_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     pub tracking: bool,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub carrier_code: Option<String>,
     /// "ZTO Express / 中通快递": the courier as a person names it, when we know it.
     pub courier_name: Option<String>,
     pub phone_last4: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// The carrier subscription, for carriers that need one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,12 +114,13 @@ pub struct ShipmentOut {
 }
 
 /// Where a shipment's subscription with its carrier stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionOut {
     pub state: SubscriptionState,
     pub attempts: i32,
     /// The carrier's refusal, or the last failure while retrying.
     pub last_error: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -101,13 +135,16 @@ impl From<subscription::Model> for SubscriptionOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventOut {
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// The local time the carrier reported, with its offset, when known.
     pub local_time: Option<String>,
     pub offset_inferred: bool,
+    #[schema(value_type = crate::domain::schema::StatusName)]
     pub status: Status,
+    #[schema(value_type = Option<crate::domain::schema::SubStatus>)]
     pub sub_status: Option<String>,
     pub raw_code: String,
     pub description: String,
@@ -176,7 +213,9 @@ impl From<tracking_event::Model> for EventOut {
         let local_time = event
             .utc_offset_seconds
             .and_then(chrono::FixedOffset::east_opt)
-            .map(|offset| event.occurred_at.with_timezone(&offset).to_rfc3339());
+            .map(|offset| {
+                crate::domain::time::format_local(&event.occurred_at.with_timezone(&offset))
+            });
         EventOut {
             occurred_at: event.occurred_at,
             local_time,
@@ -192,7 +231,7 @@ impl From<tracking_event::Model> for EventOut {
 }
 
 /// A dead letter, as the admin API and `trackgate dead-letters list` show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetterOut {
     pub id: i64,
     /// `push` (ref_id is the outbox id / webhook-id) or `poll` (ref_id is the shipment id).
@@ -200,7 +239,9 @@ pub struct DeadLetterOut {
     pub ref_id: String,
     pub attempts: i32,
     pub last_error: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub replayed_at: Option<DateTime<Utc>>,
 }
 
@@ -219,16 +260,18 @@ impl From<dead_letter::Model> for DeadLetterOut {
 }
 
 /// A stored inbound webhook, as the admin API lists it (the body itself is not repeated).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InboundWebhookOut {
     pub id: i64,
     pub carrier: String,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub received_at: DateTime<Utc>,
     pub outcome: WebhookOutcome,
     pub error: Option<String>,
     /// Ingests the database refused.
     pub attempts: i32,
     pub body_bytes: usize,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub processed_at: Option<DateTime<Utc>>,
 }
 
@@ -248,7 +291,7 @@ impl From<inbound_webhook::Model> for InboundWebhookOut {
 }
 
 /// One carrier instance's figures (`GET /v1/admin/carriers`, the console's dashboard).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CarrierFiguresOut {
     pub id: String,
     pub kind: &'static str,
@@ -263,7 +306,7 @@ pub struct CarrierFiguresOut {
 }
 
 /// Requests to the carrier by this process since it started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CarrierRequestsOut {
     pub ok: u64,
     pub http_errors: u64,
@@ -271,13 +314,13 @@ pub struct CarrierRequestsOut {
     pub rate_limited: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LatencyOut {
     pub count: u64,
     pub mean: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QuotaOut {
     pub requests_per_second: u32,
     pub requests_per_day: Option<u32>,
@@ -286,15 +329,105 @@ pub struct QuotaOut {
     pub paused_for_secs: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionFiguresOut {
     pub needed: bool,
-    pub by_state: serde_json::Map<String, serde_json::Value>,
+    /// Subscriptions per state (`pending`, `active`, `failed`, …), across every process.
+    pub by_state: std::collections::BTreeMap<String, i64>,
     pub results: std::collections::BTreeMap<&'static str, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BacklogOut {
     pub due: u64,
     pub oldest_overdue_secs: Option<f64>,
+}
+
+/// `GET /v1/shipments?order_id=`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentListOut {
+    pub shipments: Vec<ShipmentOut>,
+}
+
+/// `GET /v1/track/{tracking_number}`: every shipment with that number, with its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackByNumberOut {
+    /// As asked.
+    pub tracking_number: String,
+    pub shipments: Vec<ShipmentOut>,
+}
+
+/// `GET /v1/track?order_id=`: every parcel of the order, with its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackByOrderOut {
+    pub order_id: String,
+    pub shipments: Vec<ShipmentOut>,
+}
+
+/// `POST /v1/shipments/{id}/refresh`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshOut {
+    pub id: String,
+    /// Always `queued`: the poll happens at the carrier instance's next tick.
+    pub refresh: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLettersOut {
+    pub dead_letters: Vec<DeadLetterOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboundWebhooksOut {
+    pub webhooks: Vec<InboundWebhookOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CarriersOut {
+    pub carriers: Vec<CarrierFiguresOut>,
+}
+
+/// `POST /v1/stream-tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamTokenOut {
+    pub token: String,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    pub order_id: Option<String>,
+    pub shipment_ids: Vec<String>,
+    /// Path and query of the SSE stream for this token.
+    pub sse_path: String,
+    /// Path and query of the WebSocket stream for this token.
+    pub websocket_path: String,
+}
+
+/// `POST /v1/shipments/{id}/tracking-link`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackingLinkOut {
+    /// The public page to send to the shopper.
+    pub url: String,
+    pub token: String,
+    #[serde(with = "crate::domain::time::rfc3339")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveOut {
+    /// Always `ok`: the process answers.
+    pub status: &'static str,
+}
+
+/// `GET /readyz`: `ok` or what is wrong, per dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyOut {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    /// `ok` or the error.
+    pub database: String,
+    /// `ok` or the error.
+    pub queue: String,
+    /// `ok`, or per background part that keeps failing, since when and why.
+    #[schema(value_type = Object)]
+    pub background_work: serde_json::Value,
 }

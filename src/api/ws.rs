@@ -50,6 +50,9 @@ enum ClientMessage {
     Ping,
 }
 
+#[utoipa::path(get, path = "/v1/stream", tag = "live", security(("api_key" = []), ()),
+    params(StreamQuery),
+    responses((status = 101, description = "WebSocket (docs/live-updates.md)")))]
 pub async fn stream(
     req: HttpRequest,
     body: web::Payload,

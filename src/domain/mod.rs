@@ -5,5 +5,7 @@ pub mod ids;
 pub mod retry;
 pub mod sanitize;
 pub mod schedule;
+pub mod schema;
 pub mod status;
+pub mod time;
 pub mod tokens;

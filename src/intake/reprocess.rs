@@ -9,7 +9,7 @@ use super::{Intake, StoredParse};
 use crate::store::StoreError;
 use crate::store::states::WebhookOutcome;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReprocessSummary {
     pub reprocessed: usize,
     pub new_events: usize,

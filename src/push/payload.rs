@@ -12,7 +12,7 @@ use crate::store::entities::{shipment, tracking_event};
 use crate::store::states::EventSource;
 
 /// What a push tells the mall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PushKind {
     /// The shipment's status or sub-status changed (and these events came with the change).
     #[serde(rename = "shipment.status_changed")]
@@ -23,7 +23,9 @@ pub enum PushKind {
     Updated,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The body of every push (`docs/push.schema.json` is generated from this type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Push)]
 pub struct PushPayload {
     /// Same as the `webhook-id` header: the mall's idempotency key.
     pub id: String,
@@ -45,28 +47,38 @@ pub struct PushPayload {
     #[serde(default)]
     pub courier_name: Option<String>,
     pub tracking_number: String,
+    #[schema(value_type = crate::domain::schema::StatusName)]
     pub status: Status,
+    #[schema(value_type = Option<crate::domain::schema::SubStatus>)]
     pub sub_status: Option<String>,
+    #[schema(value_type = crate::domain::schema::StatusName)]
     pub previous_status: Status,
     pub raw_code: Option<String>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub last_event_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(with = "crate::domain::time::rfc3339_option")]
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// The events this change brought in, oldest first.
     pub events: Vec<PushEvent>,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PushEvent {
     /// Stable per shipment and event (the event's dedupe key): the mall keeps events by it, so
     /// events from every push are kept, even from one whose status is stale.
     pub id: String,
+    #[serde(with = "crate::domain::time::rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// The carrier's local offset in seconds, when known; `offset_inferred` when we derived it.
     pub utc_offset_seconds: Option<i32>,
     pub offset_inferred: bool,
+    #[schema(value_type = crate::domain::schema::StatusName)]
     pub status: Status,
+    #[schema(value_type = Option<crate::domain::schema::SubStatus>)]
     pub sub_status: Option<String>,
     pub raw_code: String,
     pub description: String,
