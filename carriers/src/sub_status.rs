@@ -262,6 +262,24 @@ pub fn words(code: &str) -> Option<(&'static str, &'static str)> {
         .map(|i| (SUB_STATUSES[i].1, SUB_STATUSES[i].2))
 }
 
+/// `docs/sub-statuses.md`: the vocabulary as a table (a test keeps the file current).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Sub-statuses\n\n\
+         Generated from `carriers/src/sub_status.rs` (`trackgate openapi --sub-statuses`); do not \
+         edit by hand.\n\n\
+         `sub_status` says what happened more finely than `status`, in the same words for every \
+         carrier. It is `null` when the carrier said nothing finer. The vocabulary is open at one \
+         edge: an aggregator's detail code we have no entry for yet passes through in snake_case \
+         (17TRACK adds codes), so show an unknown code as text rather than refusing it.\n\n\
+         | code | meaning | 中文 |\n|---|---|---|\n",
+    );
+    for (code, english, chinese) in SUB_STATUSES {
+        out.push_str(&format!("| `{code}` | {english} | {chinese} |\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

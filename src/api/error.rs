@@ -388,7 +388,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
             ApiError::Unreachable { detail, cause } => {
                 // An outage answers every request 503: one line per few seconds says it.
                 if let Some(stands_for) = UNREACHABLE_LOG.note(detail) {

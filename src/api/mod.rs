@@ -12,6 +12,7 @@ pub mod checks;
 pub mod door;
 pub mod error;
 pub mod openapi;
+pub mod request_id;
 mod ops;
 mod shipments;
 pub mod stream;
@@ -25,7 +26,7 @@ use std::net::TcpListener;
 use std::pin::Pin;
 use std::time::Duration;
 
-use actix_web::{App, FromRequest, HttpRequest, HttpServer, web};
+use actix_web::{App, FromRequest, HttpMessage as _, HttpRequest, HttpServer, web};
 
 pub use error::ApiError;
 pub use shipments::queue_refresh;
@@ -92,8 +93,14 @@ impl tracing_actix_web::RootSpanBuilder for RouteSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "(no route)".to_owned());
+        let request_id = request
+            .extensions()
+            .get::<request_id::RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
         tracing::info_span!(
             "request",
+            request_id = %request_id,
             http.method = %request.method(),
             http.route = %route,
             http.status_code = tracing::field::Empty,
@@ -238,6 +245,7 @@ pub fn server(
         App::new()
             .wrap(actix_web::middleware::from_fn(door::guard))
             .wrap(tracing_actix_web::TracingLogger::<RouteSpan>::new())
+            .wrap(actix_web::middleware::from_fn(request_id::stamp))
             .app_data(data.clone())
             .app_data(keys.clone())
             .app_data(door.clone())

@@ -27,9 +27,24 @@ pub(super) async fn serve(mut settings: Settings, no_migrate: bool) -> anyhow::R
     }
     let signals = ShutdownSignals::install()?;
     let app = Application::build(settings).await?;
-    eprintln!("trackgate listening on port {}", app.port());
+    let address = std::net::SocketAddr::new(app.settings().server.listen.ip(), app.port());
+    // Through tracing, so that in `log.format = "json"` this line is JSON like every other.
+    tracing::info!(%address, "listening on http://{address}");
     app.start().await?.until(signals).await;
     Ok(())
+}
+
+/// `trackgate openapi`: the contract documents, as committed under `docs/`.
+pub fn contract(push_schema: bool, sub_statuses: bool) -> String {
+    if sub_statuses {
+        return trackgate_carriers::sub_status::markdown();
+    }
+    let document = if push_schema {
+        crate::api::openapi::push_schema()
+    } else {
+        crate::api::openapi::document().clone()
+    };
+    serde_json::to_string_pretty(&document).expect("JSON serializes") + "\n"
 }
 
 pub(super) async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 //! Parsing is clap's; each command is one function in [`commands`]. Errors print as one line
 //! naming what is wrong and exit 1.
 
-mod commands;
+pub mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +73,16 @@ enum Command {
     Carriers {
         #[command(subcommand)]
         command: CarriersCommand,
+    },
+    /// Print the API's OpenAPI 3.1 document (as served at /openapi.json), or the push's JSON
+    /// Schema, or the sub-status vocabulary.
+    Openapi {
+        /// Print the JSON Schema of the push body instead (docs/push.schema.json).
+        #[arg(long, conflicts_with = "sub_statuses")]
+        push_schema: bool,
+        /// Print the sub-status vocabulary as Markdown instead (docs/sub-statuses.md).
+        #[arg(long)]
+        sub_statuses: bool,
     },
     /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
     Demo,
@@ -187,6 +197,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
         } => return commands::normalize(&carrier, source, &file),
         Command::Detect { number } => return commands::detect(&number),
+        Command::Openapi {
+            push_schema,
+            sub_statuses,
+        } => {
+            print!("{}", commands::contract(push_schema, sub_statuses));
+            return Ok(());
+        }
         Command::Carriers {
             command: CarriersCommand::List { markdown: true },
         } => {
@@ -217,7 +234,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Carriers {
             command: CarriersCommand::List { .. },
         } => commands::carriers_list(&settings),
-        Command::Demo | Command::Normalize { .. } | Command::Detect { .. } => {
+        Command::Demo
+        | Command::Normalize { .. }
+        | Command::Detect { .. }
+        | Command::Openapi { .. } => {
             unreachable!("handled above")
         }
     }

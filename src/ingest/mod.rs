@@ -101,7 +101,8 @@ pub async fn ingest_polled(
         txn.commit().await?;
     }
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
-    live.announce(std::mem::take(&mut report.notes));
+    // Cloned, not taken: the caller logs which shipments the webhook moved.
+    live.announce(report.notes.clone());
     Ok(report)
 }
 
@@ -167,11 +168,6 @@ pub async fn ingest_webhooks(
     Store::set_webhook_outcomes(&txn, &processed, WebhookOutcome::Processed, None).await?;
     txn.commit().await?;
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
-    live.announce(
-        reports
-            .iter_mut()
-            .flat_map(|r| std::mem::take(&mut r.notes))
-            .collect(),
-    );
+    live.announce(reports.iter().flat_map(|r| r.notes.iter().cloned()).collect());
     Ok(reports)
 }

@@ -92,6 +92,19 @@ impl Shared {
         for (webhook, report) in webhooks.iter().zip(reports) {
             let (outcome, _) = report.webhook_outcome();
             self.count(&webhook.carrier_id, &label(outcome));
+            // One line per webhook, for the operator following a parcel: which shipments it
+            // moved (no body, no numbers beyond what the ids say).
+            let shipments: Vec<&str> = report.notes.iter().map(|n| n.shipment_id.as_str()).collect();
+            tracing::info!(
+                carrier = %webhook.carrier_id,
+                inbound_id = webhook.inbound_id,
+                outcome = %label(outcome),
+                events = report.events_inserted,
+                duplicates = report.duplicates,
+                status_changes = report.status_changes,
+                shipments = %shipments.join(","),
+                "webhook ingested"
+            );
             self.metrics
                 .events_ingested
                 .with_label_values(&[webhook.carrier_id.as_str(), "webhook"])

@@ -71,9 +71,10 @@ impl PushWorker {
         }
         let decision = self.send(&row).await?;
         let shipment_id = &row.shipment_id;
+        let carrier = carrier_of(&row.payload);
         Ok(match decision {
             None => {
-                tracing::info!(outbox_id, shipment_id, seq = row.seq, "push delivered");
+                tracing::info!(outbox_id, shipment_id, carrier, seq = row.seq, attempt = row.attempts + 1, "push delivered");
                 self.release_successor(&row).await;
                 Settlement::Ack
             }
@@ -82,6 +83,7 @@ impl PushWorker {
                 tracing::warn!(
                     outbox_id,
                     shipment_id,
+                    carrier,
                     "mall answered 410 Gone; not retrying"
                 );
                 self.release_successor(&row).await;
@@ -95,6 +97,7 @@ impl PushWorker {
                 tracing::error!(
                     outbox_id,
                     shipment_id,
+                    carrier,
                     "push dead-lettered after the last attempt"
                 );
                 self.release_successor(&row).await;
@@ -133,7 +136,15 @@ impl PushWorker {
             Some(Decision::DeadLetter) => OutboxState::Dead,
         };
         if let Some(Decision::RetryAfter(delay)) = decision {
-            tracing::warn!(outbox_id = %row.id, attempt, ?delay, error = ?error, "push failed; will retry");
+            tracing::warn!(
+                outbox_id = %row.id,
+                shipment_id = %row.shipment_id,
+                carrier = carrier_of(&row.payload),
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                error = error.as_deref().unwrap_or(""),
+                "push failed; will retry"
+            );
         }
         // Recorded before the task is settled: a crash in between redelivers a task whose row
         // is already settled.
@@ -157,6 +168,19 @@ impl PushWorker {
             }
         }
     }
+}
+
+/// The carrier instance a stored payload is about, for log lines (read without parsing the
+/// rest of the payload).
+fn carrier_of(payload: &str) -> &str {
+    #[derive(serde::Deserialize)]
+    struct Carrier<'a> {
+        #[serde(borrow)]
+        carrier: &'a str,
+    }
+    serde_json::from_str::<Carrier>(payload)
+        .map(|c| c.carrier)
+        .unwrap_or("?")
 }
 
 /// Fold stored payloads (oldest first) into one, as stored text.

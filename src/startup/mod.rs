@@ -67,6 +67,10 @@ impl Application {
         self.port
     }
 
+    pub fn settings(&self) -> &crate::config::Settings {
+        &self.gateway.settings
+    }
+
     /// Start the server and the background work.
     pub async fn start(self) -> anyhow::Result<Running> {
         let Application {

@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod carrier_polls;
 mod cli;
+mod contract;
 mod door;
 mod healing;
 mod ingest;

@@ -1,0 +1,200 @@
+//! The machine-readable contract: the committed documents match what the gateway generates,
+//! real pushes validate against `docs/push.schema.json`, every timestamp of every answer has the
+//! one format, `/openapi.json` and `/docs` are served (with nothing from a CDN), and
+//! schemathesis finds no 5xx and no answer outside the spec on a live gateway.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const TIMESTAMP: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$";
+
+fn repository_file(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `docs/openapi.json`, `docs/push.schema.json` and `docs/sub-statuses.md` are what
+/// `trackgate openapi` prints; `UPDATE_EXPECT=1` rewrites them.
+#[test]
+fn the_committed_contract_documents_are_current() {
+    let documents = [
+        ("docs/openapi.json", trackgate::cli::commands::contract(false, false)),
+        ("docs/push.schema.json", trackgate::cli::commands::contract(true, false)),
+        ("docs/sub-statuses.md", trackgate::cli::commands::contract(false, true)),
+    ];
+    let mut stale = Vec::new();
+    for (path, generated) in documents {
+        let file = repository_file(path);
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&file, &generated).unwrap();
+            continue;
+        }
+        if std::fs::read_to_string(&file).unwrap_or_default() != generated {
+            stale.push(path);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{stale:?} differ from what the gateway generates: run `UPDATE_EXPECT=1 cargo test --test it contract`"
+    );
+}
+
+/// Every string in `value` that looks like an instant (starts with a date and has a `T`) has
+/// the one format, except `local_time`, which is the carrier's wall clock with its offset.
+fn assert_timestamps(value: &Value, path: &str) {
+    let pattern = regex_like(TIMESTAMP);
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "local_time" {
+                    continue;
+                }
+                assert_timestamps(inner, &format!("{path}.{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                assert_timestamps(inner, &format!("{path}[{i}]"));
+            }
+        }
+        Value::String(text) => {
+            let looks_like_instant = text.len() >= 19
+                && text.as_bytes()[4] == b'-'
+                && text.as_bytes()[10] == b'T'
+                && text[..4].bytes().all(|b| b.is_ascii_digit());
+            if looks_like_instant {
+                assert!(pattern(text), "{path} = {text} is not RFC 3339 UTC with milliseconds");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The timestamp pattern, checked without a regex engine.
+fn regex_like(_: &str) -> impl Fn(&str) -> bool {
+    |text: &str| {
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        b.len() == 24
+            && digits(0..4)
+            && digits(5..7)
+            && digits(8..10)
+            && digits(11..13)
+            && digits(14..16)
+            && digits(17..19)
+            && b[19] == b'.'
+            && digits(20..23)
+            && b[23] == b'Z'
+    }
+}
+
+#[tokio::test]
+async fn real_pushes_and_answers_follow_the_published_contract() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.mall_accepts_pushes().await;
+    let shipment = app.register("sandbox", "CONTRACT1", Some("order-c1")).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    for (n, code) in ["PU", "AR", "FA", "DP"].iter().enumerate() {
+        let body = sandbox_event(
+            "CONTRACT1",
+            &format!("e{n}"),
+            &format!("2026-11-2{n}T10:00:00.123456+08:00"),
+            code,
+        );
+        assert_eq!(app.sandbox_webhook(&body).await.status(), 200);
+    }
+    // Pushes of one shipment waiting together are folded into one: wait for the last status.
+    wait_until("the push of the delivery", std::time::Duration::from_secs(20), || async {
+        app.pushes_received()
+            .await
+            .iter()
+            .any(|push| push["status"] == "delivered")
+    })
+    .await;
+
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repository_file("docs/push.schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the push schema is valid JSON Schema");
+    let pushes = app.pushes_received().await;
+    for push in &pushes {
+        let errors: Vec<String> = validator
+            .iter_errors(push)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "push {push} breaks the schema: {errors:#?}");
+        assert_timestamps(push, "push");
+    }
+    // Pushes that break it are told apart: the validator is not vacuous.
+    let mut broken = pushes[0].clone();
+    broken["status"] = json!("teleported");
+    assert!(!validator.is_valid(&broken));
+    broken = pushes[0].clone();
+    broken["created_at"] = json!("2026-11-30T13:43:32.123456789Z");
+    assert!(!validator.is_valid(&broken), "nine fractional digits must not validate");
+
+    // Every answer's timestamps, events included.
+    for path in [
+        format!("/v1/shipments/{id}"),
+        "/v1/shipments?order_id=order-c1".to_owned(),
+        "/v1/track/CONTRACT1".to_owned(),
+        "/v1/admin/carriers".to_owned(),
+        "/v1/admin/webhooks?outcome=processed".to_owned(),
+    ] {
+        let (status, body) = app.get_json(&path, &app.keys.admin).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_timestamps(&body, &path);
+    }
+    let (status, token) = app
+        .post_json("/v1/stream-tokens", &app.keys.mall, json!({"order_id": "order-c1"}))
+        .await;
+    assert_eq!(status, 201);
+    assert_timestamps(&token, "stream token");
+    let (_, shipment) = app.get_json(&format!("/v1/shipments/{id}"), &app.keys.admin).await;
+    let local = shipment["events"][0]["local_time"].as_str().unwrap();
+    assert!(local.ends_with(".123+08:00"), "local time keeps its offset: {local}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_document_and_its_docs_page_are_served_from_the_binary() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app.http.get(format!("{}/openapi.json", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-request-id").is_some());
+    let served: Value = response.json().await.unwrap();
+    assert_eq!(&served, trackgate::api::openapi::document());
+    let codes: Vec<&str> = served["components"]["schemas"]["ProblemCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(codes.contains(&"invalid_signature") && codes.contains(&"rate_limited"));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .unwrap();
+    let page = client.get(format!("{}/docs", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        let response = client
+            .get(format!("{}/docs/{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("cdn.jsdelivr") && !text.contains("unpkg.com"), "{asset} loads from a CDN");
+        if asset == "swagger-initializer.js" {
+            assert!(text.contains("/openapi.json"), "the UI reads our document: {text}");
+        }
+    }
+    assert!(!html.contains("https://"), "the page loads nothing from elsewhere");
+    app.finish().await;
+}
