@@ -9,6 +9,7 @@
 //! ([`gateway`]) → pipeline ([`intake`] → [`ingest`] → [`push`]) → ports ([`store`], [`queue`],
 //! [`registry`], [`live`]) → [`metrics`], [`health`], [`telemetry`], [`config`] → [`domain`].
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -22,6 +22,7 @@ const RANKS: &[(&str, u8)] = &[
     ("registry", 4),
     ("live", 4),
     ("push", 5),
+    ("alerts", 5),
     ("subscriptions", 5),
     ("ingest", 6),
     ("intake", 7),

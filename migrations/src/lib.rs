@@ -15,6 +15,7 @@ mod m20261130_000006_canonical_numbers;
 mod m20261130_000007_subscriptions;
 mod m20261130_000008_push_created_index;
 mod m20261130_000009_console_sessions;
+mod m20261130_000010_alerts;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_subscriptions::Migration),
             Box::new(m20261130_000008_push_created_index::Migration),
             Box::new(m20261130_000009_console_sessions::Migration),
+            Box::new(m20261130_000010_alerts::Migration),
         ]
     }
 }

@@ -35,8 +35,9 @@ pub fn of(req: &ServiceRequest) -> RequestId {
     })
 }
 
-/// Outermost middleware: sets the id before the request's span is made, and puts it on the
-/// answer whatever the answer is.
+/// Outermost middleware: sets the id before the request's span is made, puts it on the answer
+/// whatever the answer is, and counts the answer in `trackgate_http_requests_total` by route
+/// pattern (never the path: ids and tokens would make the labels unbounded).
 pub async fn stamp(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
@@ -45,14 +46,39 @@ pub async fn stamp(
     let value = HeaderValue::from_str(&id.0).expect("checked or generated: a valid header value");
     req.extensions_mut().insert(id);
     let request = req.request().clone();
+    let started = std::time::Instant::now();
     let mut response = match next.call(req).await {
         Ok(response) => response.map_into_boxed_body(),
-        Err(err) => ServiceResponse::from_err(err, request),
+        Err(err) => ServiceResponse::from_err(err, request.clone()),
     };
     response
         .headers_mut()
         .insert(HeaderName::from_static(HEADER), value);
+    if let Some(gateway) = request.app_data::<actix_web::web::Data<crate::gateway::Gateway>>() {
+        let route = request.match_pattern();
+        gateway.metrics.ops.observe_http(
+            route.as_deref().unwrap_or("(no route)"),
+            method_label(request.method()),
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     Ok(response)
+}
+
+/// The method as a label: the standard ones, everything else as `other` (bounded).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

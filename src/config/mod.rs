@@ -14,6 +14,7 @@ mod validate;
 use secrets::reject_secrets_in_files;
 pub use secrets::{REDACTED, Secret, carrier_secret_keys, redact_carrier_settings, redact_url};
 pub use sections::{
+    AlertEmail, AlertSettings, AlertWebhook, ChatRobot, SmtpTls,
     CarrierSettings, DatabaseSettings, IntakeSettings, Language, LiveBackend, LiveSettings,
     LogFormat, LogSettings, MallSettings, PollSettings, QueueKind, QueueSettings, ServerSettings,
     WebSettings,
@@ -56,6 +57,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub web: WebSettings,
     pub live: LiveSettings,
+    pub alerts: AlertSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub carriers: BTreeMap<String, CarrierSettings>,

@@ -152,7 +152,18 @@ pub(super) fn reject_secrets_in_files(
         key,
         source_name: source_name.clone(),
     };
-    for key in ["mall.signing_secret", "web.token_secret"] {
+    for key in [
+        "mall.signing_secret",
+        "web.token_secret",
+        "alerts.webhook.secret",
+        "alerts.slack.url",
+        "alerts.slack.secret",
+        "alerts.dingtalk.url",
+        "alerts.dingtalk.secret",
+        "alerts.wecom.url",
+        "alerts.wecom.secret",
+        "alerts.email.password",
+    ] {
         if files.find_value(key).is_ok() {
             return Err(refuse(key.to_owned()));
         }

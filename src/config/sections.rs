@@ -185,6 +185,88 @@ pub enum LiveBackend {
     Store,
 }
 
+/// `[alerts]`: built-in alert rules and where alerts go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    pub enabled: bool,
+    pub evaluate_secs: u64,
+    pub repeat_secs: u64,
+    pub push_backlog_age_secs: u64,
+    pub carrier_error_ratio: f64,
+    pub carrier_min_requests: u64,
+    pub carrier_paused_secs: u64,
+    pub quota_used_ratio: f64,
+    pub subscription_failures: u64,
+    pub signature_failures: u64,
+    pub delivery_attempts: u32,
+    pub delivery_timeout_ms: u64,
+    #[serde(default)]
+    pub webhook: Option<AlertWebhook>,
+    #[serde(default)]
+    pub slack: Option<ChatRobot>,
+    #[serde(default)]
+    pub dingtalk: Option<ChatRobot>,
+    #[serde(default)]
+    pub wecom: Option<ChatRobot>,
+    #[serde(default)]
+    pub email: Option<AlertEmail>,
+}
+
+/// `[alerts.webhook]`: a JSON POST signed like pushes (Standard Webhooks).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWebhook {
+    #[serde(serialize_with = "serialize_url")]
+    pub url: String,
+    /// `whsec_…`; env only (TRACKGATE__ALERTS__WEBHOOK__SECRET). Unsigned when absent.
+    #[serde(default, serialize_with = "serialize_optional_secret")]
+    pub secret: Option<Secret>,
+}
+
+/// `[alerts.slack]`, `[alerts.dingtalk]`, `[alerts.wecom]`: a chat robot's webhook URL (its
+/// token is in the URL: env only), and for DingTalk the optional signing secret.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRobot {
+    #[serde(serialize_with = "serialize_optional_secret_text")]
+    pub url: Secret,
+    #[serde(default, serialize_with = "serialize_optional_secret")]
+    pub secret: Option<Secret>,
+}
+
+/// `[alerts.email]`: SMTP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertEmail {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls`, `tls` (implicit, port 465) or `none` (a local relay only).
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Env only: TRACKGATE__ALERTS__EMAIL__PASSWORD.
+    #[serde(default, serialize_with = "serialize_optional_secret")]
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+fn serialize_optional_secret_text<S: serde::Serializer>(
+    _: &Secret,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(super::secrets::REDACTED)
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {

@@ -25,6 +25,13 @@ impl Shared {
 
     pub(super) fn record_rejected(&self, carrier_id: &str, cause: &SignatureError) {
         self.count(carrier_id, "rejected");
+        if *cause != SignatureError::NotSupported {
+            self.metrics
+                .ops
+                .signature_rejections
+                .with_label_values(&[carrier_id])
+                .inc();
+        }
         if *cause == SignatureError::NotConfigured {
             tracing::error!(carrier = %carrier_id, "webhook refused: no webhook secret configured for this carrier instance");
         }

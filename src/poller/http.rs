@@ -44,6 +44,13 @@ impl Poller {
                 continue;
             }
             if !(200..300).contains(&status) {
+                if status == 401 {
+                    self.metrics
+                        .ops
+                        .carrier_unauthorized
+                        .with_label_values(&[instance.id.as_str()])
+                        .inc();
+                }
                 self.metrics
                     .polls
                     .with_label_values(&[instance.id.as_str(), "http_error"])

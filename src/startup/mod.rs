@@ -130,6 +130,14 @@ impl Application {
             tracker.spawn(workers::run_poller(poller, tick, shutdown.clone()));
         }
         tracker.spawn(sample_metrics(gateway.metrics.clone(), shutdown.clone()));
+        let alerts = crate::alerts::Alerts::new(
+            gateway.settings.alerts.clone(),
+            gateway.store.clone(),
+            gateway.queue.clone(),
+            gateway.registry.clone(),
+            gateway.metrics.clone(),
+        )?;
+        tracker.spawn(alerts.run(shutdown.clone()));
         tracker.close();
         tracing::info!(port, queue = ?gateway.queue.kind(), carriers = ?gateway.registry.ids(), "trackgate is serving");
         Ok(Running {

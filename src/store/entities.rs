@@ -316,3 +316,27 @@ pub mod console_session {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod alert {
+    use sea_orm::entity::prelude::*;
+
+    /// A built-in alert's state, shared by every process (see `store::alerts`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub firing: bool,
+        pub summary: String,
+        pub fired_at: DateTimeUtc,
+        pub last_sent_at: DateTimeUtc,
+        /// The last time any process saw the condition hold.
+        pub held_at: DateTimeUtc,
+        pub resolved_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -7,6 +7,7 @@
 //! another connection wrote in between. One connection serializes writers without that failure.
 //! Code must therefore never hold a transaction while awaiting another query on the pool.
 
+pub mod alerts;
 pub mod console;
 pub mod entities;
 pub mod keys;

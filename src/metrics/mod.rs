@@ -5,7 +5,11 @@
 //! metrics; each is recorded by the one module that owns the event it counts (webhook outcomes
 //! by the intake, pushes by the push worker, carrier requests by the poller).
 
+mod operations;
+
 use std::time::Duration;
+
+pub use operations::OperationsMetrics;
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -31,6 +35,8 @@ pub struct Metrics {
     registry: Registry,
     /// The last hour of [`Sample`]s, oldest first (this process's counters).
     history: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Sample>>>,
+    /// Backlog, HTTP, quota, alert, process and build metrics ([`operations`]).
+    pub ops: OperationsMetrics,
     /// Carrier webhooks by carrier instance and outcome (`rejected`, `received`, `processed`,
     /// `partial`, `failed`).
     pub webhooks: IntCounterVec,
@@ -115,6 +121,7 @@ impl Metrics {
             "How long the most overdue shipment has waited for its poll",
         );
         Metrics {
+            ops: OperationsMetrics::new(&r),
             push_seconds: registered(&r, Histogram::with_opts(push_seconds).expect("valid")),
             poll_due: registered(&r, IntGaugeVec::new(poll_due, &["carrier"]).expect("valid")),
             poll_oldest_due_seconds: registered(
