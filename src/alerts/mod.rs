@@ -80,16 +80,56 @@ impl Holding {
 
 /// (rule, severity, what to do).
 const RULES: &[(&str, &str, &str)] = &[
-    ("dead_letters", "critical", "Pushes or polls ran out of retries. Fix the cause (the mall's endpoint?), then replay: `trackgate dead-letters list` / `replay ID`, or the console."),
-    ("push_backlog", "critical", "Pushes are not reaching the mall. Check the mall endpoint and the push workers (`/readyz`, trackgate_pushes_total{result=\"failed\"})."),
-    ("carrier_failing", "warning", "Most requests to this carrier fail. Check `/v1/admin/carriers` and the carrier's status page."),
-    ("carrier_credentials", "critical", "The carrier answers 401: its credentials expired or were revoked. Renew them (env) and restart."),
-    ("carrier_paused", "warning", "The carrier keeps answering 429: polls are paused. Lower requests_per_second or ask for more quota."),
-    ("carrier_quota", "warning", "The carrier's daily quota is nearly spent: polls stop when it is. Raise requests_per_day or poll less often."),
-    ("subscriptions_failing", "warning", "The carrier refuses subscriptions or they ran out of retries: `trackgate subscriptions resync` after a fix."),
-    ("signature_failures", "warning", "Many webhooks for this instance fail their signature: a rotated secret (set the new one) or someone probing the endpoint."),
-    ("store_unreachable", "critical", "This process cannot reach the database. Webhooks are refused (503) until it can."),
-    ("broker_unreachable", "critical", "This process cannot reach RabbitMQ. Work waits in the store and resumes when it reconnects."),
+    (
+        "dead_letters",
+        "critical",
+        "Pushes or polls ran out of retries. Fix the cause (the mall's endpoint?), then replay: `trackgate dead-letters list` / `replay ID`, or the console.",
+    ),
+    (
+        "push_backlog",
+        "critical",
+        "Pushes are not reaching the mall. Check the mall endpoint and the push workers (`/readyz`, trackgate_pushes_total{result=\"failed\"}).",
+    ),
+    (
+        "carrier_failing",
+        "warning",
+        "Most requests to this carrier fail. Check `/v1/admin/carriers` and the carrier's status page.",
+    ),
+    (
+        "carrier_credentials",
+        "critical",
+        "The carrier answers 401: its credentials expired or were revoked. Renew them (env) and restart.",
+    ),
+    (
+        "carrier_paused",
+        "warning",
+        "The carrier keeps answering 429: polls are paused. Lower requests_per_second or ask for more quota.",
+    ),
+    (
+        "carrier_quota",
+        "warning",
+        "The carrier's daily quota is nearly spent: polls stop when it is. Raise requests_per_day or poll less often.",
+    ),
+    (
+        "subscriptions_failing",
+        "warning",
+        "The carrier refuses subscriptions or they ran out of retries: `trackgate subscriptions resync` after a fix.",
+    ),
+    (
+        "signature_failures",
+        "warning",
+        "Many webhooks for this instance fail their signature: a rotated secret (set the new one) or someone probing the endpoint.",
+    ),
+    (
+        "store_unreachable",
+        "critical",
+        "This process cannot reach the database. Webhooks are refused (503) until it can.",
+    ),
+    (
+        "broker_unreachable",
+        "critical",
+        "This process cannot reach RabbitMQ. Work waits in the store and resumes when it reconnects.",
+    ),
 ];
 
 fn rule_info(rule: &str) -> (&'static str, &'static str) {
@@ -141,7 +181,8 @@ impl Alerts {
 
     /// Evaluate every `evaluate_secs` until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(Duration::from_secs(self.settings.evaluate_secs.max(1)));
+        let mut ticker =
+            tokio::time::interval(Duration::from_secs(self.settings.evaluate_secs.max(1)));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -152,7 +193,8 @@ impl Alerts {
 
     /// One evaluation: read, decide, send.
     pub async fn evaluate(&mut self, now: DateTime<Utc>) {
-        let readings = Readings::take(&self.store, &self.queue, &self.registry, &self.metrics, now).await;
+        let readings =
+            Readings::take(&self.store, &self.queue, &self.registry, &self.metrics, now).await;
         readings.export(&self.metrics);
         let counters = readings.counters.clone();
         let previous = self.previous.replace(counters);
@@ -168,7 +210,9 @@ impl Alerts {
         if readings.store_reachable {
             match self.evaluate_shared(shared, now).await {
                 Ok(()) => firing = self.store.firing_alerts().await.unwrap_or_default(),
-                Err(err) => tracing::warn!(error = %err, "alert state not updated; trying again at the next evaluation"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "alert state not updated; trying again at the next evaluation")
+                }
             }
         }
         self.export_firing(&firing);
@@ -192,21 +236,49 @@ impl Alerts {
                 Some(_) => {}
             }
         }
-        let ended: Vec<String> = self.local.keys().filter(|k| !keys.contains(k)).cloned().collect();
+        let ended: Vec<String> = self
+            .local
+            .keys()
+            .filter(|k| !keys.contains(k))
+            .cloned()
+            .collect();
         for key in ended {
             if let Some((since, _)) = self.local.remove(&key) {
-                let hold = Holding { rule: if key.starts_with("store") { "store_unreachable" } else { "broker_unreachable" }, subject: "gateway".into(), summary: format!("{} again", if key.starts_with("store") { "The database is reachable" } else { "RabbitMQ is reachable" }) };
+                let hold = Holding {
+                    rule: if key.starts_with("store") {
+                        "store_unreachable"
+                    } else {
+                        "broker_unreachable"
+                    },
+                    subject: "gateway".into(),
+                    summary: format!(
+                        "{} again",
+                        if key.starts_with("store") {
+                            "The database is reachable"
+                        } else {
+                            "RabbitMQ is reachable"
+                        }
+                    ),
+                };
                 self.send(&hold, State::Resolved, since, Some(now));
             }
         }
     }
 
-    async fn evaluate_shared(&mut self, holding: Vec<Holding>, now: DateTime<Utc>) -> Result<(), crate::store::StoreError> {
+    async fn evaluate_shared(
+        &mut self,
+        holding: Vec<Holding>,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::store::StoreError> {
         let repeat = chrono::Duration::seconds(self.settings.repeat_secs as i64);
         let mut keys = Vec::new();
         for hold in holding {
             let key = hold.key();
-            match self.store.claim_alert(&key, &hold.summary, now, repeat).await? {
+            match self
+                .store
+                .claim_alert(&key, &hold.summary, now, repeat)
+                .await?
+            {
                 Some(Claim::Fired) => self.send(&hold, State::Firing, now, None),
                 Some(Claim::Repeated) => self.send(&hold, State::Repeat, now, None),
                 None => {}
@@ -221,15 +293,29 @@ impl Alerts {
             }
             if let Some(fired_at) = self.store.resolve_alert(&key, now, grace).await? {
                 let (rule, subject) = key.split_once(':').unwrap_or((key.as_str(), "gateway"));
-                let rule = RULES.iter().find(|(name, _, _)| *name == rule).map(|(n, _, _)| *n).unwrap_or("unknown");
-                let hold = Holding { rule, subject: subject.to_owned(), summary: format!("resolved: {key}") };
+                let rule = RULES
+                    .iter()
+                    .find(|(name, _, _)| *name == rule)
+                    .map(|(n, _, _)| *n)
+                    .unwrap_or("unknown");
+                let hold = Holding {
+                    rule,
+                    subject: subject.to_owned(),
+                    summary: format!("resolved: {key}"),
+                };
                 self.send(&hold, State::Resolved, fired_at, Some(now));
             }
         }
         Ok(())
     }
 
-    fn send(&self, hold: &Holding, state: State, started_at: DateTime<Utc>, resolved_at: Option<DateTime<Utc>>) {
+    fn send(
+        &self,
+        hold: &Holding,
+        state: State,
+        started_at: DateTime<Utc>,
+        resolved_at: Option<DateTime<Utc>>,
+    ) {
         let (severity, runbook) = rule_info(hold.rule);
         let message = AlertMessage {
             key: hold.key(),
@@ -244,8 +330,12 @@ impl Alerts {
             gateway: self.process.clone(),
         };
         match state {
-            State::Resolved => tracing::info!(alert = %message.key, "alert resolved: {}", message.summary),
-            _ => tracing::warn!(alert = %message.key, severity, state = ?state, "alert: {}", message.summary),
+            State::Resolved => {
+                tracing::info!(alert = %message.key, "alert resolved: {}", message.summary)
+            }
+            _ => {
+                tracing::warn!(alert = %message.key, severity, state = ?state, "alert: {}", message.summary)
+            }
         }
         self.outbox.send(message);
     }

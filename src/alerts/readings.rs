@@ -69,7 +69,8 @@ impl Readings {
             counters: Counters::default(),
             now,
         };
-        let counter = |vec: &prometheus::IntCounterVec, labels: &[&str]| vec.with_label_values(labels).get();
+        let counter =
+            |vec: &prometheus::IntCounterVec, labels: &[&str]| vec.with_label_values(labels).get();
         // Only instances that can track anything: one configured without credentials is neither
         // alerted on nor exported.
         for instance in registry.all().filter(|i| i.can_track()) {
@@ -119,13 +120,16 @@ impl Readings {
         if let Some(backlog) = &self.backlog {
             ops.push_backlog.set(backlog.pending as i64);
             ops.dead_letters_open.set(backlog.dead_letters as i64);
-            ops.push_oldest_age_seconds.set(self.oldest_push_age().unwrap_or(0.0));
+            ops.push_oldest_age_seconds
+                .set(self.oldest_push_age().unwrap_or(0.0));
         }
         if !self.store_reachable {
             return;
         }
         for carrier in &self.carriers {
-            ops.quota_used.with_label_values(&[&carrier.id]).set(carrier.used_today as i64);
+            ops.quota_used
+                .with_label_values(&[&carrier.id])
+                .set(carrier.used_today as i64);
             if carrier.requests_per_day > 0 {
                 ops.quota_limit
                     .with_label_values(&[&carrier.id])
@@ -160,19 +164,38 @@ impl Readings {
             })
         };
         if let Some(error) = &self.store_error {
-            hold("store_unreachable", "gateway", format!("The database is unreachable: {error}"));
+            hold(
+                "store_unreachable",
+                "gateway",
+                format!("The database is unreachable: {error}"),
+            );
         }
         if let Some(error) = &self.broker_error {
-            hold("broker_unreachable", "gateway", format!("The queue is unreachable: {error}"));
+            hold(
+                "broker_unreachable",
+                "gateway",
+                format!("The queue is unreachable: {error}"),
+            );
         }
         if let Some(backlog) = &self.backlog {
             if backlog.dead_letters > 0 {
-                hold("dead_letters", "gateway", format!("{} dead letter(s) waiting for replay", backlog.dead_letters));
+                hold(
+                    "dead_letters",
+                    "gateway",
+                    format!("{} dead letter(s) waiting for replay", backlog.dead_letters),
+                );
             }
             if let Some(age) = self.oldest_push_age()
                 && age >= settings.push_backlog_age_secs as f64
             {
-                hold("push_backlog", "gateway", format!("{} push(es) undelivered, the oldest for {:.0} s", backlog.pending, age));
+                hold(
+                    "push_backlog",
+                    "gateway",
+                    format!(
+                        "{} push(es) undelivered, the oldest for {:.0} s",
+                        backlog.pending, age
+                    ),
+                );
             }
         }
         for carrier in &self.carriers {
@@ -184,16 +207,40 @@ impl Readings {
             if ok + failed >= settings.carrier_min_requests.max(1)
                 && failed as f64 >= settings.carrier_error_ratio * (ok + failed) as f64
             {
-                hold("carrier_failing", id, format!("{id}: {failed} of {} requests failed since the last check", ok + failed));
+                hold(
+                    "carrier_failing",
+                    id,
+                    format!(
+                        "{id}: {failed} of {} requests failed since the last check",
+                        ok + failed
+                    ),
+                );
             }
             if now.unauthorized > before.unauthorized {
-                hold("carrier_credentials", id, format!("{id} refused our credentials (401) {} time(s)", now.unauthorized - before.unauthorized));
+                hold(
+                    "carrier_credentials",
+                    id,
+                    format!(
+                        "{id} refused our credentials (401) {} time(s)",
+                        now.unauthorized - before.unauthorized
+                    ),
+                );
             }
             match carrier.paused_for {
                 Some(left) => {
-                    let since = *paused_since.entry(id.to_owned()).or_insert_with(Instant::now);
+                    let since = *paused_since
+                        .entry(id.to_owned())
+                        .or_insert_with(Instant::now);
                     if since.elapsed().as_secs() >= settings.carrier_paused_secs {
-                        hold("carrier_paused", id, format!("{id} has been paused by 429s for {} s ({} s left)", since.elapsed().as_secs(), left.as_secs()));
+                        hold(
+                            "carrier_paused",
+                            id,
+                            format!(
+                                "{id} has been paused by 429s for {} s ({} s left)",
+                                since.elapsed().as_secs(),
+                                left.as_secs()
+                            ),
+                        );
                     }
                 }
                 None => {
@@ -201,17 +248,37 @@ impl Readings {
                 }
             }
             if carrier.requests_per_day > 0
-                && carrier.used_today as f64 >= settings.quota_used_ratio * carrier.requests_per_day as f64
+                && carrier.used_today as f64
+                    >= settings.quota_used_ratio * carrier.requests_per_day as f64
             {
-                hold("carrier_quota", id, format!("{id} used {} of its {} requests today", carrier.used_today, carrier.requests_per_day));
+                hold(
+                    "carrier_quota",
+                    id,
+                    format!(
+                        "{id} used {} of its {} requests today",
+                        carrier.used_today, carrier.requests_per_day
+                    ),
+                );
             }
-            let refused = now.subscriptions_failed.saturating_sub(before.subscriptions_failed);
+            let refused = now
+                .subscriptions_failed
+                .saturating_sub(before.subscriptions_failed);
             if settings.subscription_failures > 0 && refused >= settings.subscription_failures {
-                hold("subscriptions_failing", id, format!("{id}: {refused} subscription(s) refused or dead-lettered since the last check"));
+                hold(
+                    "subscriptions_failing",
+                    id,
+                    format!(
+                        "{id}: {refused} subscription(s) refused or dead-lettered since the last check"
+                    ),
+                );
             }
             let bad = now.bad_signatures.saturating_sub(before.bad_signatures);
             if settings.signature_failures > 0 && bad >= settings.signature_failures {
-                hold("signature_failures", id, format!("{id}: {bad} webhook(s) with a bad signature since the last check"));
+                hold(
+                    "signature_failures",
+                    id,
+                    format!("{id}: {bad} webhook(s) with a bad signature since the last check"),
+                );
             }
         }
         holding

@@ -106,8 +106,12 @@ impl Outbox {
         tokio::spawn(async move {
             while let Some(message) = messages.recv().await {
                 for receiver in &receivers {
-                    let (receiver, message, http, metrics) =
-                        (receiver.clone(), message.clone(), http.clone(), counted.clone());
+                    let (receiver, message, http, metrics) = (
+                        receiver.clone(),
+                        message.clone(),
+                        http.clone(),
+                        counted.clone(),
+                    );
                     tokio::spawn(async move {
                         let send = || deliver(&http, &receiver, &message);
                         let result = send
@@ -177,16 +181,17 @@ async fn deliver(
         Receiver::Slack(url) => http.post(url).json(&json!({ "text": text })),
         Receiver::DingTalk { url, secret } => {
             let url = match secret {
-                Some(secret) => dingtalk_signed(url, secret, chrono::Utc::now().timestamp_millis())?,
+                Some(secret) => {
+                    dingtalk_signed(url, secret, chrono::Utc::now().timestamp_millis())?
+                }
                 None => url.clone(),
             };
             http.post(url)
                 .json(&json!({ "msgtype": "text", "text": { "content": text } }))
         }
-        Receiver::WeCom(url) => {
-            http.post(url)
-                .json(&json!({ "msgtype": "text", "text": { "content": text } }))
-        }
+        Receiver::WeCom(url) => http
+            .post(url)
+            .json(&json!({ "msgtype": "text", "text": { "content": text } })),
         Receiver::Email(email) => return send_email(email, message).await,
     };
     let response = request.send().await?;
@@ -235,12 +240,15 @@ async fn send_email(email: &AlertEmail, message: &AlertMessage) -> anyhow::Resul
     let mail = builder.body(message.text())?;
     let mut transport = match email.tls {
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&email.smtp_host)?,
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.smtp_host)?,
+        SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.smtp_host)?
+        }
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.smtp_host),
     }
     .port(email.smtp_port);
     if let (Some(user), Some(password)) = (&email.username, &email.password) {
-        transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        transport =
+            transport.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
     transport.build().send(mail).await?;
     Ok(())
@@ -270,7 +278,10 @@ impl AlertMessage {
         if let Some(at) = &self.resolved_at {
             text.push_str(&format!("  resolved: {}", crate::domain::time::format(at)));
         }
-        text.push_str(&format!("\nwhat to do: {}\ngateway: {}", self.runbook, self.gateway));
+        text.push_str(&format!(
+            "\nwhat to do: {}\ngateway: {}",
+            self.runbook, self.gateway
+        ));
         text
     }
 }

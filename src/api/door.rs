@@ -153,7 +153,7 @@ pub async fn guard(
     let path = req.path().to_owned();
     if has_nul(&req) {
         let refusal = ApiError::BadRequest("U+0000 is not allowed in a path or query".into());
-        return Err(refuse(&door, refusal, &path));
+        return Ok(req.error_response(refuse(&door, refusal, &path)));
     }
     match tokio::time::timeout(door.request_timeout, next.call(req)).await {
         Ok(Ok(response)) => {

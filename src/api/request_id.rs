@@ -45,20 +45,24 @@ pub async fn stamp(
     let id = of(&req);
     let value = HeaderValue::from_str(&id.0).expect("checked or generated: a valid header value");
     req.extensions_mut().insert(id);
-    let request = req.request().clone();
+    // Read before the call: holding a clone of the request during it would keep actix from
+    // reusing the request.
+    let route = req.match_pattern();
+    let method = method_label(req.method());
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::gateway::Gateway>>()
+        .map(|gateway| gateway.metrics.clone());
     let started = std::time::Instant::now();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(err) => ServiceResponse::from_err(err, request.clone()),
-    };
+    // Handlers' errors arrive as answers; only a middleware's own refusal (the door's request
+    // deadline) arrives as an error, which actix answers without this header.
+    let mut response = next.call(req).await?.map_into_boxed_body();
     response
         .headers_mut()
         .insert(HeaderName::from_static(HEADER), value);
-    if let Some(gateway) = request.app_data::<actix_web::web::Data<crate::gateway::Gateway>>() {
-        let route = request.match_pattern();
-        gateway.metrics.ops.observe_http(
+    if let Some(metrics) = metrics {
+        metrics.ops.observe_http(
             route.as_deref().unwrap_or("(no route)"),
-            method_label(request.method()),
+            method,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );

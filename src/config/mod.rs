@@ -14,10 +14,9 @@ mod validate;
 use secrets::reject_secrets_in_files;
 pub use secrets::{REDACTED, Secret, carrier_secret_keys, redact_carrier_settings, redact_url};
 pub use sections::{
-    AlertEmail, AlertSettings, AlertWebhook, ChatRobot, SmtpTls,
-    CarrierSettings, DatabaseSettings, IntakeSettings, Language, LiveBackend, LiveSettings,
-    LogFormat, LogSettings, MallSettings, PollSettings, QueueKind, QueueSettings, ServerSettings,
-    WebSettings,
+    AlertEmail, AlertSettings, AlertWebhook, CarrierSettings, ChatRobot, DatabaseSettings,
+    IntakeSettings, Language, LiveBackend, LiveSettings, LogFormat, LogSettings, MallSettings,
+    PollSettings, QueueKind, QueueSettings, ServerSettings, SmtpTls, WebSettings,
 };
 
 use figment::Figment;

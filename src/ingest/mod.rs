@@ -168,6 +168,11 @@ pub async fn ingest_webhooks(
     Store::set_webhook_outcomes(&txn, &processed, WebhookOutcome::Processed, None).await?;
     txn.commit().await?;
     crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
-    live.announce(reports.iter().flat_map(|r| r.notes.iter().cloned()).collect());
+    live.announce(
+        reports
+            .iter()
+            .flat_map(|r| r.notes.iter().cloned())
+            .collect(),
+    );
     Ok(reports)
 }

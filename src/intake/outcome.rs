@@ -101,7 +101,11 @@ impl Shared {
             self.count(&webhook.carrier_id, &label(outcome));
             // One line per webhook, for the operator following a parcel: which shipments it
             // moved (no body, no numbers beyond what the ids say).
-            let shipments: Vec<&str> = report.notes.iter().map(|n| n.shipment_id.as_str()).collect();
+            let shipments: Vec<&str> = report
+                .notes
+                .iter()
+                .map(|n| n.shipment_id.as_str())
+                .collect();
             tracing::info!(
                 carrier = %webhook.carrier_id,
                 inbound_id = webhook.inbound_id,

@@ -6,7 +6,9 @@
 //! The store-derived gauges are set by [`crate::startup`]'s sampler from the store, so every
 //! process reports the same figure: aggregate them with `max`, not `sum`.
 
-use prometheus::{Gauge, GaugeVec, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 use super::{counter, histogram, registered};
 
@@ -32,11 +34,20 @@ const SECONDS_HTTP: &[f64] = &[
 
 impl OperationsMetrics {
     pub(super) fn new(r: &Registry) -> OperationsMetrics {
-        let gauge = |name: &str, help: &str| registered(r, Gauge::with_opts(Opts::new(name, help)).expect("valid"));
-        let int_gauge =
-            |name: &str, help: &str| registered(r, IntGauge::with_opts(Opts::new(name, help)).expect("valid"));
+        let gauge = |name: &str, help: &str| {
+            registered(r, Gauge::with_opts(Opts::new(name, help)).expect("valid"))
+        };
+        let int_gauge = |name: &str, help: &str| {
+            registered(
+                r,
+                IntGauge::with_opts(Opts::new(name, help)).expect("valid"),
+            )
+        };
         let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            registered(r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"))
+            registered(
+                r,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"),
+            )
         };
         let build = registered(
             r,
@@ -46,14 +57,19 @@ impl OperationsMetrics {
             )
             .expect("valid"),
         );
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
         #[cfg(target_os = "linux")]
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))
         .expect("registered once");
         OperationsMetrics {
-            push_backlog: int_gauge("trackgate_push_backlog", "Pushes written and not yet delivered"),
+            push_backlog: int_gauge(
+                "trackgate_push_backlog",
+                "Pushes written and not yet delivered",
+            ),
             push_oldest_age_seconds: gauge(
                 "trackgate_push_oldest_age_seconds",
                 "Age of the oldest undelivered push (0 when none)",
@@ -128,6 +144,8 @@ impl OperationsMetrics {
         self.http_requests
             .with_label_values(&[route, method, class])
             .inc();
-        self.http_seconds.with_label_values(&[route]).observe(seconds);
+        self.http_seconds
+            .with_label_values(&[route])
+            .observe(seconds);
     }
 }

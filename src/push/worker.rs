@@ -74,7 +74,14 @@ impl PushWorker {
         let carrier = carrier_of(&row.payload);
         Ok(match decision {
             None => {
-                tracing::info!(outbox_id, shipment_id, carrier, seq = row.seq, attempt = row.attempts + 1, "push delivered");
+                tracing::info!(
+                    outbox_id,
+                    shipment_id,
+                    carrier,
+                    seq = row.seq,
+                    attempt = row.attempts + 1,
+                    "push delivered"
+                );
                 self.release_successor(&row).await;
                 Settlement::Ack
             }

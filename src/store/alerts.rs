@@ -38,7 +38,11 @@ impl Store {
             held_at: Set(now),
             resolved_at: Set(None),
         })
-        .on_conflict(OnConflict::column(alert::Column::Key).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(alert::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(self.conn())
         .await?;
         if inserted == 1 {
@@ -54,7 +58,10 @@ impl Store {
             .col_expr(alert::Column::Summary, Expr::value(summary))
             .col_expr(alert::Column::FiredAt, Expr::value(now))
             .col_expr(alert::Column::LastSentAt, Expr::value(now))
-            .col_expr(alert::Column::ResolvedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                alert::Column::ResolvedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(alert::Column::Key.eq(key))
             .filter(alert::Column::Firing.eq(false))
             .exec(self.conn())

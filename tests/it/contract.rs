@@ -20,9 +20,18 @@ fn repository_file(path: &str) -> std::path::PathBuf {
 #[test]
 fn the_committed_contract_documents_are_current() {
     let documents = [
-        ("docs/openapi.json", trackgate::cli::commands::contract(false, false)),
-        ("docs/push.schema.json", trackgate::cli::commands::contract(true, false)),
-        ("docs/sub-statuses.md", trackgate::cli::commands::contract(false, true)),
+        (
+            "docs/openapi.json",
+            trackgate::cli::commands::contract(false, false),
+        ),
+        (
+            "docs/push.schema.json",
+            trackgate::cli::commands::contract(true, false),
+        ),
+        (
+            "docs/sub-statuses.md",
+            trackgate::cli::commands::contract(false, true),
+        ),
     ];
     let mut stale = Vec::new();
     for (path, generated) in documents {
@@ -65,7 +74,10 @@ fn assert_timestamps(value: &Value, path: &str) {
                 && text.as_bytes()[10] == b'T'
                 && text[..4].bytes().all(|b| b.is_ascii_digit());
             if looks_like_instant {
-                assert!(pattern(text), "{path} = {text} is not RFC 3339 UTC with milliseconds");
+                assert!(
+                    pattern(text),
+                    "{path} = {text} is not RFC 3339 UTC with milliseconds"
+                );
             }
         }
         _ => {}
@@ -106,25 +118,34 @@ async fn real_pushes_and_answers_follow_the_published_contract() {
         assert_eq!(app.sandbox_webhook(&body).await.status(), 200);
     }
     // Pushes of one shipment waiting together are folded into one: wait for the last status.
-    wait_until("the push of the delivery", std::time::Duration::from_secs(20), || async {
-        app.pushes_received()
-            .await
-            .iter()
-            .any(|push| push["status"] == "delivered")
-    })
+    wait_until(
+        "the push of the delivery",
+        std::time::Duration::from_secs(20),
+        || async {
+            app.pushes_received()
+                .await
+                .iter()
+                .any(|push| push["status"] == "delivered")
+        },
+    )
     .await;
 
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(repository_file("docs/push.schema.json")).unwrap())
-            .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the push schema is valid JSON Schema");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repository_file("docs/push.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator =
+        jsonschema::validator_for(&schema).expect("the push schema is valid JSON Schema");
     let pushes = app.pushes_received().await;
     for push in &pushes {
         let errors: Vec<String> = validator
             .iter_errors(push)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "push {push} breaks the schema: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "push {push} breaks the schema: {errors:#?}"
+        );
         assert_timestamps(push, "push");
     }
     // Pushes that break it are told apart: the validator is not vacuous.
@@ -133,7 +154,10 @@ async fn real_pushes_and_answers_follow_the_published_contract() {
     assert!(!validator.is_valid(&broken));
     broken = pushes[0].clone();
     broken["created_at"] = json!("2026-11-30T13:43:32.123456789Z");
-    assert!(!validator.is_valid(&broken), "nine fractional digits must not validate");
+    assert!(
+        !validator.is_valid(&broken),
+        "nine fractional digits must not validate"
+    );
 
     // Every answer's timestamps, events included.
     for path in [
@@ -148,20 +172,34 @@ async fn real_pushes_and_answers_follow_the_published_contract() {
         assert_timestamps(&body, &path);
     }
     let (status, token) = app
-        .post_json("/v1/stream-tokens", &app.keys.mall, json!({"order_id": "order-c1"}))
+        .post_json(
+            "/v1/stream-tokens",
+            &app.keys.mall,
+            json!({"order_id": "order-c1"}),
+        )
         .await;
     assert_eq!(status, 201);
     assert_timestamps(&token, "stream token");
-    let (_, shipment) = app.get_json(&format!("/v1/shipments/{id}"), &app.keys.admin).await;
+    let (_, shipment) = app
+        .get_json(&format!("/v1/shipments/{id}"), &app.keys.admin)
+        .await;
     let local = shipment["events"][0]["local_time"].as_str().unwrap();
-    assert!(local.ends_with(".123+08:00"), "local time keeps its offset: {local}");
+    assert!(
+        local.ends_with(".123+08:00"),
+        "local time keeps its offset: {local}"
+    );
     app.finish().await;
 }
 
 #[tokio::test]
 async fn the_document_and_its_docs_page_are_served_from_the_binary() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let response = app.http.get(format!("{}/openapi.json", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("x-request-id").is_some());
     let served: Value = response.json().await.unwrap();
@@ -178,11 +216,19 @@ async fn the_document_and_its_docs_page_are_served_from_the_binary() {
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
         .unwrap();
-    let page = client.get(format!("{}/docs", app.base)).send().await.unwrap();
+    let page = client
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ] {
         let response = client
             .get(format!("{}/docs/{asset}", app.base))
             .send()
@@ -190,11 +236,20 @@ async fn the_document_and_its_docs_page_are_served_from_the_binary() {
             .unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         let text = response.text().await.unwrap();
-        assert!(!text.contains("cdn.jsdelivr") && !text.contains("unpkg.com"), "{asset} loads from a CDN");
+        assert!(
+            !text.contains("cdn.jsdelivr") && !text.contains("unpkg.com"),
+            "{asset} loads from a CDN"
+        );
         if asset == "swagger-initializer.js" {
-            assert!(text.contains("/openapi.json"), "the UI reads our document: {text}");
+            assert!(
+                text.contains("/openapi.json"),
+                "the UI reads our document: {text}"
+            );
         }
     }
-    assert!(!html.contains("https://"), "the page loads nothing from elsewhere");
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
     app.finish().await;
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod alerts;
 mod api;
 mod browser;
 mod carrier_polls;
