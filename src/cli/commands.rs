@@ -25,6 +25,7 @@ pub(super) async fn serve(mut settings: Settings, no_migrate: bool) -> anyhow::R
     if no_migrate {
         settings.database.migrate_on_start = false;
     }
+    settings.validate_for_serve()?;
     let signals = ShutdownSignals::install()?;
     let app = Application::build(settings).await?;
     let address = std::net::SocketAddr::new(app.settings().server.listen.ip(), app.port());
@@ -56,6 +57,7 @@ pub(super) async fn migrate(settings: Settings) -> anyhow::Result<()> {
 
 pub(super) fn check_config(settings: Settings) -> anyhow::Result<()> {
     crate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
+    settings.validate_for_serve()?;
     println!("{}", settings.redacted_toml());
     Ok(())
 }

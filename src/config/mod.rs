@@ -20,6 +20,14 @@ pub use sections::{
 };
 
 use figment::Figment;
+
+/// A secret setting that holds several values (current first, then previous ones being
+/// rotated out), separated by spaces or commas.
+pub fn secret_list(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|part| !part.is_empty())
+}
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 

@@ -4,6 +4,19 @@ use trackgate_carriers::catalog;
 
 use super::{ConfigError, Settings};
 
+/// The shortest signing key `serve` accepts.
+pub const MIN_SECRET_BYTES: usize = 24;
+
+/// The key length of a `whsec_` secret, if it is one.
+fn signing_key_bytes(secret: &str) -> Option<usize> {
+    use base64::Engine as _;
+    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .map(|key| key.len())
+}
+
 impl Settings {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
@@ -40,16 +53,13 @@ impl Settings {
             return invalid("server.public_url", "is not an http(s) URL");
         }
         if let Some(secret) = &self.mall.signing_secret {
-            let raw = secret
-                .expose()
-                .strip_prefix("whsec_")
-                .unwrap_or(secret.expose());
-            use base64::Engine as _;
-            if base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .is_err()
-            {
-                return invalid("mall.signing_secret", "must be `whsec_` followed by base64");
+            for one in super::secret_list(secret.expose()) {
+                if signing_key_bytes(one).is_none() {
+                    return invalid(
+                        "mall.signing_secret",
+                        "must be `whsec_` followed by base64 (several: separated by spaces)",
+                    );
+                }
             }
         }
         self.validate_web()?;
@@ -65,6 +75,34 @@ impl Settings {
                 return invalid(
                     &format!("carriers.{id}.requests_per_second"),
                     "must be at least 1",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What `serve` needs beyond a valid configuration (also checked by `check-config`): a mall
+    /// endpoint, and signing secrets long enough to resist guessing.
+    pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
+        if self.mall.endpoint.trim().is_empty() {
+            return invalid(
+                "mall.endpoint",
+                "is empty: set the URL pushes go to (TRACKGATE__MALL__ENDPOINT)",
+            );
+        }
+        let Some(secret) = &self.mall.signing_secret else {
+            return invalid(
+                "mall.signing_secret",
+                "is not set: set TRACKGATE__MALL__SIGNING_SECRET=whsec_<base64 of 24+ random bytes>",
+            );
+        };
+        for (n, one) in super::secret_list(secret.expose()).enumerate() {
+            let bytes = signing_key_bytes(one).unwrap_or(0);
+            if bytes < MIN_SECRET_BYTES {
+                return invalid(
+                    "mall.signing_secret",
+                    &format!("secret {} has {bytes} bytes; use at least {MIN_SECRET_BYTES} random bytes (head -c 32 /dev/urandom | base64)", n + 1),
                 );
             }
         }

@@ -17,7 +17,7 @@ use crate::store::entities::push_outbox;
 pub struct MallClient {
     http: reqwest::Client,
     endpoint: String,
-    signer: Arc<Webhook>,
+    signers: Vec<Arc<Webhook>>,
 }
 
 impl std::fmt::Debug for MallClient {
@@ -86,7 +86,12 @@ impl MallClient {
             .signing_secret
             .as_ref()
             .ok_or(MallClientError::NoSecret)?;
-        let signer = Webhook::new(secret.expose()).map_err(MallClientError::BadSecret)?;
+        // Several secrets (current first, then the ones being retired) sign every push, so the
+        // mall can switch its verifying secret without a moment of refused pushes.
+        let signers = crate::config::secret_list(secret.expose())
+            .map(|one| Webhook::new(one).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(MallClientError::BadSecret)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5000)))
@@ -95,14 +100,19 @@ impl MallClient {
         Ok(MallClient {
             http,
             endpoint: settings.endpoint.clone(),
-            signer: Arc::new(signer),
+            signers,
         })
     }
 
     pub async fn send(&self, row: &push_outbox::Model) -> SendOutcome {
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = match self.signer.sign(&row.id, timestamp, row.payload.as_bytes()) {
-            Ok(signature) => signature,
+        let signed: Result<Vec<String>, _> = self
+            .signers
+            .iter()
+            .map(|signer| signer.sign(&row.id, timestamp, row.payload.as_bytes()))
+            .collect();
+        let signature = match signed {
+            Ok(signatures) => signatures.join(" "),
             Err(err) => {
                 return SendOutcome::Failed {
                     failure: Failure::Other,

@@ -96,7 +96,7 @@ async fn ups_polls_with_a_cached_token_refreshed_once_after_a_401() {
         .to_owned();
     wait_for_status(&app, &id, "delivered").await;
     let stored = shipment(&app, &id).await;
-    assert_eq!(stored["delivered_at"], "2026-11-18T19:31:02Z");
+    assert_eq!(stored["delivered_at"], "2026-11-18T19:31:02.000Z");
     assert_eq!(stored["events"].as_array().unwrap().len(), 6);
     let tokens = requests_to(&app, "/security/v1/oauth/token").await;
     assert_eq!(tokens.len(), 2, "one token, one refresh after the 401");
@@ -250,7 +250,7 @@ async fn usps_polls_with_a_json_token_request() {
         .to_owned();
     wait_for_status(&app, &id, "available_for_pickup").await;
     let stored = shipment(&app, &id).await;
-    assert_eq!(stored["estimated_delivery"], "2026-11-21T05:00:00Z");
+    assert_eq!(stored["estimated_delivery"], "2026-11-21T05:00:00.000Z");
     assert_eq!(stored["events"].as_array().unwrap().len(), 6);
     app.finish().await;
 }

@@ -22,10 +22,12 @@ fn check_config_layers_the_environment_over_the_defaults_and_redacts_secrets() {
             ("TRACKGATE__QUEUE__KIND", "rabbitmq"),
             ("TRACKGATE__RETRY__MAX_ATTEMPTS", "5"),
             ("TRACKGATE__CARRIERS__KUAIDI100__SALT", "123456789"),
+            // Two secrets while the mall rotates: both 24+ bytes.
             (
                 "TRACKGATE__MALL__SIGNING_SECRET",
-                "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+                "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA== whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQtb2xkLW9sZA==",
             ),
+            ("TRACKGATE__MALL__ENDPOINT", "https://mall.example/hook"),
             (
                 "TRACKGATE__DATABASE__URL",
                 "postgres://tg:hunter2@127.0.0.1/tg",
@@ -42,12 +44,44 @@ fn check_config_layers_the_environment_over_the_defaults_and_redacts_secrets() {
     assert!(printed.contains("max_attempts = 5"), "{printed}");
     assert!(printed.contains("listen = \"127.0.0.1:8080\""), "{printed}");
     assert!(printed.contains("salt = \"<redacted>\""), "{printed}");
-    for secret in ["123456789", "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "hunter2"] {
+    // Every section is printed.
+    for section in [
+        "[server]", "[database]", "[queue]", "[mall]", "[retry]", "[poll]", "[poll.schedule]",
+        "[intake]", "[web]", "[live]", "[alerts]", "[log]", "api_key_cache_secs",
+    ] {
+        assert!(printed.contains(section), "{section} missing:\n{printed}");
+    }
+    for secret in ["123456789", "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "b2xkLW9sZC", "hunter2"] {
         assert!(
             !printed.contains(secret),
             "secret {secret} printed:\n{printed}"
         );
     }
+}
+
+#[test]
+fn check_config_refuses_what_serve_cannot_run_with_naming_the_key() {
+    let short = trackgate(
+        &["check-config"],
+        &[
+            ("TRACKGATE__MALL__ENDPOINT", "https://mall.example/hook"),
+            // 20 bytes: too short to sign with.
+            ("TRACKGATE__MALL__SIGNING_SECRET", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="),
+        ],
+    );
+    assert!(!short.status.success());
+    let said = String::from_utf8_lossy(&short.stderr);
+    assert!(said.contains("`mall.signing_secret`") && said.contains("24"), "{said}");
+    let no_endpoint = trackgate(
+        &["check-config"],
+        &[(
+            "TRACKGATE__MALL__SIGNING_SECRET",
+            "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==",
+        )],
+    );
+    assert!(!no_endpoint.status.success());
+    let said = String::from_utf8_lossy(&no_endpoint.stderr);
+    assert!(said.contains("`mall.endpoint` is empty"), "{said}");
 }
 
 #[test]
@@ -150,11 +184,11 @@ fn normalize_prints_shipments_deduplicated_and_oldest_first() {
     assert_eq!(shipment["tracking_number"], "78412345678901");
     assert_eq!(shipment["carrier"], "kuaidi100");
     assert_eq!(shipment["status"], "delivered");
-    assert_eq!(shipment["delivered_at"], "2026-11-21T03:45:09Z");
+    assert_eq!(shipment["delivered_at"], "2026-11-21T03:45:09.000Z");
     let events = shipment["events"].as_array().unwrap();
     assert_eq!(events.len(), 6);
     assert_eq!(
-        events[0]["occurred_at"], "2026-11-19T09:20:05Z",
+        events[0]["occurred_at"], "2026-11-19T09:20:05.000Z",
         "oldest first"
     );
     assert_eq!(printed["problems"], serde_json::json!([]));

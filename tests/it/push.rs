@@ -101,7 +101,7 @@ async fn every_change_reaches_the_mall_despite_failures(backend: Backend) {
     assert_eq!(newest["order_id"], "ORD-1");
     assert_eq!(newest["tracking_number"], "SBX-PUSH");
     assert_eq!(newest["carrier"], "sandbox");
-    assert_eq!(newest["delivered_at"], "2026-11-21T12:00:00Z");
+    assert_eq!(newest["delivered_at"], "2026-11-21T12:00:00.000Z");
     // The mall has every stored event, the late one too, by its id.
     let at_mall: std::collections::BTreeSet<String> = pushes
         .iter()

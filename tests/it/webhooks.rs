@@ -131,7 +131,7 @@ async fn kuaidi100_callback_is_stored_normalized_and_acknowledged_in_its_own_for
         )
         .await;
     assert_eq!(stored["status"], "delivered");
-    assert_eq!(stored["delivered_at"], "2026-11-21T03:45:09Z");
+    assert_eq!(stored["delivered_at"], "2026-11-21T03:45:09.000Z");
     // The mall gave no company code: the callback's `com` becomes it, with the courier's name.
     assert_eq!(stored["carrier_code"], "zhongtong");
     assert_eq!(stored["courier_name"], "ZTO Express / 中通快递");
@@ -302,7 +302,7 @@ async fn shippo_track_updates_are_verified_and_stored() {
     .await;
     assert_eq!(stored["status"], "failed_attempt");
     assert_eq!(stored["sub_status"], "delivery_attempted");
-    assert_eq!(stored["estimated_delivery"], "2026-11-21T00:00:00Z");
+    assert_eq!(stored["estimated_delivery"], "2026-11-21T00:00:00.000Z");
     assert_eq!(stored["events"].as_array().unwrap().len(), 5);
     app.finish().await;
 }
@@ -334,7 +334,7 @@ async fn aftership_tracking_updates_are_verified_and_stored() {
     .await;
     assert_eq!(stored["status"], "delivered");
     assert_eq!(
-        stored["delivered_at"], "2026-11-20T15:21:00Z",
+        stored["delivered_at"], "2026-11-20T15:21:00.000Z",
         "Brooklyn local time resolved in America/New_York"
     );
     assert_eq!(stored["events"].as_array().unwrap().len(), 6);
