@@ -95,3 +95,17 @@ remove_stale_test_data() {
   fi
 }
 
+# promtool (Debian's prometheus package) and nginx for the deploy kit's tests
+# (tests/it/deploy.rs); nginx is only run by the tests, never left running.
+ensure_ops_tools() {
+  local missing=()
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} for the deploy kit tests"
+    apt_install "${missing[@]}"
+    # Debian starts the services it installs: the tests start their own.
+    systemctl stop prometheus nginx >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true
+    service nginx stop >/dev/null 2>&1 || true
+  fi
+}

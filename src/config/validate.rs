@@ -102,7 +102,10 @@ impl Settings {
             if bytes < MIN_SECRET_BYTES {
                 return invalid(
                     "mall.signing_secret",
-                    &format!("secret {} has {bytes} bytes; use at least {MIN_SECRET_BYTES} random bytes (head -c 32 /dev/urandom | base64)", n + 1),
+                    &format!(
+                        "secret {} has {bytes} bytes; use at least {MIN_SECRET_BYTES} random bytes (head -c 32 /dev/urandom | base64)",
+                        n + 1
+                    ),
                 );
             }
         }

@@ -318,7 +318,7 @@ async fn support_sees_a_number_across_carriers_with_raw_codes() {
     let events = kuaidi["events"].as_array().unwrap();
     assert_eq!(events.len(), 4);
     assert_eq!(events[0]["raw_code"], "101");
-    assert_eq!(events[0]["local_time"], "2026-11-19T09:31:55+08:00");
+    assert_eq!(events[0]["local_time"], "2026-11-19T09:31:55.000+08:00");
     assert_eq!(events[0]["offset_inferred"], true);
     assert_eq!(events[3]["raw_code"], "1002");
 

@@ -210,7 +210,7 @@ async fn dhl_polls_with_the_api_key_and_reads_the_return_flag() {
     wait_for_status(&app, &id, "returned").await;
     let stored = shipment(&app, &id).await;
     assert_eq!(
-        stored["events"][0]["local_time"], "2026-11-16T21:40:00+01:00",
+        stored["events"][0]["local_time"], "2026-11-16T21:40:00.000+01:00",
         "a local DHL time is read in Europe/Berlin"
     );
     assert_eq!(stored["events"][0]["offset_inferred"], true);

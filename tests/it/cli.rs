@@ -46,12 +46,28 @@ fn check_config_layers_the_environment_over_the_defaults_and_redacts_secrets() {
     assert!(printed.contains("salt = \"<redacted>\""), "{printed}");
     // Every section is printed.
     for section in [
-        "[server]", "[database]", "[queue]", "[mall]", "[retry]", "[poll]", "[poll.schedule]",
-        "[intake]", "[web]", "[live]", "[alerts]", "[log]", "api_key_cache_secs",
+        "[server]",
+        "[database]",
+        "[queue]",
+        "[mall]",
+        "[retry]",
+        "[poll]",
+        "[poll.schedule]",
+        "[intake]",
+        "[web]",
+        "[live]",
+        "[alerts]",
+        "[log]",
+        "api_key_cache_secs",
     ] {
         assert!(printed.contains(section), "{section} missing:\n{printed}");
     }
-    for secret in ["123456789", "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "b2xkLW9sZC", "hunter2"] {
+    for secret in [
+        "123456789",
+        "c2VjcmV0LXNlY3JldC1zZWNyZXQ",
+        "b2xkLW9sZC",
+        "hunter2",
+    ] {
         assert!(
             !printed.contains(secret),
             "secret {secret} printed:\n{printed}"
@@ -66,12 +82,18 @@ fn check_config_refuses_what_serve_cannot_run_with_naming_the_key() {
         &[
             ("TRACKGATE__MALL__ENDPOINT", "https://mall.example/hook"),
             // 20 bytes: too short to sign with.
-            ("TRACKGATE__MALL__SIGNING_SECRET", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="),
+            (
+                "TRACKGATE__MALL__SIGNING_SECRET",
+                "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            ),
         ],
     );
     assert!(!short.status.success());
     let said = String::from_utf8_lossy(&short.stderr);
-    assert!(said.contains("`mall.signing_secret`") && said.contains("24"), "{said}");
+    assert!(
+        said.contains("`mall.signing_secret`") && said.contains("24"),
+        "{said}"
+    );
     let no_endpoint = trackgate(
         &["check-config"],
         &[(

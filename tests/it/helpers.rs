@@ -201,8 +201,13 @@ pub struct TestApp {
 pub fn new_signing_secret() -> String {
     format!(
         "whsec_{}",
-        base64::engine::general_purpose::STANDARD
-            .encode([*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat())
+        base64::engine::general_purpose::STANDARD.encode(
+            [
+                *uuid::Uuid::new_v4().as_bytes(),
+                *uuid::Uuid::new_v4().as_bytes()
+            ]
+            .concat()
+        )
     )
 }
 
