@@ -253,3 +253,57 @@ async fn the_document_and_its_docs_page_are_served_from_the_binary() {
     );
     app.finish().await;
 }
+
+/// During a rotation (`mall.signing_secret = "whsec_new whsec_old"`) every push carries a
+/// signature by each secret, so a mall verifying with either accepts it; a third secret does not.
+#[tokio::test]
+async fn pushes_during_a_secret_rotation_verify_with_either_secret() {
+    let (new, old) = (new_signing_secret(), new_signing_secret());
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("mall.signing_secret", json!(format!("{new} {old}")))],
+    )
+    .await;
+    app.mall_accepts_pushes().await;
+    app.register("sandbox", "SBX-ROTATE1", None).await;
+    app.sandbox_webhook(&sandbox_event(
+        "SBX-ROTATE1",
+        "r1",
+        "2026-11-20T08:00:00+01:00",
+        "PU",
+    ))
+    .await;
+    wait_until("a push", std::time::Duration::from_secs(20), || async {
+        !app.mall
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    })
+    .await;
+    let request = app.mall.received_requests().await.unwrap().remove(0);
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in request.headers.iter() {
+        headers.insert(name.clone(), value.clone());
+    }
+    let signature = headers["webhook-signature"].to_str().unwrap().to_owned();
+    assert_eq!(
+        signature.split(' ').count(),
+        2,
+        "two signatures: {signature}"
+    );
+    for secret in [&new, &old] {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&request.body, &headers)
+            .expect("verifies with either secret");
+    }
+    let stranger = new_signing_secret();
+    assert!(
+        standardwebhooks::Webhook::new(&stranger)
+            .unwrap()
+            .verify(&request.body, &headers)
+            .is_err()
+    );
+    app.finish().await;
+}
