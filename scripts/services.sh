@@ -109,3 +109,13 @@ ensure_ops_tools() {
     service nginx stop >/dev/null 2>&1 || true
   fi
 }
+
+# schemathesis (PyPI) runs against a live gateway in tests/it/contract.rs.
+ensure_schemathesis() {
+  if ! command -v schemathesis >/dev/null 2>&1; then
+    log "installing schemathesis from PyPI for the contract test"
+    python3 -m pip install --quiet --disable-pip-version-check schemathesis
+    hash -r
+  fi
+  command -v schemathesis >/dev/null 2>&1 || { log "schemathesis is not on PATH after installing it"; return 1; }
+}

@@ -13,6 +13,17 @@ use crate::gateway::Gateway;
 use crate::push::dead_letters;
 use crate::store::states::{Scope, SubscriptionState, WebhookOutcome, from_label, label};
 
+/// `limit` of a list: 100 when absent, else 1 to 1000 (anything else is refused, not bent).
+fn list_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and 1000, not {n}"
+        ))),
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -33,9 +44,10 @@ pub async fn list_dead_letters(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let limit = list_limit(query.limit)?;
     let letters = gateway
         .store
-        .dead_letters(query.include_replayed, query.limit.unwrap_or(100).min(1000))
+        .dead_letters(query.include_replayed, limit)
         .await?;
     let out: Vec<_> = letters.into_iter().map(DeadLetterOut::from).collect();
     Ok(HttpResponse::Ok().json(DeadLettersOut { dead_letters: out }))
@@ -84,7 +96,7 @@ pub async fn list_webhooks(
             ApiError::Validation(format!("`outcome` must be one of {}", valid.join(", ")))
         })?,
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = list_limit(query.limit)?;
     let rows = gateway
         .store
         .latest_inbound_webhooks(outcome, limit)

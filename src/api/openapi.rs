@@ -138,7 +138,33 @@ fn complete(document: &mut Value) {
             }
         }
     }
+    link_created_shipments(document);
     pin_timestamps(document);
+}
+
+/// OpenAPI links from a registration to what can be done with the shipment it returns, so a
+/// client generator (and schemathesis's stateful phase) can follow them.
+fn link_created_shipments(document: &mut Value) {
+    let by_id = |path: &str, method: &str| {
+        json!({
+            "operationRef": format!("#/paths/{}/{method}", path.replace('/', "~1")),
+            "parameters": { "id": "$response.body#/id" },
+        })
+    };
+    let links = json!({
+        "GetShipment": by_id("/v1/shipments/{id}", "get"),
+        "RefreshShipment": by_id("/v1/shipments/{id}/refresh", "post"),
+        "TrackingLink": by_id("/v1/shipments/{id}/tracking-link", "post"),
+        "StopTracking": by_id("/v1/shipments/{id}", "delete"),
+    });
+    for status in ["200", "201"] {
+        if let Some(response) = document
+            .pointer_mut(&format!("/paths/~1v1~1shipments/post/responses/{status}"))
+            .and_then(Value::as_object_mut)
+        {
+            response.insert("links".into(), links.clone());
+        }
+    }
 }
 
 /// (status, when) for the problem answers an operation can give.
@@ -175,6 +201,11 @@ fn add_problems(operation: &mut Map<String, Value>) {
         .and_then(Value::as_array)
         .is_some_and(|options| !options.is_empty());
     let has_body = operation.contains_key("requestBody");
+    // Carriers authenticate by their own signature: 401 without an API key scheme.
+    let signed = operation
+        .get("tags")
+        .and_then(Value::as_array)
+        .is_some_and(|tags| tags.iter().any(|t| t == "carriers"));
     let Some(responses) = operation
         .get_mut("responses")
         .and_then(Value::as_object_mut)
@@ -194,7 +225,8 @@ fn add_problems(operation: &mut Map<String, Value>) {
     }
     for (status, _) in PROBLEM_STATUSES {
         let applies = match status {
-            401 | 403 => secured,
+            401 => secured || signed,
+            403 => secured,
             408 | 413 | 415 | 422 => has_body || secured,
             _ => true,
         };

@@ -4,9 +4,7 @@
 use actix_web::{HttpResponse, web};
 use std::time::Duration;
 
-use serde_json::json;
-
-use super::wire::{LiveOut, ReadyOut};
+use super::wire::{BackgroundWork, LiveOut, ReadyOut};
 use crate::gateway::Gateway;
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process answers", body = LiveOut)))]
@@ -28,7 +26,7 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.clone(),
     };
-    let work: serde_json::Map<String, serde_json::Value> = stuck
+    let work: std::collections::BTreeMap<String, String> = stuck
         .iter()
         .map(|p| {
             let why = format!(
@@ -37,7 +35,7 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
                 p.failures,
                 p.last_error
             );
-            (p.part.to_owned(), json!(why))
+            (p.part.to_owned(), why)
         })
         .collect();
     let body = ReadyOut {
@@ -45,9 +43,9 @@ pub async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
         database: describe(&database),
         queue: describe(&queue),
         background_work: if work.is_empty() {
-            json!("ok")
+            BackgroundWork::Ok("ok")
         } else {
-            json!(work)
+            BackgroundWork::Failing(work)
         },
     };
     if ready {

@@ -111,6 +111,11 @@ pub async fn register_batch(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let items = body.into_inner().shipments;
+    if let Some(index) = items.iter().position(|item| !item.is_object()) {
+        return Err(ApiError::Validation(format!(
+            "`shipments[{index}]` must be an object (a registration)"
+        )));
+    }
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ApiError::Validation(format!(
             "`shipments` must hold 1 to {MAX_BATCH} items, not {}",

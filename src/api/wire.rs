@@ -17,13 +17,13 @@ pub struct ShipmentIn {
     /// The carrier instance id from config (`[carriers.<id>]`); detected from the tracking
     /// number's format when absent.
     #[serde(default)]
-    #[schema(max_length = 64)]
+    #[schema(max_length = 64, example = "sandbox")]
     pub carrier: Option<String>,
     /// As the shopper sees it: spaces and dashes are fine (each carrier's rule removes them).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, example = "SBX-1000001")]
     pub tracking_number: String,
     #[serde(default)]
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, example = "order-1001")]
     pub order_id: Option<String>,
     /// Anything the mall wants back in every push (a JSON object of at most 16 KiB).
     #[serde(default)]
@@ -427,7 +427,15 @@ pub struct ReadyOut {
     pub database: String,
     /// `ok` or the error.
     pub queue: String,
-    /// `ok`, or per background part that keeps failing, since when and why.
-    #[schema(value_type = Object)]
-    pub background_work: serde_json::Value,
+    pub background_work: BackgroundWork,
+}
+
+/// `ok`, or per background part that keeps failing, since when and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BackgroundWork {
+    /// Always `ok`.
+    Ok(&'static str),
+    /// Part name → "failing for N s (M failures): error".
+    Failing(std::collections::BTreeMap<String, String>),
 }
