@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use crate::config::Settings;
 use crate::domain::tokens::TokenSigner;
 use crate::health::Health;
@@ -30,16 +32,36 @@ pub struct Gateway {
     pub tokens: TokenSigner,
 }
 
+/// Connect to the database, or say which one could not be reached (its password redacted) and
+/// what to check.
+pub async fn connect_store(settings: &crate::config::DatabaseSettings) -> anyhow::Result<Store> {
+    Store::connect(settings).await.with_context(|| {
+        format!(
+            "cannot connect to the database at {}: is it running, and are `database.url` \
+             (TRACKGATE__DATABASE__URL) and its credentials right?",
+            crate::config::redact_url(&settings.url)
+        )
+    })
+}
+
 impl Gateway {
     /// Connect to the store (migrating if configured) and the queue; build the registry and
     /// start the webhook pipeline's writers (its processing starts with the application).
     pub async fn connect(settings: Settings) -> anyhow::Result<Gateway> {
-        let store = Store::connect(&settings.database).await?;
+        let store = connect_store(&settings.database).await?;
         if settings.database.migrate_on_start {
             store.migrate().await?;
         }
         let health = Health::new();
-        let queue = Queue::open(&settings.queue, &store, &health).await?;
+        let queue = Queue::open(&settings.queue, &store, &health)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to RabbitMQ at {}: is the broker running, and are \
+                     `queue.amqp_url` (TRACKGATE__QUEUE__AMQP_URL) and its credentials right?",
+                    crate::config::redact_url(&settings.queue.amqp_url)
+                )
+            })?;
         let registry = Registry::build(&settings.carriers, settings.poll.schedule)?;
         let metrics = Metrics::new();
         let live = Live::start(&settings.live, &settings.queue, &store, metrics.clone());

@@ -10,7 +10,6 @@ use crate::api::wire::DeadLetterOut;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::startup::{Application, ShutdownSignals};
-use crate::store::Store;
 use crate::store::states::{Scope, from_label, label};
 
 /// `--scope`: the column text of a [`Scope`], the one spelling there is.
@@ -49,7 +48,7 @@ pub fn contract(push_schema: bool, sub_statuses: bool) -> String {
 }
 
 pub(super) async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database).await?;
+    let store = crate::gateway::connect_store(&settings.database).await?;
     store.migrate().await?;
     println!("migrations applied");
     Ok(())
@@ -62,8 +61,31 @@ pub(super) fn check_config(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Print `rows` under `headers`, each column as wide as its widest cell.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
 pub(super) async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database).await?;
+    // The database only: managing keys never needs the broker.
+    let store = crate::gateway::connect_store(&settings.database).await?;
     store.migrate().await?;
     match command {
         KeysCommand::Create { scope, name } => {
@@ -75,21 +97,47 @@ pub(super) async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Re
             );
             println!("{}", key.token);
         }
-        KeysCommand::List => {
-            for key in store.api_keys().await? {
-                let state = if key.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{}\t{}\t{}…\t{state}\t{}",
-                    key.id,
-                    label(key.scope),
-                    key.prefix,
-                    key.name.unwrap_or_default()
-                );
+        KeysCommand::List { json } => {
+            let keys = store.api_keys().await?;
+            let state = |key: &crate::store::entities::api_key::Model| match key.revoked_at {
+                Some(_) => "revoked",
+                None => "active",
+            };
+            if json {
+                let listed: Vec<serde_json::Value> = keys
+                    .iter()
+                    .map(|key| {
+                        serde_json::json!({
+                            "id": key.id,
+                            "scope": label(key.scope),
+                            "prefix": key.prefix,
+                            "state": state(key),
+                            "name": key.name,
+                            "created_at": crate::domain::time::format(&key.created_at),
+                            "revoked_at": key.revoked_at.as_ref().map(crate::domain::time::format),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&listed)?);
+                return Ok(());
             }
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|key| {
+                    vec![
+                        key.id.clone(),
+                        label(key.scope),
+                        format!("{}…", key.prefix),
+                        state(key).to_owned(),
+                        key.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                        key.name.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "SCOPE", "TOKEN", "STATE", "CREATED (UTC)", "NAME"],
+                &rows,
+            );
         }
         KeysCommand::Revoke { id } => {
             anyhow::ensure!(store.revoke_api_key(&id).await?, "no API key `{id}`");
@@ -114,14 +162,65 @@ pub(super) async fn dead_letters(
     settings: Settings,
     command: DeadLettersCommand,
 ) -> anyhow::Result<()> {
-    let gateway = Gateway::connect(settings).await?;
     match command {
-        DeadLettersCommand::List { all } => {
-            for letter in gateway.store.dead_letters(all, 1000).await? {
-                println!("{}", serde_json::to_string(&DeadLetterOut::from(letter))?);
+        DeadLettersCommand::List { all, json } => {
+            // Read-only: the database, not the broker.
+            let store = crate::gateway::connect_store(&settings.database).await?;
+            store.migrate().await?;
+            let letters: Vec<DeadLetterOut> = store
+                .dead_letters(all, 1000)
+                .await?
+                .into_iter()
+                .map(DeadLetterOut::from)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = letters
+                .iter()
+                .map(|letter| {
+                    vec![
+                        letter.id.to_string(),
+                        label(letter.kind),
+                        letter.ref_id.clone(),
+                        letter.attempts.to_string(),
+                        letter.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                        letter
+                            .replayed_at
+                            .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        letter
+                            .last_error
+                            .as_deref()
+                            .unwrap_or("")
+                            .chars()
+                            .take(60)
+                            .collect(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "KIND",
+                    "REF",
+                    "ATTEMPTS",
+                    "CREATED (UTC)",
+                    "REPLAYED",
+                    "LAST ERROR",
+                ],
+                &rows,
+            );
+            if letters.is_empty() {
+                eprintln!(
+                    "no dead letters{}",
+                    if all { "" } else { " waiting for replay" }
+                );
             }
         }
         DeadLettersCommand::Replay { id } => {
+            let gateway = Gateway::connect(settings).await?;
             let letter =
                 crate::push::dead_letters::replay(&gateway.store, &gateway.queue, id).await?;
             let shown = DeadLetterOut::from(letter);
@@ -142,7 +241,7 @@ pub(super) async fn subscriptions_resync(
     {
         anyhow::bail!("--carrier: no carrier instance `{id}` is configured");
     }
-    let store = Store::connect(&settings.database).await?;
+    let store = crate::gateway::connect_store(&settings.database).await?;
     store.migrate().await?;
     let count = store.resync_subscriptions(carrier.as_deref()).await?;
     println!(
@@ -152,7 +251,7 @@ pub(super) async fn subscriptions_resync(
 }
 
 pub(super) async fn numbers_check(settings: Settings) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database).await?;
+    let store = crate::gateway::connect_store(&settings.database).await?;
     store.migrate().await?;
     let found = store.noncanonical_numbers().await?;
     for (shipment, canonical) in &found {

@@ -37,7 +37,8 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
-    /// Validate the configuration and print it with secrets redacted.
+    /// Validate the configuration as `serve` would and print every section with secrets
+    /// redacted; exit 1 naming the key that is wrong.
     CheckConfig,
     /// Manage API keys.
     Keys {
@@ -87,7 +88,10 @@ enum Command {
     /// Run a self-contained demo on embedded defaults: gateway, sandbox carrier and mall.
     Demo,
     /// List the carriers whose tracking-number format (and check digit) fits NUMBER.
-    Detect { number: String },
+    Detect {
+        /// A tracking number, in any spelling (spaces, dashes, case).
+        number: String,
+    },
     /// Print what a carrier adapter makes of one raw body (signatures are not checked).
     Normalize {
         /// The adapter kind (sandbox, kuaidi100, ...; see `trackgate carriers list`).
@@ -105,26 +109,40 @@ enum Command {
 enum KeysCommand {
     /// Create a key and print its token (shown only this once).
     Create {
-        /// mall, support or admin.
+        /// mall (register and read shipments), support (lookups, console) or admin (all).
         #[arg(long, value_parser = commands::parse_scope)]
         scope: Scope,
+        /// A label for people: who or what uses the key.
         #[arg(long)]
         name: Option<String>,
     },
-    List,
+    /// List keys: id, scope, the token's first characters, state, created, name.
+    List {
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: requests with it are refused within `server.api_key_cache_secs`.
     Revoke {
+        /// The key's id (`trackgate keys list`).
         id: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum DeadLettersCommand {
+    /// List dead letters, newest first (read-only: needs the database, not the broker).
     List {
         /// Include dead letters already replayed.
         #[arg(long)]
         all: bool,
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+    /// Send a dead letter's call again (a push, or a poll) and mark it replayed.
     Replay {
+        /// The dead letter's id (`trackgate dead-letters list`).
         id: i64,
     },
 }
@@ -163,6 +181,11 @@ enum CarriersCommand {
 enum Source {
     Poll,
     Webhook,
+}
+
+/// The command line's definition (for its tests: every command and argument has help).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Parse the command line, run the command, and turn its error into one line and exit 1.

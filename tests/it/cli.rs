@@ -107,6 +107,88 @@ fn check_config_refuses_what_serve_cannot_run_with_naming_the_key() {
 }
 
 #[test]
+fn keys_are_listed_as_a_table_or_json_without_a_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+    let env = [
+        ("TRACKGATE__DATABASE__URL", database.as_str()),
+        ("TRACKGATE__QUEUE__KIND", "rabbitmq"),
+        (
+            "TRACKGATE__QUEUE__AMQP_URL",
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+        ),
+    ];
+    let created = trackgate(
+        &["keys", "create", "--scope", "support", "--name", "helpdesk"],
+        &env,
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let table = trackgate(&["keys", "list"], &env);
+    let table = String::from_utf8(table.stdout).unwrap();
+    let mut lines = table.lines();
+    let heading = lines.next().unwrap();
+    assert!(
+        heading.starts_with("ID") && heading.contains("SCOPE") && heading.contains("NAME"),
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains("support") && row.contains("active") && row.ends_with("helpdesk"),
+        "{table}"
+    );
+    let json = trackgate(&["keys", "list", "--json"], &env);
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(listed[0]["scope"], "support");
+    assert_eq!(listed[0]["name"], "helpdesk");
+}
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let output = trackgate(
+        &["keys", "list"],
+        &[(
+            "TRACKGATE__DATABASE__URL",
+            "postgres://tg:hunter2@127.0.0.1:1/tg",
+        )],
+    );
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("cannot connect to the database at postgres://tg:redacted@127.0.0.1:1/tg"),
+        "{said}"
+    );
+    assert!(
+        said.contains("TRACKGATE__DATABASE__URL") && !said.contains("hunter2"),
+        "{said}"
+    );
+}
+
+#[test]
+fn every_command_and_argument_has_help() {
+    fn undocumented(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                found.push(format!("{path} {id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            if sub.get_about().is_none() {
+                found.push(format!("{path} {}", sub.get_name()));
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+    let mut found = Vec::new();
+    undocumented(&trackgate::cli::command(), "trackgate", &mut found);
+    assert!(found.is_empty(), "without help text: {found:#?}");
+}
+
+#[test]
 fn carriers_list_shows_every_kind_and_the_configured_instances() {
     let output = trackgate(
         &["carriers", "list"],
@@ -304,11 +386,39 @@ mod against_a_running_gateway {
         })
         .await;
 
-        let (ok, listed, stderr) = cli(&app, &["dead-letters", "list"]);
-        assert!(ok, "{stderr}");
-        let letter: Value =
-            serde_json::from_str(listed.lines().next().expect("one dead letter")).unwrap();
+        // Listing is read-only: it works with a broker that is not there.
+        let database = app.storage.as_ref().unwrap().database_url.clone();
+        let no_broker = super::trackgate(
+            &["dead-letters", "list", "--json"],
+            &[
+                ("TRACKGATE__DATABASE__URL", database.as_str()),
+                ("TRACKGATE__QUEUE__KIND", "rabbitmq"),
+                (
+                    "TRACKGATE__QUEUE__AMQP_URL",
+                    "amqp://guest:guest@127.0.0.1:1/%2f",
+                ),
+            ],
+        );
+        assert!(
+            no_broker.status.success(),
+            "{}",
+            String::from_utf8_lossy(&no_broker.stderr)
+        );
+        let listed: Value = serde_json::from_slice(&no_broker.stdout).unwrap();
+        let letter = listed[0].clone();
         assert_eq!(letter["kind"], "push");
+        // The table has headings and the letter's row.
+        let (ok, table, stderr) = cli(&app, &["dead-letters", "list"]);
+        assert!(ok, "{stderr}");
+        let mut lines = table.lines();
+        assert!(
+            lines.next().unwrap().starts_with("ID  KIND  REF"),
+            "{table}"
+        );
+        assert!(
+            lines.next().unwrap().starts_with(&letter["id"].to_string()),
+            "{table}"
+        );
 
         app.mall.reset().await;
         Mock::given(method("POST"))
