@@ -91,12 +91,24 @@ impl Gateway {
 
 /// `web.token_secret`, else a key derived from the mall's signing secret, else a random key (and
 /// a warning: links and sessions then die with the process and fail on its neighbours).
+/// The key of browser tokens: `web.token_secret`, else derived from the mall signing secret.
+/// Either may list several secrets during a rotation: the first signs, all are accepted.
 fn token_signer(settings: &Settings) -> TokenSigner {
-    if let Some(secret) = &settings.web.token_secret {
-        return TokenSigner::new(secret.expose().as_bytes());
-    }
-    if let Some(secret) = &settings.mall.signing_secret {
-        return TokenSigner::derived_from(secret.expose().as_bytes());
+    let keys = |value: &str, derive: bool| -> Vec<Vec<u8>> {
+        crate::config::secret_list(value)
+            .map(|one| match derive {
+                true => TokenSigner::derive(one.as_bytes()),
+                false => one.as_bytes().to_vec(),
+            })
+            .collect()
+    };
+    let listed = match (&settings.web.token_secret, &settings.mall.signing_secret) {
+        (Some(secret), _) => keys(secret.expose(), false),
+        (None, Some(secret)) => keys(secret.expose(), true),
+        (None, None) => Vec::new(),
+    };
+    if let Some((first, rest)) = listed.split_first() {
+        return TokenSigner::new(first.clone()).accepting(rest.to_vec());
     }
     tracing::warn!(
         "neither TRACKGATE__WEB__TOKEN_SECRET nor a mall signing secret is set: sessions, stream \

@@ -33,6 +33,9 @@ pub struct CarrierInstance {
     paused_until: Mutex<Option<Instant>>,
     /// When this process last polled the instance, and the error if that poll failed.
     last_poll: Mutex<Option<(chrono::DateTime<chrono::Utc>, Option<String>)>>,
+    /// During a secret rotation: the adapter built with the previous secret, and until when
+    /// webhooks it verifies are accepted.
+    pub previous: Option<(Box<dyn CarrierAdapter>, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl CarrierInstance {
@@ -94,6 +97,14 @@ impl CarrierInstance {
         self.number_rule().canonicalize_outcome(outcome);
     }
 
+    /// The previous secret's adapter, while its grace period lasts.
+    pub fn previous_in_grace(&self) -> Option<&dyn CarrierAdapter> {
+        self.previous
+            .as_ref()
+            .filter(|(_, until)| chrono::Utc::now() < *until)
+            .map(|(adapter, _)| adapter.as_ref())
+    }
+
     /// Whether this instance can follow a shipment at all: it polls, or the carrier pushes.
     pub fn can_track(&self) -> bool {
         let capabilities = self.adapter.capabilities();
@@ -139,6 +150,20 @@ impl Registry {
                     kind: settings.kind.clone(),
                     source,
                 })?;
+            let previous = match settings.previous_until {
+                Some(until) if !settings.previous.is_empty() => {
+                    let mut merged = settings.adapter.clone();
+                    merged.extend(settings.previous.clone());
+                    let adapter =
+                        (kind.build)(&merged).map_err(|source| RegistryError::Settings {
+                            id: id.clone(),
+                            kind: settings.kind.clone(),
+                            source,
+                        })?;
+                    Some((adapter, until))
+                }
+                _ => None,
+            };
             let per_second =
                 NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter = RateLimiter::direct(Quota::per_second(per_second));
@@ -153,6 +178,7 @@ impl Registry {
                     policy: settings.schedule.apply(default_policy),
                     paused_until: Mutex::new(None),
                     last_poll: Mutex::new(None),
+                    previous,
                 }),
             );
         }

@@ -179,6 +179,10 @@ pub(super) fn reject_secrets_in_files(
             if let Some(secret) = secrets.iter().find(|s| instance.contains_key(**s)) {
                 return Err(refuse(format!("carriers.{id}.{secret}")));
             }
+            // The previous settings of a rotation are secrets by definition.
+            if instance.contains_key("previous") {
+                return Err(refuse(format!("carriers.{id}.previous")));
+            }
         }
     }
     Ok(())

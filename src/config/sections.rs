@@ -296,6 +296,14 @@ pub struct CarrierSettings {
     /// Overrides of `[poll.schedule]` for this carrier instance.
     #[serde(default)]
     pub schedule: PolicyOverrides,
+    /// Secret rotation: the adapter settings the carrier signed with before (e.g. the old
+    /// `webhook_secret` or Kuaidi100 `salt`), accepted as well until `previous_until`. Env only
+    /// (TRACKGATE__CARRIERS__<ID>__PREVIOUS__WEBHOOK_SECRET).
+    #[serde(default)]
+    pub previous: trackgate_carriers::catalog::AdapterSettings,
+    /// The end of the grace period for `previous` (RFC 3339).
+    #[serde(default)]
+    pub previous_until: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(flatten)]
     pub adapter: trackgate_carriers::catalog::AdapterSettings,
 }
@@ -319,6 +327,20 @@ impl CarrierSettings {
             self.requests_per_second.into(),
         );
         table.insert("requests_per_day".into(), self.requests_per_day.into());
+        if !self.previous.is_empty() {
+            let shown: serde_json::Map<String, serde_json::Value> = self
+                .previous
+                .keys()
+                .map(|key| (key.clone(), super::secrets::REDACTED.into()))
+                .collect();
+            table.insert("previous".into(), shown.into());
+        }
+        if let Some(until) = &self.previous_until {
+            table.insert(
+                "previous_until".into(),
+                crate::domain::time::format(until).into(),
+            );
+        }
         if self.schedule != PolicyOverrides::default() {
             table.insert(
                 "schedule".into(),

@@ -71,6 +71,12 @@ impl Settings {
                     catalog::kind_names()
                 )));
             }
+            if !carrier.previous.is_empty() && carrier.previous_until.is_none() {
+                return invalid(
+                    &format!("carriers.{id}.previous_until"),
+                    "must be set when `previous` is: the end of the rotation's grace period (RFC 3339)",
+                );
+            }
             if carrier.requests_per_second == 0 {
                 return invalid(
                     &format!("carriers.{id}.requests_per_second"),

@@ -58,10 +58,12 @@ pub trait Expiring {
     fn expires_at(&self) -> DateTime<Utc>;
 }
 
-/// Signs and checks tokens with one key.
+/// Signs tokens with one key and checks them against it and the keys being rotated out.
 #[derive(Clone)]
 pub struct TokenSigner {
     key: Vec<u8>,
+    /// Keys still accepted (a rotation's previous keys), never used to sign.
+    previous: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -72,15 +74,29 @@ impl std::fmt::Debug for TokenSigner {
 
 impl TokenSigner {
     pub fn new(key: impl Into<Vec<u8>>) -> TokenSigner {
-        TokenSigner { key: key.into() }
+        TokenSigner {
+            key: key.into(),
+            previous: Vec::new(),
+        }
+    }
+
+    /// Also accept tokens signed with `keys` (a rotation: the new key signs, old tokens live on).
+    pub fn accepting(mut self, keys: impl IntoIterator<Item = Vec<u8>>) -> TokenSigner {
+        self.previous.extend(keys);
+        self
     }
 
     /// A key derived from another secret for this use only (HMAC of a fixed label), so the
     /// tokens never reveal anything about that secret.
     pub fn derived_from(secret: &[u8]) -> TokenSigner {
+        TokenSigner::new(Self::derive(secret))
+    }
+
+    /// The key [`Self::derived_from`] uses.
+    pub fn derive(secret: &[u8]) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(b"trackgate web tokens v1");
-        TokenSigner::new(mac.finalize().into_bytes().to_vec())
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// A fresh random key (tokens die with the process).
@@ -89,7 +105,21 @@ impl TokenSigner {
     }
 
     fn mac(&self, purpose: Purpose, claims: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        Self::mac_with(&self.key, purpose, claims)
+    }
+
+    /// Whether `mac` is the MAC of `claims` under the key or one of the previous keys
+    /// (each compared in constant time).
+    fn verifies(&self, purpose: Purpose, claims: &str, mac: &[u8]) -> bool {
+        std::iter::once(&self.key).chain(&self.previous).any(|key| {
+            Self::mac_with(key, purpose, claims)
+                .verify_slice(mac)
+                .is_ok()
+        })
+    }
+
+    fn mac_with(key: &[u8], purpose: Purpose, claims: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
         mac.update(purpose.tag().as_bytes());
         mac.update(b".");
         mac.update(claims.as_bytes());
@@ -125,10 +155,10 @@ impl TokenSigner {
         let mac = URL_SAFE_NO_PAD
             .decode(mac)
             .map_err(|_| TokenError::Malformed)?;
-        // Constant-time comparison (hmac's verify_slice).
-        self.mac(purpose, claims)
-            .verify_slice(&mac)
-            .map_err(|_| TokenError::BadSignature)?;
+        // Constant-time comparison (hmac's verify_slice), per key.
+        if !self.verifies(purpose, claims, &mac) {
+            return Err(TokenError::BadSignature);
+        }
         let json = URL_SAFE_NO_PAD
             .decode(claims)
             .map_err(|_| TokenError::Malformed)?;
@@ -148,7 +178,7 @@ impl TokenSigner {
     pub fn check_tag(&self, purpose: Purpose, input: &str, tag: &str) -> bool {
         URL_SAFE_NO_PAD
             .decode(tag)
-            .is_ok_and(|mac| self.mac(purpose, input).verify_slice(&mac).is_ok())
+            .is_ok_and(|mac| self.verifies(purpose, input, &mac))
     }
 }
 
@@ -219,6 +249,29 @@ mod tests {
             s: "shp_1".into(),
             exp: Utc::now() + chrono::Duration::minutes(minutes),
         }
+    }
+
+    #[test]
+    fn during_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key() {
+        let old = TokenSigner::new(b"o".repeat(32));
+        let rotated = TokenSigner::new(b"n".repeat(32)).accepting([b"o".repeat(32)]);
+        let old_token = old.sign(Purpose::Tracking, &claims(5));
+        assert!(
+            rotated
+                .verify::<Claims>(Purpose::Tracking, &old_token, Utc::now())
+                .is_ok()
+        );
+        let new_token = rotated.sign(Purpose::Tracking, &claims(5));
+        assert!(
+            old.verify::<Claims>(Purpose::Tracking, &new_token, Utc::now())
+                .is_err()
+        );
+        assert!(rotated.check_tag(Purpose::Csrf, "s", &old.tag_of(Purpose::Csrf, "s")));
+        let done = TokenSigner::new(b"n".repeat(32));
+        assert!(
+            done.verify::<Claims>(Purpose::Tracking, &old_token, Utc::now())
+                .is_err()
+        );
     }
 
     #[test]

@@ -146,12 +146,35 @@ impl Intake {
         carrier: &CarrierInstance,
         inbound: Inbound<Unverified>,
     ) -> Result<Inbound<Verified>, Rejected> {
-        carrier.adapter.verify_webhook(inbound).map_err(|cause| {
-            self.shared.record_rejected(&carrier.id, &cause);
-            Rejected {
-                carrier_id: carrier.id.clone(),
-                cause,
-            }
+        // During a rotation's grace period a copy is kept, for the previous secret's check.
+        let previous = carrier.previous_in_grace().map(|adapter| {
+            let copy = Inbound::new(inbound.headers().to_vec(), inbound.body().to_vec());
+            (adapter, copy)
+        });
+        let cause = match carrier.adapter.verify_webhook(inbound) {
+            Ok(verified) => return Ok(verified),
+            Err(cause) => cause,
+        };
+        let rotatable = matches!(
+            cause,
+            SignatureError::Mismatch | SignatureError::Missing(_) | SignatureError::Malformed(_)
+        );
+        if let Some((adapter, copy)) = previous
+            && rotatable
+            && let Ok(verified) = adapter.verify_webhook(copy)
+        {
+            self.shared
+                .metrics
+                .ops
+                .previous_secret_accepted
+                .with_label_values(&[carrier.id.as_str()])
+                .inc();
+            return Ok(verified);
+        }
+        self.shared.record_rejected(&carrier.id, &cause);
+        Err(Rejected {
+            carrier_id: carrier.id.clone(),
+            cause,
         })
     }
 

@@ -26,6 +26,7 @@ pub struct OperationsMetrics {
     pub alerts_firing: IntGaugeVec,
     pub alert_deliveries: IntCounterVec,
     pub signature_rejections: IntCounterVec,
+    pub previous_secret_accepted: IntCounterVec,
 }
 
 const SECONDS_HTTP: &[f64] = &[
@@ -122,6 +123,12 @@ impl OperationsMetrics {
                 "trackgate_alert_deliveries_total",
                 "Alert messages sent to receivers, by receiver and result",
                 &["receiver", "result"],
+            ),
+            previous_secret_accepted: counter(
+                r,
+                "trackgate_webhook_previous_secret_total",
+                "Webhooks verified only by the previous secret of a rotation (the carrier has not switched yet)",
+                &["carrier"],
             ),
             signature_rejections: counter(
                 r,

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use sea_orm::{EntityTrait, PaginatorTrait};
-use serde_json::Value;
+use serde_json::{Value, json};
 use trackgate::store::entities::{inbound_webhook, tracking_event};
 use trackgate::store::states::WebhookOutcome;
 
-use crate::helpers::{Backend, KUAIDI100_SALT, TestApp, fixture, wait_until};
+use crate::helpers::{
+    Backend, KUAIDI100_SALT, SANDBOX_SECRET, TestApp, fixture, sandbox_event, wait_until,
+};
 
 async fn counts(app: &TestApp) -> (u64, u64) {
     let db = app.gateway().store.conn();
@@ -504,5 +506,64 @@ async fn a_burst_beyond_the_in_memory_queue_is_ingested_from_the_store() {
             .await;
         assert_eq!(found["shipments"][0]["status"], "delivered", "{number}");
     }
+    app.finish().await;
+}
+
+/// A carrier webhook secret being rotated: the previous secret's signatures are accepted until
+/// `previous_until` (and counted), refused after it; the current secret works throughout.
+#[tokio::test]
+async fn the_previous_webhook_secret_is_accepted_during_its_grace_period_only() {
+    async fn signed_with(app: &TestApp, secret: &str, number: &str) -> u16 {
+        let body = sandbox_event(number, "p1", "2026-11-20T08:00:00+01:00", "PU");
+        app.http
+            .post(format!("{}/webhooks/sandbox", app.base))
+            .header("content-type", "application/json")
+            .header(
+                trackgate::carriers::sandbox::SIGNATURE_HEADER,
+                trackgate::carriers::sandbox::sign(secret, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            (
+                "carriers.sandbox.previous.webhook_secret",
+                json!("the-old-secret"),
+            ),
+            ("carriers.sandbox.previous_until", json!(tomorrow)),
+        ],
+    )
+    .await;
+    app.register("sandbox", "SBX-ROT-1", None).await;
+    assert_eq!(signed_with(&app, "the-old-secret", "SBX-ROT-1").await, 200);
+    assert_eq!(signed_with(&app, SANDBOX_SECRET, "SBX-ROT-1").await, 200);
+    assert_eq!(signed_with(&app, "a-wrong-secret", "SBX-ROT-1").await, 401);
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("trackgate_webhook_previous_secret_total{carrier=\"sandbox\"} 1"),
+        "{metrics}"
+    );
+    app.finish().await;
+
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            (
+                "carriers.sandbox.previous.webhook_secret",
+                json!("the-old-secret"),
+            ),
+            ("carriers.sandbox.previous_until", json!(yesterday)),
+        ],
+    )
+    .await;
+    assert_eq!(signed_with(&app, "the-old-secret", "SBX-ROT-2").await, 401);
     app.finish().await;
 }
