@@ -227,6 +227,7 @@ mod tests {
             rejected_log_every_secs: 1,
             unready_after_secs: 1,
             public_url: None,
+            admin_listen: None,
         };
         let limits = Limits::new(&settings);
         assert!(limits.webhook("kuaidi100").is_ok());

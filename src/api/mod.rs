@@ -98,9 +98,16 @@ impl tracing_actix_web::RootSpanBuilder for RouteSpan {
             .get::<request_id::RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
+        // As the proxy in front reports it (X-Forwarded-For / Forwarded), else the peer.
+        let client_ip = request
+            .connection_info()
+            .realip_remote_addr()
+            .unwrap_or("")
+            .to_owned();
         tracing::info_span!(
             "request",
             request_id = %request_id,
+            client_ip = %client_ip,
             http.method = %request.method(),
             http.route = %route,
             http.status_code = tracing::field::Empty,
@@ -118,9 +125,50 @@ impl tracing_actix_web::RootSpanBuilder for RouteSpan {
     }
 }
 
-/// Every route of the gateway.
+/// Which routes a listener serves: everything on one port (the default), or, with
+/// `server.admin_listen` set, the carrier- and mall-facing routes on the main port and the
+/// operator's (`/metrics`, `/v1/admin/…`) on the admin port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    All,
+    Public,
+    Admin,
+}
+
+/// Every route of `surface`.
+pub fn routes_of(surface: Surface) -> fn(&mut web::ServiceConfig) {
+    match surface {
+        Surface::All => |cfg| {
+            ops_routes(cfg);
+            metrics_route(cfg);
+            admin_routes(cfg);
+            api_routes(cfg);
+            openapi::routes(cfg);
+        },
+        Surface::Public => |cfg| {
+            ops_routes(cfg);
+            api_routes(cfg);
+            openapi::routes(cfg);
+        },
+        Surface::Admin => |cfg| {
+            ops_routes(cfg);
+            metrics_route(cfg);
+            admin_routes(cfg);
+            openapi::routes(cfg);
+        },
+    }
+}
+
+/// Every route of the gateway (one listener).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(error::method_not_allowed);
+    routes_of(Surface::All)(cfg)
+}
+
+fn not_allowed() -> actix_web::Route {
+    web::to(error::method_not_allowed)
+}
+
+fn ops_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/healthz")
             .route(web::get().to(ops::healthz))
@@ -130,13 +178,47 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/readyz")
             .route(web::get().to(ops::readyz))
             .default_service(not_allowed()),
-    )
-    .service(
+    );
+}
+
+fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/metrics")
             .route(web::get().to(ops::metrics))
             .default_service(not_allowed()),
+    );
+}
+
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/admin/carriers")
+            .route(web::get().to(admin::carriers))
+            .default_service(not_allowed()),
     )
     .service(
+        web::resource("/v1/admin/dead-letters")
+            .route(web::get().to(admin::list_dead_letters))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/admin/dead-letters/{id}/replay")
+            .route(web::post().to(admin::replay_dead_letter))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/admin/webhooks")
+            .route(web::get().to(admin::list_webhooks))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/admin/webhooks/{id}/reprocess")
+            .route(web::post().to(admin::reprocess_webhook))
+            .default_service(not_allowed()),
+    );
+}
+
+fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/v1/shipments")
             .route(web::post().to(shipments::register))
             .route(web::get().to(shipments::list_by_order))
@@ -189,31 +271,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
-        web::resource("/v1/admin/carriers")
-            .route(web::get().to(admin::carriers))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/v1/admin/dead-letters")
-            .route(web::get().to(admin::list_dead_letters))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/v1/admin/dead-letters/{id}/replay")
-            .route(web::post().to(admin::replay_dead_letter))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/v1/admin/webhooks")
-            .route(web::get().to(admin::list_webhooks))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/v1/admin/webhooks/{id}/reprocess")
-            .route(web::post().to(admin::reprocess_webhook))
-            .default_service(not_allowed()),
-    )
-    .service(
         web::resource("/webhooks/{carrier_id}")
             .route(web::post().to(webhooks::receive))
             .default_service(not_allowed()),
@@ -226,8 +283,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn server(
     gateway: Gateway,
     listener: TcpListener,
+    surface: Surface,
     pages: fn(&mut web::ServiceConfig),
 ) -> std::io::Result<actix_web::dev::Server> {
+    let routes = routes_of(surface);
     let settings = gateway.settings.server.clone();
     let workers = match settings.workers {
         0 => std::thread::available_parallelism()
@@ -258,7 +317,6 @@ pub fn server(
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .configure(routes)
-            .configure(openapi::routes)
             .configure(pages)
             .default_service(web::to(error::not_found))
     })

@@ -17,6 +17,9 @@ use crate::domain::schedule::{PolicyOverrides, PollPolicy};
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// A second listener for `/metrics` and `/v1/admin/…` (then absent from `listen`).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     pub body_limit_bytes: usize,
     pub workers: usize,
     /// How long an active API key is remembered before the store is asked again.

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::Surface;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::poller::Poller;
@@ -34,12 +35,17 @@ pub struct Application {
     pub gateway: Gateway,
     port: u16,
     server: actix_web::dev::Server,
+    /// The admin listener's server and port (`server.admin_listen`).
+    admin: Option<(actix_web::dev::Server, u16)>,
     mall: MallClient,
 }
 
 /// A running application: its port, and the handles to stop it.
 pub struct Running {
     pub port: u16,
+    /// The admin listener's port, when `server.admin_listen` is set.
+    pub admin_port: Option<u16>,
+    admin_server: Option<(ServerHandle, JoinHandle<std::io::Result<()>>)>,
     pub gateway: Gateway,
     server: ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
@@ -54,17 +60,34 @@ impl Application {
         let gateway = Gateway::connect(settings).await?;
         let listener = TcpListener::bind(gateway.settings.server.listen)?;
         let port = listener.local_addr()?.port();
-        let server = crate::api::server(gateway.clone(), listener, crate::web::routes)?;
+        let (surface, admin) = match gateway.settings.server.admin_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)?;
+                let admin_port = listener.local_addr()?.port();
+                let no_pages: fn(&mut actix_web::web::ServiceConfig) = |_| {};
+                let server =
+                    crate::api::server(gateway.clone(), listener, Surface::Admin, no_pages)?;
+                (Surface::Public, Some((server, admin_port)))
+            }
+            None => (Surface::All, None),
+        };
+        let server = crate::api::server(gateway.clone(), listener, surface, crate::web::routes)?;
         Ok(Application {
             gateway,
             port,
             server,
+            admin,
             mall,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port, when `server.admin_listen` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(_, port)| *port)
     }
 
     pub fn settings(&self) -> &crate::config::Settings {
@@ -77,8 +100,11 @@ impl Application {
             gateway,
             port,
             server,
+            admin,
             mall,
         } = self;
+        let admin_port = admin.as_ref().map(|(_, port)| *port);
+        let admin_server = admin.map(|(server, _)| (server.handle(), tokio::spawn(server)));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let handle = server.handle();
@@ -142,6 +168,8 @@ impl Application {
         tracing::info!(port, queue = ?gateway.queue.kind(), carriers = ?gateway.registry.ids(), "trackgate is serving");
         Ok(Running {
             port,
+            admin_port,
+            admin_server,
             gateway,
             server: handle,
             server_task,
@@ -159,6 +187,10 @@ impl Running {
         self.gateway.live.close();
         self.server.stop(true).await;
         let _ = self.server_task.await;
+        if let Some((handle, task)) = self.admin_server {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         self.shutdown.cancel();
         self.gateway.queue.close();
         if tokio::time::timeout(STOP_GRACE, self.tracker.wait())

@@ -463,3 +463,76 @@ mod against_a_running_gateway {
         app.finish().await;
     }
 }
+
+/// `log.format = "json"`: every line the server writes is JSON (the "listening on" line
+/// included), and a line written while serving a request carries its request id and the client
+/// address nginx reported.
+#[tokio::test]
+async fn json_logs_are_json_on_every_line_with_the_request_id() {
+    /// Kills the server however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    trackgate::startup::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::restart::free_port();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("logs.db").display());
+    let listen = format!("127.0.0.1:{port}");
+    let secret = crate::helpers::new_signing_secret();
+    let log_file = dir.path().join("stderr.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .envs([
+            ("TRACKGATE__DATABASE__URL", database.as_str()),
+            ("TRACKGATE__SERVER__LISTEN", listen.as_str()),
+            ("TRACKGATE__MALL__ENDPOINT", "http://127.0.0.1:9/push"),
+            ("TRACKGATE__MALL__SIGNING_SECRET", secret.as_str()),
+            ("TRACKGATE__CARRIERS__SANDBOX__WEBHOOK_SECRET", "s3cret"),
+            ("TRACKGATE__LOG__FORMAT", "json"),
+            ("TRACKGATE__LOG__FILTER", "info"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_file).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Killed(child);
+    let http = reqwest::Client::new();
+    crate::restart::wait_ready(&http, port).await;
+    let refused = http
+        .post(format!("http://{listen}/webhooks/sandbox"))
+        .header("x-request-id", "req-abc-123")
+        .header("x-forwarded-for", "203.0.113.7")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-request-id"], "req-abc-123");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(server);
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("listening on http://"))),
+        "{text}"
+    );
+    let in_request = lines
+        .iter()
+        .find(|l| l.to_string().contains("req-abc-123"))
+        .unwrap_or_else(|| panic!("no line with the request id:\n{text}"));
+    assert!(
+        in_request.to_string().contains("203.0.113.7"),
+        "{in_request}"
+    );
+    assert!(!text.contains("s3cret"), "a secret in the logs");
+}

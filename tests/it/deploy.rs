@@ -252,3 +252,50 @@ async fn signed_webhooks_pass_through_nginx_with_the_shipped_config() {
     let _ = nginx.wait();
     app.finish().await;
 }
+
+/// With `server.admin_listen`, the operator's routes move to their own port: the main port
+/// (the one nginx exposes to carriers) no longer answers `/metrics` or `/v1/admin/…`.
+#[tokio::test]
+async fn the_admin_listener_takes_metrics_and_admin_off_the_main_port() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("server.admin_listen", serde_json::json!("127.0.0.1:0"))],
+    )
+    .await;
+    let admin_port = app
+        .running
+        .as_ref()
+        .unwrap()
+        .admin_port
+        .expect("an admin listener");
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let get = |base: String, path: &'static str| {
+        let http = app.http.clone();
+        let key = app.keys.admin.clone();
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get(app.base.clone(), "/metrics").await, 404);
+    assert_eq!(get(app.base.clone(), "/v1/admin/carriers").await, 404);
+    assert_eq!(get(app.base.clone(), "/healthz").await, 200);
+    assert_eq!(get(admin.clone(), "/metrics").await, 200);
+    assert_eq!(get(admin.clone(), "/v1/admin/carriers").await, 200);
+    assert_eq!(get(admin.clone(), "/v1/shipments?order_id=x").await, 404);
+    // Webhooks still arrive on the main port.
+    app.register("sandbox", "SBX-ADMIN1", None).await;
+    let body = sandbox_event("SBX-ADMIN1", "a1", "2026-11-20T08:00:00+01:00", "PU");
+    assert_eq!(
+        post_sandbox_webhook(&app.http, &app.base, &body)
+            .await
+            .status(),
+        200
+    );
+    app.finish().await;
+}
