@@ -151,8 +151,8 @@ pub struct Alerts {
     process: String,
     previous: Option<readings::Counters>,
     paused_since: HashMap<String, Instant>,
-    /// Process-local alerts (store and broker unreachable): key → since.
-    local: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    /// Process-local alerts (store and broker unreachable): key → (what, since, last sent).
+    local: BTreeMap<String, (Holding, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Alerts {
@@ -223,17 +223,19 @@ impl Alerts {
         let keys: Vec<String> = holding.iter().map(Holding::key).collect();
         for hold in holding {
             let key = hold.key();
-            match self.local.get_mut(&key) {
+            let state = match self.local.get_mut(&key) {
                 None => {
-                    self.local.insert(key, (now, now));
-                    self.send(&hold, State::Firing, now, None);
+                    self.local.insert(key, (hold.clone(), now, now));
+                    Some((State::Firing, now))
                 }
-                Some((since, last_sent)) if now - *last_sent >= repeat => {
+                Some((_, since, last_sent)) if now - *last_sent >= repeat => {
                     *last_sent = now;
-                    let since = *since;
-                    self.send(&hold, State::Repeat, since, None);
+                    Some((State::Repeat, *since))
                 }
-                Some(_) => {}
+                Some(_) => None,
+            };
+            if let Some((state, since)) = state {
+                self.send(&hold, state, since, None);
             }
         }
         let ended: Vec<String> = self
@@ -243,23 +245,8 @@ impl Alerts {
             .cloned()
             .collect();
         for key in ended {
-            if let Some((since, _)) = self.local.remove(&key) {
-                let hold = Holding {
-                    rule: if key.starts_with("store") {
-                        "store_unreachable"
-                    } else {
-                        "broker_unreachable"
-                    },
-                    subject: "gateway".into(),
-                    summary: format!(
-                        "{} again",
-                        if key.starts_with("store") {
-                            "The database is reachable"
-                        } else {
-                            "RabbitMQ is reachable"
-                        }
-                    ),
-                };
+            if let Some((mut hold, since, _)) = self.local.remove(&key) {
+                hold.summary = format!("resolved: {}", hold.summary);
                 self.send(&hold, State::Resolved, since, Some(now));
             }
         }

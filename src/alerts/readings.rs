@@ -284,3 +284,120 @@ impl Readings {
         holding
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AlertSettings {
+        let defaults: crate::config::Settings =
+            crate::config::Settings::with_overrides(&[]).unwrap();
+        defaults.alerts
+    }
+
+    fn reading(counters: CarrierCounters, backlog: Option<PushBacklog>) -> Readings {
+        let now = Utc::now();
+        Readings {
+            store_reachable: true,
+            store_error: None,
+            broker_error: Some("connection refused".into()),
+            backlog,
+            carriers: vec![CarrierReading {
+                id: "ups".into(),
+                paused_for: None,
+                requests_per_day: 1000,
+                used_today: 950,
+                subscriptions: Vec::new(),
+            }],
+            counters: Counters([("ups".to_owned(), counters)].into_iter().collect()),
+            now,
+        }
+    }
+
+    fn rules(holding: &[Holding]) -> Vec<String> {
+        holding.iter().map(Holding::key).collect()
+    }
+
+    #[test]
+    fn rate_rules_judge_the_increase_since_the_previous_reading() {
+        let settings = settings();
+        let before = reading(
+            CarrierCounters {
+                ok: 100,
+                failed: 100,
+                unauthorized: 3,
+                subscriptions_failed: 0,
+                bad_signatures: 0,
+            },
+            None,
+        );
+        let after = reading(
+            CarrierCounters {
+                ok: 102,
+                failed: 110,
+                unauthorized: 4,
+                subscriptions_failed: 1,
+                bad_signatures: 25,
+            },
+            Some(PushBacklog {
+                pending: 3,
+                oldest_created_at: Some(Utc::now() - chrono::Duration::hours(1)),
+                dead_letters: 2,
+            }),
+        );
+        let mut paused = HashMap::new();
+        let held = rules(&after.holding(&settings, Some(&before.counters), &mut paused));
+        for expected in [
+            "broker_unreachable",
+            "dead_letters",
+            "push_backlog",
+            "carrier_failing:ups",
+            "carrier_credentials:ups",
+            "carrier_quota:ups",
+            "subscriptions_failing:ups",
+            "signature_failures:ups",
+        ] {
+            assert!(
+                held.contains(&expected.to_owned()),
+                "{expected} not in {held:?}"
+            );
+        }
+        // The same counters again: nothing new, so the rate rules no longer hold.
+        let held = rules(&after.holding(&settings, Some(&after.counters), &mut paused));
+        assert!(
+            !held.iter().any(|k| k.starts_with("carrier_failing")
+                || k.starts_with("carrier_credentials")
+                || k.starts_with("signature")),
+            "{held:?}"
+        );
+        // The first reading has no previous one: no rate rule can hold yet.
+        let held = rules(&after.holding(&settings, None, &mut paused));
+        assert!(
+            !held.iter().any(|k| k.starts_with("carrier_failing")),
+            "{held:?}"
+        );
+    }
+
+    #[test]
+    fn a_pause_alerts_only_when_it_lasts() {
+        let mut settings = settings();
+        settings.carrier_paused_secs = 0;
+        let mut paused_reading = reading(CarrierCounters::default(), None);
+        paused_reading.carriers[0].paused_for = Some(Duration::from_secs(60));
+        let mut paused = HashMap::new();
+        let held = rules(&paused_reading.holding(&settings, None, &mut paused));
+        assert!(held.contains(&"carrier_paused:ups".to_owned()), "{held:?}");
+        settings.carrier_paused_secs = 3600;
+        let held = rules(&paused_reading.holding(&settings, None, &mut paused));
+        assert!(
+            !held.contains(&"carrier_paused:ups".to_owned()),
+            "a short pause: {held:?}"
+        );
+        paused_reading.carriers[0].paused_for = None;
+        paused_reading.holding(&settings, None, &mut paused);
+        assert!(
+            paused.is_empty(),
+            "the pause's start is forgotten when it ends"
+        );
+    }
+}

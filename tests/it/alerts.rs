@@ -226,10 +226,7 @@ async fn a_mall_outage_alerts_once_repeats_and_resolves_after_replay() {
         .iter()
         .filter(|r| r.url.path() == "/alerts/webhook")
     {
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in request.headers.iter() {
-            headers.insert(name.clone(), value.clone());
-        }
+        let headers = header_map(request);
         verifier
             .verify(&request.body, &headers)
             .expect("alert webhooks are signed");

@@ -9,8 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const TIMESTAMP: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$";
-
 fn repository_file(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
@@ -53,7 +51,6 @@ fn the_committed_contract_documents_are_current() {
 /// Every string in `value` that looks like an instant (starts with a date and has a `T`) has
 /// the one format, except `local_time`, which is the carrier's wall clock with its offset.
 fn assert_timestamps(value: &Value, path: &str) {
-    let pattern = regex_like(TIMESTAMP);
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
@@ -75,30 +72,12 @@ fn assert_timestamps(value: &Value, path: &str) {
                 && text[..4].bytes().all(|b| b.is_ascii_digit());
             if looks_like_instant {
                 assert!(
-                    pattern(text),
+                    trackgate::domain::time::is_wire_format(text),
                     "{path} = {text} is not RFC 3339 UTC with milliseconds"
                 );
             }
         }
         _ => {}
-    }
-}
-
-/// The timestamp pattern, checked without a regex engine.
-fn regex_like(_: &str) -> impl Fn(&str) -> bool {
-    |text: &str| {
-        let b = text.as_bytes();
-        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-        b.len() == 24
-            && digits(0..4)
-            && digits(5..7)
-            && digits(8..10)
-            && digits(11..13)
-            && digits(14..16)
-            && digits(17..19)
-            && b[19] == b'.'
-            && digits(20..23)
-            && b[23] == b'Z'
     }
 }
 
@@ -282,10 +261,7 @@ async fn pushes_during_a_secret_rotation_verify_with_either_secret() {
     })
     .await;
     let request = app.mall.received_requests().await.unwrap().remove(0);
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in request.headers.iter() {
-        headers.insert(name.clone(), value.clone());
-    }
+    let headers = header_map(&request);
     let signature = headers["webhook-signature"].to_str().unwrap().to_owned();
     assert_eq!(
         signature.split(' ').count(),

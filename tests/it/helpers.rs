@@ -431,18 +431,23 @@ impl TestApp {
         let verifier = standardwebhooks::Webhook::new(&self.mall_secret).unwrap();
         let mut seen = std::collections::BTreeMap::new();
         for request in self.mall.received_requests().await.unwrap_or_default() {
-            let mut headers = http::HeaderMap::new();
-            for (name, value) in request.headers.iter() {
-                headers.insert(name.clone(), value.clone());
-            }
             verifier
-                .verify(&request.body, &headers)
+                .verify(&request.body, &header_map(&request))
                 .expect("every push carries a valid Standard Webhooks signature");
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             seen.insert(body["id"].as_str().unwrap().to_owned(), body);
         }
         seen.into_values().collect()
     }
+}
+
+/// A received request's headers as the Standard Webhooks verifier takes them.
+pub fn header_map(request: &wiremock::Request) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in request.headers.iter() {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers
 }
 
 /// Wait (polling every 50 ms) until `check` holds, or fail after `limit` with `what`.
