@@ -110,6 +110,12 @@ ensure_ops_tools() {
   fi
 }
 
+# PHP runs the mall's push verifier exactly as docs/mall-integration.md prints it
+# (tests/it/contract.rs).
+ensure_php() {
+  command -v php >/dev/null 2>&1 || apt_install php-cli
+}
+
 # schemathesis (PyPI) runs against a live gateway in tests/it/contract.rs.
 ensure_schemathesis() {
   if ! command -v schemathesis >/dev/null 2>&1; then

@@ -3,7 +3,7 @@
 # check and the integration suite on SQLite, on the real PostgreSQL + RabbitMQ and on
 # MariaDB/MySQL, the console and customer pages in Debian's chromium, the deploy kit (promtool
 # on the alert rules and dashboard, Debian's nginx with the shipped config), schemathesis against a
-# live gateway with the generated OpenAPI document, a short run of every fuzz target (cargo-fuzz on the nightly toolchain, installed
+# live gateway with the generated OpenAPI document, the docs' PHP push verifier run by PHP, a short run of every fuzz target (cargo-fuzz on the nightly toolchain, installed
 # from crates.io if absent), then fmt and clippy.
 #
 # It first makes sure PostgreSQL (127.0.0.1:5432), RabbitMQ (127.0.0.1:5672) and MariaDB
@@ -23,6 +23,7 @@ ensure_mariadb
 ensure_browser
 ensure_ops_tools
 ensure_schemathesis
+ensure_php
 remove_stale_test_data
 
 output=$(mktemp)

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod checks;
 pub mod door;
 pub mod error;
+pub mod json;
 pub mod openapi;
 mod ops;
 pub mod request_id;

@@ -87,7 +87,7 @@ async fn answer(gateway: &Gateway, registered: Registered) -> ShipmentOut {
 pub async fn register(
     caller: Caller,
     gateway: web::Data<Gateway>,
-    body: web::Json<ShipmentIn>,
+    body: super::json::JsonObject<ShipmentIn>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let new = validate(&gateway, body.into_inner())?;
@@ -107,7 +107,7 @@ pub async fn register(
 pub async fn register_batch(
     caller: Caller,
     gateway: web::Data<Gateway>,
-    body: web::Json<BatchIn>,
+    body: super::json::JsonObject<BatchIn>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let items = body.into_inner().shipments;

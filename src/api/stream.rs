@@ -42,7 +42,7 @@ pub struct StreamTokenIn {
 pub async fn mint_stream_token(
     caller: Caller,
     gateway: web::Data<Gateway>,
-    body: web::Json<StreamTokenIn>,
+    body: super::json::JsonObject<StreamTokenIn>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Mall)?;
     let body = body.into_inner();
@@ -115,7 +115,9 @@ pub async fn mint_tracking_link(
     let input: TrackingLinkIn = if body.iter().all(u8::is_ascii_whitespace) {
         TrackingLinkIn::default()
     } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::MalformedJson(err.to_string()))?
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+        super::json::from_object(value)?
     };
     let days = input.ttl_days.unwrap_or(web.tracking_link_days);
     if days == 0 || days > web.max_tracking_link_days {

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::Note;
+use crate::domain::time;
 use crate::store::entities::shipment;
 use crate::store::{Store, StoreError};
 
@@ -233,9 +234,9 @@ impl Watch {
                 "status": shipment.status.0,
                 "sub_status": shipment.sub_status,
                 "raw_code": shipment.status_raw_code,
-                "last_event_at": shipment.last_event_at,
-                "delivered_at": shipment.delivered_at,
-                "estimated_delivery": shipment.estimated_delivery,
+                "last_event_at": shipment.last_event_at.as_ref().map(time::format),
+                "delivered_at": shipment.delivered_at.as_ref().map(time::format),
+                "estimated_delivery": shipment.estimated_delivery.as_ref().map(time::format),
                 "tracking": shipment.tracking,
             }),
         }

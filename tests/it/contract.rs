@@ -274,6 +274,14 @@ async fn pushes_during_a_secret_rotation_verify_with_either_secret() {
             .verify(&request.body, &headers)
             .expect("verifies with either secret");
     }
+    // The PHP verifier of docs/mall-integration.md, run by PHP itself, agrees.
+    for (secret, expected) in [
+        (&new, "accepted"),
+        (&old, "accepted"),
+        (&new_signing_secret(), "refused"),
+    ] {
+        assert_eq!(php_verifier(&request, secret), expected, "with {secret}");
+    }
     let stranger = new_signing_secret();
     assert!(
         standardwebhooks::Webhook::new(&stranger)
@@ -341,4 +349,51 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
     );
     assert!(report.contains("passed"), "{report}");
     app.finish().await;
+}
+
+/// Run the PHP verifier exactly as docs/mall-integration.md prints it on a received push.
+fn php_verifier(request: &wiremock::Request, secret: &str) -> String {
+    let doc = std::fs::read_to_string(repository_file("docs/mall-integration.md")).unwrap();
+    let start = doc
+        .find("function trackgate_verify")
+        .expect("the docs show the PHP verifier");
+    let end = start + doc[start..].find("\n}\n").expect("the function ends") + 3;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("verify.php");
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, &request.body).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "<?php\n{}\n$server = ['HTTP_WEBHOOK_ID' => $argv[2], 'HTTP_WEBHOOK_TIMESTAMP' => $argv[3], 'HTTP_WEBHOOK_SIGNATURE' => $argv[4]];\necho trackgate_verify($argv[5], file_get_contents($argv[1]), $server) === null ? 'refused' : 'accepted';\n",
+            &doc[start..end]
+        ),
+    )
+    .unwrap();
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let output = std::process::Command::new("php")
+        .arg(&script)
+        .arg(&body)
+        .args([
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        ])
+        .arg(secret)
+        .output()
+        .expect("php must be installed (scripts/test.sh installs php-cli)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
