@@ -307,6 +307,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
         format!("{}/openapi.json", app.base),
         format!("Authorization: Bearer {}", app.keys.admin),
     );
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let scratch = scratch_dir.path().to_path_buf();
     // On a blocking thread: the gateway under test runs on this test's runtime.
     let run = tokio::task::spawn_blocking(move || {
         std::process::Command::new("schemathesis")
@@ -329,6 +331,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
             "10",
         ])
         .env("NO_COLOR", "1")
+        // It keeps a cache (`.schemathesis/`) in its working directory: not the repository.
+        .current_dir(&scratch)
         .output()
     });
     let output = run
