@@ -258,3 +258,86 @@ async fn a_mall_outage_alerts_once_repeats_and_resolves_after_replay() {
     assert!(metrics.contains("trackgate_dead_letters_open 0"));
     app.finish().await;
 }
+
+/// A fault on the real PostgreSQL: the gateway's database refuses every connection (its
+/// connection limit set to 0 and its sessions terminated, as an outage would). The process
+/// alerts "store unreachable" through a receiver that does not depend on the store, and sends
+/// the resolution once the database takes connections again; nothing is left firing.
+#[tokio::test]
+async fn an_unreachable_database_alerts_and_resolves_on_postgres_rabbitmq() {
+    let app = TestApp::spawn_with(
+        Backend::PostgresRabbit,
+        &[
+            ("alerts.evaluate_secs", json!(1)),
+            ("alerts.slack.url", json!("{mall}/alerts/slack")),
+            ("database.max_connections", json!(2)),
+        ],
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/alerts/slack"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.mall)
+        .await;
+    let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    let database = app
+        .storage
+        .as_ref()
+        .unwrap()
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    use sea_orm::ConnectionTrait;
+    let sql = |text: String| {
+        let admin = admin.clone();
+        async move { admin.execute_unprepared(&text).await.unwrap() }
+    };
+    sql(format!("ALTER DATABASE \"{database}\" CONNECTION LIMIT 0")).await;
+    sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+    ))
+    .await;
+    let slack = || async {
+        let requests = app.mall.received_requests().await.unwrap_or_default();
+        bodies(&requests, "/alerts/slack")
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+    };
+    wait_until("the store alert", Duration::from_secs(60), || async {
+        slack()
+            .await
+            .iter()
+            .any(|t| t.contains("FIRING") && t.contains("store_unreachable"))
+    })
+    .await;
+    sql(format!("ALTER DATABASE \"{database}\" CONNECTION LIMIT -1")).await;
+    wait_until(
+        "the store alert resolved",
+        Duration::from_secs(60),
+        || async {
+            slack()
+                .await
+                .iter()
+                .any(|t| t.contains("RESOLVED") && t.contains("store_unreachable"))
+        },
+    )
+    .await;
+    let firing = slack()
+        .await
+        .iter()
+        .filter(|t| t.contains("[trackgate FIRING]") && t.contains("store_unreachable"))
+        .count();
+    assert_eq!(firing, 1, "fired once: {:?}", slack().await);
+    wait_until("nothing left firing", Duration::from_secs(20), || async {
+        !app.metrics_text()
+            .await
+            .contains("trackgate_alerts_firing{rule=\"store_unreachable\"")
+    })
+    .await;
+    app.finish().await;
+}
