@@ -139,7 +139,46 @@ fn complete(document: &mut Value) {
         }
     }
     link_created_shipments(document);
+    require_present_fields(document);
     pin_timestamps(document);
+}
+
+/// Fields of answers and pushes that may be left out (`skip_serializing_if`); every other field
+/// of them is always present, `null` when it has no value.
+const MAY_BE_ABSENT: &[&str] = &[
+    "subscription",
+    "events",
+    "shipment",
+    "error",
+    "inbound_webhook_id",
+    "candidates",
+];
+
+/// utoipa leaves `Option` fields out of `required`; in what the gateway sends they are always
+/// there (as `null`), and a client generator should know it. Request bodies keep them optional.
+fn require_present_fields(document: &mut Value) {
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        let sent =
+            name.ends_with("Out") || matches!(name.as_str(), "Push" | "PushEvent" | "Problem");
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        if !sent {
+            continue;
+        }
+        let required: Vec<Value> = properties
+            .keys()
+            .filter(|field| !MAY_BE_ABSENT.contains(&field.as_str()))
+            .map(|field| json!(field))
+            .collect();
+        schema["required"] = Value::Array(required);
+    }
 }
 
 /// OpenAPI links from a registration to what can be done with the shipment it returns, so a
