@@ -529,18 +529,22 @@ async fn the_previous_webhook_secret_is_accepted_during_its_grace_period_only() 
             .status()
             .as_u16()
     }
-    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            (
-                "carriers.sandbox.previous.webhook_secret",
-                json!("the-old-secret"),
-            ),
-            ("carriers.sandbox.previous_until", json!(tomorrow)),
-        ],
-    )
-    .await;
+    /// A gateway whose sandbox secret is being rotated, the grace period ending in `days`.
+    async fn rotating(days: i64) -> TestApp {
+        let until = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+        TestApp::spawn_with(
+            Backend::Sqlite,
+            &[
+                (
+                    "carriers.sandbox.previous.webhook_secret",
+                    json!("the-old-secret"),
+                ),
+                ("carriers.sandbox.previous_until", json!(until)),
+            ],
+        )
+        .await
+    }
+    let app = rotating(1).await;
     app.register("sandbox", "SBX-ROT-1", None).await;
     assert_eq!(signed_with(&app, "the-old-secret", "SBX-ROT-1").await, 200);
     assert_eq!(signed_with(&app, SANDBOX_SECRET, "SBX-ROT-1").await, 200);
@@ -552,18 +556,7 @@ async fn the_previous_webhook_secret_is_accepted_during_its_grace_period_only() 
     );
     app.finish().await;
 
-    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            (
-                "carriers.sandbox.previous.webhook_secret",
-                json!("the-old-secret"),
-            ),
-            ("carriers.sandbox.previous_until", json!(yesterday)),
-        ],
-    )
-    .await;
+    let app = rotating(-1).await;
     assert_eq!(signed_with(&app, "the-old-secret", "SBX-ROT-2").await, 401);
     app.finish().await;
 }
