@@ -29,7 +29,7 @@ use crate::registry::Registry;
 use crate::store::Store;
 use crate::store::alerts::Claim;
 pub use readings::Readings;
-pub use receivers::{Outbox, dingtalk_signed};
+pub use receivers::{Deliveries, dingtalk_signed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +76,11 @@ impl Holding {
             format!("{}:{}", self.rule, self.subject)
         }
     }
+}
+
+/// (rule, subject) of an alert key ([`Holding::key`]'s inverse).
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once(':').unwrap_or((key, "gateway"))
 }
 
 /// (rule, severity, what to do).
@@ -147,7 +152,7 @@ pub struct Alerts {
     queue: Queue,
     registry: Registry,
     metrics: Metrics,
-    outbox: Outbox,
+    deliveries: Deliveries,
     process: String,
     previous: Option<readings::Counters>,
     paused_since: HashMap<String, Instant>,
@@ -163,7 +168,7 @@ impl Alerts {
         registry: Registry,
         metrics: Metrics,
     ) -> anyhow::Result<Alerts> {
-        let outbox = Outbox::start(&settings, metrics.clone())?;
+        let deliveries = Deliveries::start(&settings, metrics.clone())?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         Ok(Alerts {
             settings,
@@ -171,7 +176,7 @@ impl Alerts {
             queue,
             registry,
             metrics,
-            outbox,
+            deliveries,
             process: format!("{host}/{}", std::process::id()),
             previous: None,
             paused_since: HashMap::new(),
@@ -209,7 +214,7 @@ impl Alerts {
         let mut firing = Vec::new();
         if readings.store_reachable {
             match self.evaluate_shared(shared, now).await {
-                Ok(()) => firing = self.store.firing_alerts().await.unwrap_or_default(),
+                Ok(still_firing) => firing = still_firing,
                 Err(err) => {
                     tracing::warn!(error = %err, "alert state not updated; trying again at the next evaluation")
                 }
@@ -252,11 +257,12 @@ impl Alerts {
         }
     }
 
+    /// Claim, repeat and resolve the shared alerts; the keys still firing afterwards.
     async fn evaluate_shared(
         &mut self,
         holding: Vec<Holding>,
         now: DateTime<Utc>,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<Vec<String>, crate::store::StoreError> {
         let repeat = chrono::Duration::seconds(self.settings.repeat_secs as i64);
         let mut keys = Vec::new();
         for hold in holding {
@@ -274,26 +280,32 @@ impl Alerts {
         }
         // Held by no process for two evaluations: resolved.
         let grace = chrono::Duration::seconds(2 * self.settings.evaluate_secs.max(1) as i64);
+        let mut still_firing = Vec::new();
         for key in self.store.firing_alerts().await? {
             if keys.contains(&key) {
+                still_firing.push(key);
                 continue;
             }
-            if let Some(fired_at) = self.store.resolve_alert(&key, now, grace).await? {
-                let (rule, subject) = key.split_once(':').unwrap_or((key.as_str(), "gateway"));
-                let rule = RULES
-                    .iter()
-                    .find(|(name, _, _)| *name == rule)
-                    .map(|(n, _, _)| *n)
-                    .unwrap_or("unknown");
-                let hold = Holding {
-                    rule,
-                    subject: subject.to_owned(),
-                    summary: format!("resolved: {key}"),
-                };
-                self.send(&hold, State::Resolved, fired_at, Some(now));
-            }
+            let Some(fired_at) = self.store.resolve_alert(&key, now, grace).await? else {
+                // Held by another process within the grace period (or resolved by another
+                // process this very round: then it drops out of the gauge next round).
+                still_firing.push(key);
+                continue;
+            };
+            let (rule, subject) = split_key(&key);
+            let rule = RULES
+                .iter()
+                .find(|(name, _, _)| *name == rule)
+                .map(|(n, _, _)| *n)
+                .unwrap_or("unknown");
+            let hold = Holding {
+                rule,
+                subject: subject.to_owned(),
+                summary: format!("resolved: {key}"),
+            };
+            self.send(&hold, State::Resolved, fired_at, Some(now));
         }
-        Ok(())
+        Ok(still_firing)
     }
 
     fn send(
@@ -324,7 +336,7 @@ impl Alerts {
                 tracing::warn!(alert = %message.key, severity, state = ?state, "alert: {}", message.summary)
             }
         }
-        self.outbox.send(message);
+        self.deliveries.send(message);
     }
 
     /// `trackgate_alerts_firing`, from the store's view (every process agrees) plus this
@@ -333,7 +345,7 @@ impl Alerts {
         let gauge = &self.metrics.ops.alerts_firing;
         gauge.reset();
         for key in self.local.keys().chain(shared) {
-            let (rule, subject) = key.split_once(':').unwrap_or((key.as_str(), "gateway"));
+            let (rule, subject) = split_key(key);
             gauge.with_label_values(&[rule, subject]).set(1);
         }
     }

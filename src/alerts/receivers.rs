@@ -88,14 +88,14 @@ fn configured(settings: &AlertSettings) -> anyhow::Result<Vec<Receiver>> {
 
 /// The sending side of the delivery task.
 #[derive(Clone)]
-pub struct Outbox {
+pub struct Deliveries {
     sender: mpsc::Sender<AlertMessage>,
     metrics: Metrics,
 }
 
-impl Outbox {
+impl Deliveries {
     /// Start the delivery task for the configured receivers.
-    pub fn start(settings: &AlertSettings, metrics: Metrics) -> anyhow::Result<Outbox> {
+    pub fn start(settings: &AlertSettings, metrics: Metrics) -> anyhow::Result<Deliveries> {
         let receivers = configured(settings)?;
         let (sender, mut messages) = mpsc::channel::<AlertMessage>(QUEUE);
         let http = reqwest::Client::builder()
@@ -135,7 +135,7 @@ impl Outbox {
                 }
             }
         });
-        Ok(Outbox { sender, metrics })
+        Ok(Deliveries { sender, metrics })
     }
 
     /// Hand a message to the delivery task; never waits.

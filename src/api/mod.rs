@@ -91,14 +91,17 @@ pub struct RouteSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RouteSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "(no route)".to_owned());
-        let request_id = request
-            .extensions()
-            .get::<request_id::RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
+        // Both set by `request_id::stamp`, the outer middleware.
+        let (request_id, route) = {
+            let extensions = request.extensions();
+            let id = extensions
+                .get::<request_id::RequestId>()
+                .map(|id| id.0.clone());
+            let route = extensions
+                .get::<request_id::MatchedRoute>()
+                .map(|r| r.0.clone());
+            (id.unwrap_or_default(), route.unwrap_or_default())
+        };
         // As the proxy in front reports it (X-Forwarded-For / Forwarded), else the peer.
         let client_ip = request
             .connection_info()

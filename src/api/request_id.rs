@@ -14,6 +14,11 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The route pattern the request matched (`/v1/shipments/{id}`), found once per request and
+/// kept in its extensions for the span and the metrics.
+#[derive(Debug, Clone)]
+pub struct MatchedRoute(pub String);
+
 /// A client's id is kept when it is 1–64 characters of `[A-Za-z0-9._:-]` (no spaces, nothing
 /// that could forge a log line); anything else is replaced.
 fn acceptable(id: &str) -> bool {
@@ -44,10 +49,13 @@ pub async fn stamp(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = of(&req);
     let value = HeaderValue::from_str(&id.0).expect("checked or generated: a valid header value");
-    req.extensions_mut().insert(id);
     // Read before the call: holding a clone of the request during it would keep actix from
     // reusing the request.
-    let route = req.match_pattern();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".to_owned());
+    req.extensions_mut().insert(id);
+    req.extensions_mut().insert(MatchedRoute(route.clone()));
     let method = method_label(req.method());
     let metrics = req
         .app_data::<actix_web::web::Data<crate::gateway::Gateway>>()
@@ -61,7 +69,7 @@ pub async fn stamp(
         .insert(HeaderName::from_static(HEADER), value);
     if let Some(metrics) = metrics {
         metrics.ops.observe_http(
-            route.as_deref().unwrap_or("(no route)"),
+            &route,
             method,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),

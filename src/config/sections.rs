@@ -232,7 +232,7 @@ pub struct AlertWebhook {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRobot {
-    #[serde(serialize_with = "serialize_optional_secret_text")]
+    /// Serialized as `<redacted>`, like every [`Secret`].
     pub url: Secret,
     #[serde(default, serialize_with = "serialize_optional_secret")]
     pub secret: Option<Secret>,
@@ -261,13 +261,6 @@ pub enum SmtpTls {
     Starttls,
     Tls,
     None,
-}
-
-fn serialize_optional_secret_text<S: serde::Serializer>(
-    _: &Secret,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(super::secrets::REDACTED)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -69,9 +69,9 @@ impl PushWorker {
                 return Ok(Settlement::Ack);
             }
         }
-        let decision = self.send(&row).await?;
-        let shipment_id = &row.shipment_id;
         let carrier = carrier_of(&row.payload);
+        let decision = self.send(&row, carrier).await?;
+        let shipment_id = &row.shipment_id;
         Ok(match decision {
             None => {
                 tracing::info!(
@@ -114,7 +114,11 @@ impl PushWorker {
     }
 
     /// POST the row, record the attempt and the row's new state; `None` when delivered.
-    async fn send(&self, row: &push_outbox::Model) -> Result<Option<Decision>, StoreError> {
+    async fn send(
+        &self,
+        row: &push_outbox::Model,
+        carrier: &str,
+    ) -> Result<Option<Decision>, StoreError> {
         let attempt = row.attempts + 1;
         let started = Instant::now();
         let outcome = self.client.send(row).await;
@@ -146,7 +150,7 @@ impl PushWorker {
             tracing::warn!(
                 outbox_id = %row.id,
                 shipment_id = %row.shipment_id,
-                carrier = carrier_of(&row.payload),
+                carrier,
                 attempt,
                 retry_in_ms = delay.as_millis() as u64,
                 error = error.as_deref().unwrap_or(""),
