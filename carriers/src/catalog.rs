@@ -8,6 +8,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::definition::{DefinedAdapter, Definition};
 use crate::{
     CarrierAdapter, Inbound, NumberRule, ParseError, ParseOutcome, aftership, australiapost, dhl,
     easypost, fedex, kuaidi100, laposte, mydhl, royalmail, sandbox, seventeen_track, shippo, ups,
@@ -37,7 +38,16 @@ pub struct CarrierKind {
     /// How its tracking numbers are spelled canonically ([`crate::numbers`]).
     pub numbers: NumberRule,
     /// Builds the adapter from an instance's settings.
-    pub build: fn(&AdapterSettings) -> Result<Box<dyn CarrierAdapter>, serde_json::Error>,
+    pub build: Build,
+}
+
+/// Where a kind comes from, and how its adapter is made.
+#[derive(Debug)]
+pub enum Build {
+    /// Rust code compiled into the binary.
+    Native(fn(&AdapterSettings) -> Result<Box<dyn CarrierAdapter>, serde_json::Error>),
+    /// A definition file ([`crate::definition`]), shipped or the operator's.
+    Defined(&'static Definition),
 }
 
 /// Which of an adapter's parsers reads a body.
@@ -50,9 +60,37 @@ pub enum BodySource {
 }
 
 impl CarrierKind {
+    /// The adapter for an instance with these settings.
+    pub fn build(
+        &self,
+        settings: &AdapterSettings,
+    ) -> Result<Box<dyn CarrierAdapter>, serde_json::Error> {
+        match &self.build {
+            Build::Native(build) => build(settings),
+            Build::Defined(definition) => Ok(Box::new(DefinedAdapter::new(definition, settings)?)),
+        }
+    }
+
     /// The adapter with no settings at all: enough to parse, never to poll or verify.
     pub fn unconfigured(&self) -> Box<dyn CarrierAdapter> {
-        (self.build)(&AdapterSettings::new()).expect("every kind builds from empty settings")
+        self.build(&AdapterSettings::new())
+            .expect("every kind builds from empty settings")
+    }
+
+    /// `built-in`, or the definition file it was loaded from.
+    pub fn source(&self) -> &str {
+        match &self.build {
+            Build::Native(_) => "built-in",
+            Build::Defined(definition) => &definition.origin,
+        }
+    }
+
+    /// The definition, for a defined kind.
+    pub fn definition(&self) -> Option<&'static Definition> {
+        match &self.build {
+            Build::Native(_) => None,
+            Build::Defined(definition) => Some(definition),
+        }
     }
 
     /// Parse a body exactly as the gateway would, without checking a signature: for
@@ -97,7 +135,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["webhook_secret", "api_key", "client_secret"],
         karrio: &[],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, sandbox::SandboxAdapter::new),
+        build: Build::Native(|s| adapter(s, sandbox::SandboxAdapter::new)),
     },
     CarrierKind {
         kind: "kuaidi100",
@@ -110,7 +148,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["salt", "key"],
         karrio: &[],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, kuaidi100::Kuaidi100Adapter::new),
+        build: Build::Native(|s| adapter(s, kuaidi100::Kuaidi100Adapter::new)),
     },
     CarrierKind {
         kind: "easypost",
@@ -121,7 +159,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key", "webhook_secret"],
         karrio: &["easypost"],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, easypost::EasyPostAdapter::new),
+        build: Build::Native(|s| adapter(s, easypost::EasyPostAdapter::new)),
     },
     CarrierKind {
         kind: "shippo",
@@ -136,7 +174,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_token", "webhook_secret"],
         karrio: &[],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, shippo::ShippoAdapter::new),
+        build: Build::Native(|s| adapter(s, shippo::ShippoAdapter::new)),
     },
     CarrierKind {
         kind: "aftership",
@@ -147,7 +185,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key", "webhook_secret"],
         karrio: &[],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, aftership::AfterShipAdapter::new),
+        build: Build::Native(|s| adapter(s, aftership::AfterShipAdapter::new)),
     },
     CarrierKind {
         kind: "ups",
@@ -160,7 +198,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["client_secret"],
         karrio: &["ups"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, ups::UpsAdapter::new),
+        build: Build::Native(|s| adapter(s, ups::UpsAdapter::new)),
     },
     CarrierKind {
         kind: "fedex",
@@ -173,7 +211,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["client_secret"],
         karrio: &["fedex"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, fedex::FedExAdapter::new),
+        build: Build::Native(|s| adapter(s, fedex::FedExAdapter::new)),
     },
     CarrierKind {
         kind: "dhl",
@@ -184,7 +222,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key"],
         karrio: &["dhl_universal"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, dhl::DhlAdapter::new),
+        build: Build::Native(|s| adapter(s, dhl::DhlAdapter::new)),
     },
     CarrierKind {
         kind: "usps",
@@ -197,7 +235,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["client_secret"],
         karrio: &["usps", "usps_international"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, usps::UspsAdapter::new),
+        build: Build::Native(|s| adapter(s, usps::UspsAdapter::new)),
     },
     CarrierKind {
         kind: "17track",
@@ -212,7 +250,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key"],
         karrio: &[],
         numbers: NumberRule::KeepDashes,
-        build: |s| adapter(s, seventeen_track::SeventeenTrackAdapter::new),
+        build: Build::Native(|s| adapter(s, seventeen_track::SeventeenTrackAdapter::new)),
     },
     CarrierKind {
         kind: "laposte",
@@ -223,7 +261,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key"],
         karrio: &["laposte", "colissimo"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, laposte::LaPosteAdapter::new),
+        build: Build::Native(|s| adapter(s, laposte::LaPosteAdapter::new)),
     },
     CarrierKind {
         kind: "australiapost",
@@ -234,7 +272,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key", "password"],
         karrio: &["australiapost"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, australiapost::AustraliaPostAdapter::new),
+        build: Build::Native(|s| adapter(s, australiapost::AustraliaPostAdapter::new)),
     },
     CarrierKind {
         kind: "royalmail",
@@ -245,7 +283,7 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["client_secret"],
         karrio: &["royalmail"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, royalmail::RoyalMailAdapter::new),
+        build: Build::Native(|s| adapter(s, royalmail::RoyalMailAdapter::new)),
     },
     CarrierKind {
         kind: "mydhl",
@@ -256,16 +294,27 @@ pub const CATALOG: &[CarrierKind] = &[
         secrets: &["api_key", "api_secret"],
         karrio: &["mydhl"],
         numbers: NumberRule::Compact,
-        build: |s| adapter(s, mydhl::MyDhlAdapter::new),
+        build: Build::Native(|s| adapter(s, mydhl::MyDhlAdapter::new)),
     },
 ];
 
-/// The kind named `kind`, if it is built in.
-pub fn find(kind: &str) -> Option<&'static CarrierKind> {
-    CATALOG.iter().find(|entry| entry.kind == kind)
+/// Every kind: the built-in ones, then those loaded from definitions.
+pub fn all() -> Vec<&'static CarrierKind> {
+    CATALOG
+        .iter()
+        .chain(crate::definition::registry::defined())
+        .collect()
 }
 
-/// How `kind`'s numbers are spelled canonically; a kind that is not built in keeps its dashes
+/// The kind named `kind`, built in or defined.
+pub fn find(kind: &str) -> Option<&'static CarrierKind> {
+    CATALOG
+        .iter()
+        .find(|entry| entry.kind == kind)
+        .or_else(|| crate::definition::registry::defined().find(|entry| entry.kind == kind))
+}
+
+/// How `kind`'s numbers are spelled canonically; a kind that is not known keeps its dashes
 /// (the rule that never merges two numbers a carrier tells apart).
 pub fn number_rule(kind: &str) -> NumberRule {
     find(kind).map_or(NumberRule::KeepDashes, |entry| entry.numbers)
@@ -273,7 +322,7 @@ pub fn number_rule(kind: &str) -> NumberRule {
 
 /// Every kind's name, comma-separated, for error messages.
 pub fn kind_names() -> String {
-    CATALOG
+    all()
         .iter()
         .map(|entry| entry.kind)
         .collect::<Vec<_>>()
@@ -282,15 +331,24 @@ pub fn kind_names() -> String {
 
 /// Every setting name that is a secret in some kind (what config files may not contain).
 pub fn secret_settings() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = CATALOG.iter().flat_map(|e| e.secrets).copied().collect();
+    let mut all: Vec<&'static str> = all().iter().flat_map(|e| e.secrets).copied().collect();
     all.sort_unstable();
     all.dedup();
     all
 }
 
-/// The kind whose karrio name is `karrio`.
+/// The kinds whose karrio name is `karrio`: a built-in one first, then definitions (several
+/// when a definition re-expresses a built-in adapter).
+pub fn by_karrio_name_all(karrio: &str) -> Vec<&'static CarrierKind> {
+    all()
+        .into_iter()
+        .filter(|entry| entry.karrio.contains(&karrio))
+        .collect()
+}
+
+/// The first kind whose karrio name is `karrio`.
 pub fn by_karrio_name(karrio: &str) -> Option<&'static CarrierKind> {
-    CATALOG.iter().find(|entry| entry.karrio.contains(&karrio))
+    by_karrio_name_all(karrio).into_iter().next()
 }
 
 /// `docs/carriers.md`: generated from this table, checked by the fixture tests.
@@ -302,7 +360,7 @@ pub fn markdown() -> String {
          | kind | carrier | webhook | poll | notes | numbers | secrets (environment only) |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    for entry in CATALOG {
+    for entry in all() {
         let secrets: Vec<String> = entry.secrets.iter().map(|s| format!("`{s}`")).collect();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} | {} |\n",
@@ -377,7 +435,7 @@ mod tests {
                 .iter()
                 .map(|key| ((*key).to_owned(), serde_json::json!("s3cret")))
                 .collect();
-            assert!((entry.build)(&settings).is_ok(), "{}", entry.kind);
+            assert!(entry.build(&settings).is_ok(), "{}", entry.kind);
         }
     }
 }

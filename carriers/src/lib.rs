@@ -11,6 +11,7 @@ mod adapter;
 pub mod catalog;
 mod common;
 pub mod couriers;
+pub mod definition;
 mod model;
 pub mod numbers;
 pub mod oauth;
