@@ -85,9 +85,13 @@ impl CarrierInstance {
         Ok(outcome)
     }
 
-    /// [`Self::parse_webhook`] for a poll response.
-    pub fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
-        let mut outcome = self.adapter.parse_poll_response(body)?;
+    /// [`Self::parse_webhook`] for the answer to a poll of `targets`.
+    pub fn parse_poll_response(
+        &self,
+        targets: &[trackgate_carriers::PollTarget],
+        body: &[u8],
+    ) -> Result<ParseOutcome, ParseError> {
+        let mut outcome = self.adapter.parse_poll_answer(targets, body)?;
         self.prepare(&mut outcome);
         Ok(outcome)
     }

@@ -251,6 +251,18 @@ pub trait CarrierAdapter: Send + Sync + std::fmt::Debug {
         Err(ParseError::NotSupported("polling"))
     }
 
+    /// The answer to the poll of `targets`: for carriers whose answer to a one-number request
+    /// does not repeat the number (declarative kinds with `number_from_request`); the others
+    /// read the body alone.
+    fn parse_poll_answer(
+        &self,
+        targets: &[PollTarget],
+        body: &[u8],
+    ) -> Result<ParseOutcome, ParseError> {
+        let _ = targets;
+        self.parse_poll_response(body)
+    }
+
     /// For carriers that track a number only once it is registered with them (17TRACK): the
     /// request registering `targets`, sent for the numbers a poll reported as unregistered.
     fn registration_request(&self, targets: &[PollTarget]) -> Option<HttpRequest> {

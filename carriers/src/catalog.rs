@@ -354,18 +354,24 @@ pub fn by_karrio_name(karrio: &str) -> Option<&'static CarrierKind> {
 /// `docs/carriers.md`: generated from this table, checked by the fixture tests.
 pub fn markdown() -> String {
     let mut out = String::from(
-        "# Built-in carriers\n\n\
-         Generated from `carriers/src/catalog.rs` (`trackgate carriers list --markdown`); \
-         the tests fail when this file and the catalog differ.\n\n\
-         | kind | carrier | webhook | poll | notes | numbers | secrets (environment only) |\n\
-         |---|---|---|---|---|---|---|\n",
+        "# Carriers\n\n\
+         Generated from the catalog (`carriers/src/catalog.rs` for the built-in adapters, \
+         `carriers/definitions/*.toml` for the declarative ones; `trackgate carriers list \
+         --markdown`); the tests fail when this file and the catalog differ.\n\n\
+         | kind | carrier | source | webhook | poll | notes | numbers | secrets (environment only) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for entry in all() {
         let secrets: Vec<String> = entry.secrets.iter().map(|s| format!("`{s}`")).collect();
+        let source = match entry.definition() {
+            None => "built-in".to_owned(),
+            Some(d) => format!("`{}`", d.origin),
+        };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
             entry.kind,
             entry.name,
+            source,
             entry.webhook.unwrap_or("—"),
             entry.poll.unwrap_or("—"),
             entry.notes,

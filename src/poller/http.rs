@@ -74,7 +74,7 @@ impl Poller {
                 });
             }
             let outcome = instance
-                .parse_poll_response(&body)
+                .parse_poll_response(targets, &body)
                 .map_err(|err| PollError::caused_by("", err))?;
             if !outcome.unregistered.is_empty() {
                 self.register_with_carrier(instance, targets, &outcome.unregistered)

@@ -60,7 +60,9 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
     let mut shipments: Vec<(&Value, &Value)> = Vec::new();
     for tree in trees {
         let mut found = Vec::new();
-        definition.shipments.path.select(tree, &mut found);
+        for path in &definition.shipments.paths {
+            path.select(tree, &mut found);
+        }
         shipments.extend(found.into_iter().map(|s| (tree, s)));
     }
     let mut events: Vec<Scope<'_>> = Vec::new();
@@ -96,18 +98,16 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
             root: t,
         })
         .collect();
-    check_path(
-        &mut missing,
-        "shipments.path",
-        &definition.shipments.path,
-        &roots,
-    );
+    if !definition.shipments.paths.iter().any(|p| reaches(p, &roots)) {
+        let texts: Vec<&str> = definition.shipments.paths.iter().map(|p| p.text.as_str()).collect();
+        missing.push(("shipments.path".to_owned(), texts.join("`, `")));
+    }
     if shipments.is_empty() {
         return missing;
     }
     let s = &definition.shipments;
     let fields: [(&str, Option<&Field>); 4] = [
-        ("shipments.number", Some(&s.number)),
+        ("shipments.number", s.number.as_ref()),
         (
             "shipments.estimated_delivery",
             s.estimated_delivery.as_ref(),
@@ -116,11 +116,7 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
         ("shipments.courier", s.courier.as_ref()),
     ];
     for (key, field) in fields {
-        if let Some(field) = field {
-            for p in field.paths() {
-                check_path(&mut missing, key, p, &shipment_scopes);
-            }
-        }
+        check_field(&mut missing, key, field, &shipment_scopes);
     }
     check_path(
         &mut missing,
@@ -141,13 +137,18 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
         ("events.id", e.id.as_ref()),
     ];
     for (key, field) in fields {
-        // A field of several alternative paths needs only one of them to match.
-        if let Some(field) = field
-            && !field.paths().iter().any(|p| reaches(p, &events))
-        {
-            let texts: Vec<&str> = field.paths().iter().map(|p| p.text.as_str()).collect();
-            missing.push((key.to_owned(), texts.join("`, `")));
-        }
+        check_field(&mut missing, key, field, &events);
     }
     missing
+}
+
+/// A field of several alternative paths needs only one of them to match; a constant none.
+fn check_field(missing: &mut Vec<(String, String)>, key: &str, field: Option<&Field>, scopes: &[Scope<'_>]) {
+    if let Some(field) = field
+        && !field.paths().is_empty()
+        && !field.paths().iter().any(|p| reaches(p, scopes))
+    {
+        let texts: Vec<&str> = field.paths().iter().map(|p| p.text.as_str()).collect();
+        missing.push((key.to_owned(), texts.join("`, `")));
+    }
 }

@@ -96,8 +96,9 @@ struct ErrorRule {
 
 #[derive(Debug)]
 struct Shipments {
-    path: Path,
-    number: Field,
+    paths: Vec<Path>,
+    number: Option<Field>,
+    number_from_request: bool,
     estimated_delivery: Option<Field>,
     current_status: Option<Field>,
     courier: Option<Field>,
@@ -216,7 +217,17 @@ impl Definition {
     /// Parse a body as the poll response it is.
     pub fn parse_body(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let tree = self.format.read(body)?;
-        self.parse_tree(&tree)
+        self.parse_tree(&tree, None)
+    }
+
+    /// Parse the answer to a poll of `targets` (the number asked, for `number_from_request`).
+    pub fn parse_answer(&self, targets: &[PollTarget], body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        let tree = self.format.read(body)?;
+        let asked = match targets {
+            [only] if self.shipments.number_from_request => Some(only.tracking_number.as_str()),
+            _ => None,
+        };
+        self.parse_tree(&tree, asked)
     }
 
     /// Headers a carrier would send with `body`, signed with `secret` (for tests and demos).
@@ -365,8 +376,24 @@ fn compile(file: DefinitionFile, origin: &str) -> Result<Definition, DefinitionE
     };
     let s = &file.shipments;
     let shipments = Shipments {
-        path: path(&s.path, "shipments.path")?,
-        number: Field::compile(&s.number, "shipments.number")?,
+        paths: {
+            let texts = s.path.texts();
+            if texts.is_empty() {
+                return Err(DefinitionError::at("shipments.path", "needs at least one path"));
+            }
+            texts.iter().enumerate().map(|(i, p)| path(p, &format!("shipments.path[{i}]"))).collect::<Result<_, _>>()?
+        },
+        number: match (&s.number, s.number_from_request) {
+            (Some(spec), _) => Some(Field::compile(spec, "shipments.number")?),
+            (None, true) => None,
+            (None, false) => {
+                return Err(DefinitionError::at(
+                    "shipments.number",
+                    "missing: where the tracking number is (or `number_from_request = true`)",
+                ));
+            }
+        },
+        number_from_request: s.number_from_request,
         estimated_delivery: field(&s.estimated_delivery, "shipments.estimated_delivery")?,
         current_status: field(&s.current_status, "shipments.current_status")?,
         courier: field(&s.courier, "shipments.courier")?,
@@ -778,12 +805,12 @@ impl CarrierAdapter for DefinedAdapter {
         let payload = webhook.scheme.payload(inbound.body());
         let tree = self.definition.format.read(&payload)?;
         match &webhook.root {
-            None => self.definition.parse_tree(&tree),
+            None => self.definition.parse_tree(&tree, None),
             Some(root) => {
                 let node = root.first(&tree).ok_or_else(|| {
                     ParseError::Body(format!("no `{}` in the webhook", root.text))
                 })?;
-                self.definition.parse_tree(node)
+                self.definition.parse_tree(node, None)
             }
         }
     }
@@ -828,5 +855,9 @@ impl CarrierAdapter for DefinedAdapter {
 
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         self.definition.parse_body(body)
+    }
+
+    fn parse_poll_answer(&self, targets: &[PollTarget], body: &[u8]) -> Result<ParseOutcome, ParseError> {
+        self.definition.parse_answer(targets, body)
     }
 }

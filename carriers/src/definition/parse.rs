@@ -40,9 +40,11 @@ impl KeyPart {
 
 impl Definition {
     /// Parse a payload tree rooted at `root`.
-    pub fn parse_tree(&self, root: &Value) -> Result<ParseOutcome, ParseError> {
+    pub fn parse_tree(&self, root: &Value, asked: Option<&str>) -> Result<ParseOutcome, ParseError> {
         let mut shipments = Vec::new();
-        self.shipments.path.select(root, &mut shipments);
+        for path in &self.shipments.paths {
+            path.select(root, &mut shipments);
+        }
         let mut carrier_said = None;
         if let Some(errors) = &self.errors {
             // An empty string or `false` (`"Error": ""`) is no error.
@@ -66,14 +68,8 @@ impl Definition {
                     .or_else(|| text_of(hit).map(|t| t.into_owned()))
                     .unwrap_or_else(|| hit.to_string());
                 let numbered = shipments.iter().any(|s| {
-                    self.shipments
-                        .number
-                        .read(Scope {
-                            here: s,
-                            shipment: s,
-                            root,
-                        })
-                        .is_some()
+                    let scope = Scope { here: s, shipment: s, root };
+                    self.number_of(scope, None).is_some()
                 });
                 if !numbered {
                     return Err(ParseError::CarrierError(message));
@@ -88,7 +84,7 @@ impl Definition {
             ));
         }
         for shipment in shipments {
-            self.parse_shipment(root, shipment, &mut outcome);
+            self.parse_shipment(root, shipment, asked, &mut outcome);
         }
         if self.shipments.merge_same_number {
             merge_same_number(&mut outcome.updates);
@@ -96,18 +92,29 @@ impl Definition {
         Ok(outcome)
     }
 
-    fn parse_shipment(&self, root: &Value, shipment: &Value, outcome: &mut ParseOutcome) {
+    /// The shipment's number: read from it, else the one number the poll asked for.
+    fn number_of(&self, scope: Scope<'_>, asked: Option<&str>) -> Option<String> {
+        self.shipments
+            .number
+            .as_ref()
+            .and_then(|f| f.read(scope))
+            .or_else(|| asked.map(str::to_owned))
+    }
+
+    fn parse_shipment(
+        &self,
+        root: &Value,
+        shipment: &Value,
+        asked: Option<&str>,
+        outcome: &mut ParseOutcome,
+    ) {
         let spec = &self.shipments;
-        let scope = Scope {
-            here: shipment,
-            shipment,
-            root,
-        };
-        let Some(number) = spec.number.read(scope) else {
-            outcome.problem(format!(
-                "a shipment without a tracking number at `{}`",
-                spec.number.paths().first().map_or("", |p| p.text.as_str())
-            ));
+        let scope = Scope { here: shipment, shipment, root };
+        let Some(number) = self.number_of(scope, asked) else {
+            outcome.problem(match spec.number.as_ref().and_then(|f| f.paths().first()) {
+                Some(path) => format!("a shipment without a tracking number at `{}`", path.text),
+                None => "an answer that does not name its number, to a request for several".to_owned(),
+            });
             return;
         };
         if let Some(problem) = spec.problem_when.as_ref().and_then(|f| f.read(scope)) {

@@ -38,7 +38,7 @@ pub fn shipped_errors() -> &'static [DefinitionError] {
                     Err(err) => return Some(err),
                 };
                 definition.samples = definition.samples.iter().map(|s| repo.join(s)).collect();
-                install(definition).err()
+                install_one(definition).err()
             })
             .collect()
     })
@@ -62,7 +62,7 @@ pub fn load_folder(folder: &FsPath) -> Result<Vec<&'static CarrierKind>, Vec<Def
     files.sort();
     let (mut kinds, mut errors) = (Vec::new(), Vec::new());
     for file in files {
-        match Definition::load_file(&file).and_then(install) {
+        match Definition::load_file(&file).and_then(install_one) {
             Ok(kind) => kinds.push(kind),
             Err(err) => errors.push(err),
         }
@@ -78,6 +78,12 @@ pub fn load_folder(folder: &FsPath) -> Result<Vec<&'static CarrierKind>, Vec<Def
 /// gateways in one process); a second definition of a kind, or one named like a built-in
 /// kind, is an error.
 pub fn install(definition: Definition) -> Result<&'static CarrierKind, DefinitionError> {
+    // The shipped definitions first, so an operator's file cannot take their names.
+    shipped_errors();
+    install_one(definition)
+}
+
+fn install_one(definition: Definition) -> Result<&'static CarrierKind, DefinitionError> {
     let clash = |message: String| DefinitionError {
         file: definition.origin.clone(),
         key: "carrier.kind".into(),

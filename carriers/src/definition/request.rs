@@ -127,6 +127,15 @@ impl Template {
                 Part::Var(Var::Setting(name)) if i == 0 && in_url => {
                     out.push_str(values.setting(name)?)
                 }
+                // Each number encoded on its own: the separator stays what the carrier expects.
+                Part::Var(Var::Numbers) if in_url => out.push_str(
+                    &values
+                        .targets
+                        .iter()
+                        .map(|t| url_encode(&t.tracking_number))
+                        .collect::<Vec<_>>()
+                        .join(values.separator),
+                ),
                 Part::Var(var) if in_url => out.push_str(&url_encode(&values.get(var)?)),
                 Part::Var(var) => out.push_str(&values.get(var)?),
             }

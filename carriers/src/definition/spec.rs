@@ -83,9 +83,14 @@ pub struct ErrorsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentsSection {
-    /// Where the shipments are: `$` for the root itself; arrays are walked.
-    pub path: String,
-    pub number: FieldSpec,
+    /// Where the shipments are: `$` for the root itself; arrays are walked. Several paths are
+    /// read in order (shipments of different shapes in one answer).
+    pub path: PathList,
+    #[serde(default)]
+    pub number: Option<FieldSpec>,
+    /// The answer to a one-number request does not repeat the number: it is the one asked.
+    #[serde(default)]
+    pub number_from_request: bool,
     #[serde(default)]
     pub estimated_delivery: Option<FieldSpec>,
     /// The carrier's own current status, looked up in the same code table.
@@ -292,4 +297,21 @@ pub struct FieldTable {
     /// A fixed value.
     #[serde(default)]
     pub value: Option<String>,
+}
+
+/// One path or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PathList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl PathList {
+    pub fn texts(&self) -> Vec<&str> {
+        match self {
+            PathList::One(p) => vec![p.as_str()],
+            PathList::Many(ps) => ps.iter().map(String::as_str).collect(),
+        }
+    }
 }

@@ -51,4 +51,14 @@ impl Sample {
             BodySource::Poll => self.adapter.parse_poll_response(self.inbound.body()),
         }
     }
+
+    /// The answer to a poll of `numbers` (karrio's request, in the conformance cases).
+    pub fn parse_answer(&self, numbers: &[&str]) -> Result<ParseOutcome, ParseError> {
+        let targets: Vec<trackgate_carriers::PollTarget> =
+            numbers.iter().map(|n| trackgate_carriers::PollTarget::from(*n)).collect();
+        match self.source {
+            BodySource::Webhook => self.adapter.parse_webhook(&self.inbound),
+            BodySource::Poll => self.adapter.parse_poll_answer(&targets, self.inbound.body()),
+        }
+    }
 }
