@@ -149,21 +149,23 @@ impl Registry {
                 kind: settings.kind.clone(),
             })?;
             let adapter =
-                (kind.build)(&settings.adapter).map_err(|source| RegistryError::Settings {
-                    id: id.clone(),
-                    kind: settings.kind.clone(),
-                    source,
-                })?;
+                kind.build(&settings.adapter)
+                    .map_err(|source| RegistryError::Settings {
+                        id: id.clone(),
+                        kind: settings.kind.clone(),
+                        source,
+                    })?;
             let previous = match settings.previous_until {
                 Some(until) if !settings.previous.is_empty() => {
                     let mut merged = settings.adapter.clone();
                     merged.extend(settings.previous.clone());
                     let adapter =
-                        (kind.build)(&merged).map_err(|source| RegistryError::Settings {
-                            id: id.clone(),
-                            kind: settings.kind.clone(),
-                            source,
-                        })?;
+                        kind.build(&merged)
+                            .map_err(|source| RegistryError::Settings {
+                                id: id.clone(),
+                                kind: settings.kind.clone(),
+                                source,
+                            })?;
                     Some((adapter, until))
                 }
                 _ => None,

@@ -109,7 +109,10 @@ fn check_case(carrier: &str, case: &Path, kind: &catalog::CarrierKind) -> Result
         serde_json::from_slice(&std::fs::read(case.join("expected.json")).unwrap()).unwrap();
     let trackers = expected["trackers"].as_array().cloned().unwrap_or_default();
     // The numbers karrio asked for: a carrier whose answer does not repeat them needs them.
-    let asked: Vec<&str> = trackers.iter().filter_map(|t| t["tracking_number"].as_str()).collect();
+    let asked: Vec<&str> = trackers
+        .iter()
+        .filter_map(|t| t["tracking_number"].as_str())
+        .collect();
     let parsed = Sample::new(kind, BodySource::Poll, response_of(case)).parse_answer(&asked);
     if trackers.is_empty() {
         return match parsed {

@@ -31,20 +31,26 @@ fn every_shipped_definition_loads_and_lints_clean() {
         findings.extend(lint::lint_file(&path).into_iter().map(|e| e.to_string()));
         let definition = Definition::load_file(&path).unwrap();
         let kind = catalog::find(&definition.kind).expect("shipped definitions are kinds");
-        assert!(kind.source().ends_with(path.file_name().unwrap().to_str().unwrap()));
+        assert!(
+            kind.source()
+                .ends_with(path.file_name().unwrap().to_str().unwrap())
+        );
         assert!(
             kind.webhook.is_some() || kind.poll.is_some(),
             "{}: neither polls nor receives webhooks",
             kind.kind
         );
         // Something proves it: karrio's cases, or the fixtures of the kind it re-expresses.
-        let proven = definition.karrio.iter().any(|k| {
-            repo()
-                .join("fixtures/conformance/karrio")
-                .join(k)
-                .is_dir()
-        }) || definition.replicates.is_some();
-        assert!(proven, "{}: no conformance cases or fixtures", definition.kind);
+        let proven = definition
+            .karrio
+            .iter()
+            .any(|k| repo().join("fixtures/conformance/karrio").join(k).is_dir())
+            || definition.replicates.is_some();
+        assert!(
+            proven,
+            "{}: no conformance cases or fixtures",
+            definition.kind
+        );
     }
     assert!(count >= 25, "only {count} shipped definitions");
     assert!(findings.is_empty(), "{}", findings.join("\n"));
@@ -56,8 +62,11 @@ fn comparable(result: Result<ParseOutcome, trackgate_carriers::ParseError>) -> s
     match result {
         Err(_) => serde_json::json!("refused"),
         Ok(outcome) => {
-            let mut problem_numbers: Vec<Option<String>> =
-                outcome.problems.iter().map(|p| p.tracking_number.clone()).collect();
+            let mut problem_numbers: Vec<Option<String>> = outcome
+                .problems
+                .iter()
+                .map(|p| p.tracking_number.clone())
+                .collect();
             problem_numbers.sort();
             serde_json::json!({
                 "updates": outcome.updates,
@@ -97,7 +106,10 @@ fn re_expressed_adapters_read_their_fixtures_as_the_rust_adapters_do() {
             compared += 1;
         }
     }
-    assert!(kinds >= 3, "at least three adapters are re-expressed, found {kinds}");
+    assert!(
+        kinds >= 3,
+        "at least three adapters are re-expressed, found {kinds}"
+    );
     assert!(compared >= 5, "compared only {compared} fixtures");
 }
 
@@ -108,7 +120,10 @@ fn a_re_expressed_poll_asks_what_the_rust_adapter_asks() {
     }))
     .unwrap();
     let targets = [PollTarget::from("6A123"), PollTarget::from("6A456")];
-    for (rust, defined) in [("laposte", "laposte-declarative"), ("sandbox", "sandbox-declarative")] {
+    for (rust, defined) in [
+        ("laposte", "laposte-declarative"),
+        ("sandbox", "sandbox-declarative"),
+    ] {
         let rust = catalog::find(rust).unwrap().build(&settings).unwrap();
         let defined = catalog::find(defined).unwrap().build(&settings).unwrap();
         assert!(defined.capabilities().poll);
@@ -133,7 +148,8 @@ fn webhook_schemes_sign_and_verify_and_refuse_tampering() {
     let settings: AdapterSettings =
         serde_json::from_value(serde_json::json!({"webhook_secret": "s3cret"})).unwrap();
     let adapter = kind.build(&settings).unwrap();
-    let body = std::fs::read(repo().join("fixtures/carriers/sandbox/webhook-delivered-proxy.json")).unwrap();
+    let body = std::fs::read(repo().join("fixtures/carriers/sandbox/webhook-delivered-proxy.json"))
+        .unwrap();
     // Signed as the Rust sandbox signs: the two adapters accept each other's signatures.
     let headers = vec![(
         "x-sandbox-signature".to_owned(),
@@ -146,7 +162,9 @@ fn webhook_schemes_sign_and_verify_and_refuse_tampering() {
     let mut tampered = body.clone();
     tampered.push(b' ');
     assert_eq!(
-        adapter.verify_webhook(Inbound::new(headers, tampered)).unwrap_err(),
+        adapter
+            .verify_webhook(Inbound::new(headers, tampered))
+            .unwrap_err(),
         SignatureError::Mismatch
     );
     assert!(matches!(
@@ -155,7 +173,9 @@ fn webhook_schemes_sign_and_verify_and_refuse_tampering() {
     ));
     let unconfigured = kind.unconfigured();
     assert_eq!(
-        unconfigured.verify_webhook(Inbound::new(vec![], body)).unwrap_err(),
+        unconfigured
+            .verify_webhook(Inbound::new(vec![], body))
+            .unwrap_err(),
         SignatureError::NotConfigured
     );
     assert_eq!(adapter.webhook_ack(true).body, r#"{"ok":true}"#);
@@ -200,7 +220,8 @@ fn scheme_round_trip(webhook: &str) {
     let adapter =
         trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
     use trackgate_carriers::CarrierAdapter;
-    let payload = br#"{"items":[{"no":"T1","scans":[{"at":"2026-11-20T10:00:00+08:00","c":"D"}]}]}"#;
+    let payload =
+        br#"{"items":[{"no":"T1","scans":[{"at":"2026-11-20T10:00:00+08:00","c":"D"}]}]}"#;
     let (headers, body) = if webhook.contains("md5_form") {
         use md5::Digest as _;
         let sign = hex::encode_upper(md5::Md5::digest(
@@ -227,14 +248,18 @@ fn scheme_round_trip(webhook: &str) {
     let middle = tampered.len() / 2;
     tampered[middle] ^= 1;
     assert!(
-        adapter.verify_webhook(Inbound::new(headers, tampered)).is_err(),
+        adapter
+            .verify_webhook(Inbound::new(headers, tampered))
+            .is_err(),
         "{webhook}: a tampered body verifies"
     );
 }
 
 #[test]
 fn every_webhook_scheme_of_the_menu_round_trips() {
-    scheme_round_trip("[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nsecret = \"secret\"");
+    scheme_round_trip(
+        "[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nsecret = \"secret\"",
+    );
     scheme_round_trip(
         "[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nencoding = \"base64\"\nsecret = \"secret\"",
     );
@@ -244,7 +269,9 @@ fn every_webhook_scheme_of_the_menu_round_trips() {
     scheme_round_trip(
         "[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nsigned = \"timestamp.body\"\ntimestamp_header = \"x-ts\"\nsecret = \"secret\"",
     );
-    scheme_round_trip("[webhook]\nscheme = \"sha256_body_key\"\nheader = \"x-sig\"\nsecret = \"secret\"");
+    scheme_round_trip(
+        "[webhook]\nscheme = \"sha256_body_key\"\nheader = \"x-sig\"\nsecret = \"secret\"",
+    );
     scheme_round_trip("[webhook]\nscheme = \"md5_form\"\nsecret = \"secret\"");
 }
 
@@ -253,10 +280,12 @@ fn a_stale_timestamp_is_refused() {
     let text = minimal(
         "[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nsigned = \"timestamp.body\"\ntolerance_seconds = 60\nsecret = \"secret\"",
     );
-    let definition: &'static Definition = Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
+    let definition: &'static Definition =
+        Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
     let settings: AdapterSettings =
         serde_json::from_value(serde_json::json!({"secret": "s"})).unwrap();
-    let adapter = trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
+    let adapter =
+        trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
     use trackgate_carriers::CarrierAdapter;
     let body = b"{}".to_vec();
     let old = chrono::Utc::now().timestamp() - 3600;
@@ -293,26 +322,114 @@ fn refused(text: &str, key: &str, words: &str) {
 #[test]
 fn broken_and_hostile_definitions_are_refused_with_their_key_path() {
     refused("[carrier\nkind = 1", "(file)", "line");
-    refused(&minimal("").replace("kind = \"tiny\"", "kind = 7"), "carrier.kind", "string");
-    refused(&minimal("").replace("path = \"scans\"", "pth = \"scans\""), "events", "pth");
-    refused(&minimal("").replace("D = \"delivered\"", "D = \"shipped\""), "status.codes.D", "not a status");
-    refused(&minimal("").replace("D = \"delivered\"", "D = \"delivered/teleported\""), "status.codes.D", "sub-status");
-    refused(&minimal("[webhook]\nscheme = \"rot13\"\nsecret = \"secret\""), "webhook.scheme", "unknown scheme");
-    refused(&minimal("[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x\"\nsecret = \"base_url\""), "webhook.secret", "secret = true");
-    refused(&minimal("[poll]\nurl = \"{base_url}/t/{number}\"\nheaders = { \"x-api-key\" = \"sk_live_51Habc\" }"), "poll.headers.x-api-key", "secret written in the file");
-    refused(&minimal("").replace("key = { secret = true }", "key = { secret = true, default = \"hunter22\" }"), "settings.key.default", "secret written in the file");
-    refused(&minimal("[poll]\nurl = \"{base_url}/t/{password}\""), "poll.url", "unknown placeholder");
-    refused(&minimal("[poll]\nurl = \"{base_url}/t/{number\""), "poll.url", "unclosed");
-    refused(&minimal("[poll]\nurl = \"{base_url}/t/{secret.key}\""), "poll.url", "placeholder");
-    refused(&minimal("[poll]\nurl = \"{base_url}/{number}\"\nbatch_size = 5"), "poll.url", "a batch needs");
-    refused(&minimal("").replace("path = \"items\"", "path = \"items[x]\""), "shipments.path", "neither an index");
-    refused(&minimal("").replace("time = \"at\"", "time = { path = \"at\", regex = \"(a\" }"), "events.time.regex", "not a usable regex");
-    refused(&minimal("").replace("time = \"at\"", "time = { path = \"at\", regex = \"(\\\\w+)\\\\1\" }"), "events.time.regex", "not a usable regex");
-    refused(&minimal("[time]\nformats = [\"%Q\"]"), "time.formats[0]", "pattern");
-    refused(&minimal("[time]\nzone = \"Mars/Olympus\""), "time.zone", "unknown zone");
-    refused(&minimal("[time]\nzone = \"country\""), "time.zone", "events.country");
-    refused(&minimal("[body]\nformat = \"yaml\""), "body.format", "json or xml");
-    refused(&minimal("").replace("kind = \"tiny\"", "kind = \"../../etc/passwd\""), "carrier.kind", "lower-case");
+    refused(
+        &minimal("").replace("kind = \"tiny\"", "kind = 7"),
+        "carrier.kind",
+        "string",
+    );
+    refused(
+        &minimal("").replace("path = \"scans\"", "pth = \"scans\""),
+        "events",
+        "pth",
+    );
+    refused(
+        &minimal("").replace("D = \"delivered\"", "D = \"shipped\""),
+        "status.codes.D",
+        "not a status",
+    );
+    refused(
+        &minimal("").replace("D = \"delivered\"", "D = \"delivered/teleported\""),
+        "status.codes.D",
+        "sub-status",
+    );
+    refused(
+        &minimal("[webhook]\nscheme = \"rot13\"\nsecret = \"secret\""),
+        "webhook.scheme",
+        "unknown scheme",
+    );
+    refused(
+        &minimal("[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x\"\nsecret = \"base_url\""),
+        "webhook.secret",
+        "secret = true",
+    );
+    refused(
+        &minimal(
+            "[poll]\nurl = \"{base_url}/t/{number}\"\nheaders = { \"x-api-key\" = \"sk_live_51Habc\" }",
+        ),
+        "poll.headers.x-api-key",
+        "secret written in the file",
+    );
+    refused(
+        &minimal("").replace(
+            "key = { secret = true }",
+            "key = { secret = true, default = \"hunter22\" }",
+        ),
+        "settings.key.default",
+        "secret written in the file",
+    );
+    refused(
+        &minimal("[poll]\nurl = \"{base_url}/t/{password}\""),
+        "poll.url",
+        "unknown placeholder",
+    );
+    refused(
+        &minimal("[poll]\nurl = \"{base_url}/t/{number\""),
+        "poll.url",
+        "unclosed",
+    );
+    refused(
+        &minimal("[poll]\nurl = \"{base_url}/t/{secret.key}\""),
+        "poll.url",
+        "placeholder",
+    );
+    refused(
+        &minimal("[poll]\nurl = \"{base_url}/{number}\"\nbatch_size = 5"),
+        "poll.url",
+        "a batch needs",
+    );
+    refused(
+        &minimal("").replace("path = \"items\"", "path = \"items[x]\""),
+        "shipments.path",
+        "neither an index",
+    );
+    refused(
+        &minimal("").replace("time = \"at\"", "time = { path = \"at\", regex = \"(a\" }"),
+        "events.time.regex",
+        "not a usable regex",
+    );
+    refused(
+        &minimal("").replace(
+            "time = \"at\"",
+            "time = { path = \"at\", regex = \"(\\\\w+)\\\\1\" }",
+        ),
+        "events.time.regex",
+        "not a usable regex",
+    );
+    refused(
+        &minimal("[time]\nformats = [\"%Q\"]"),
+        "time.formats[0]",
+        "pattern",
+    );
+    refused(
+        &minimal("[time]\nzone = \"Mars/Olympus\""),
+        "time.zone",
+        "unknown zone",
+    );
+    refused(
+        &minimal("[time]\nzone = \"country\""),
+        "time.zone",
+        "events.country",
+    );
+    refused(
+        &minimal("[body]\nformat = \"yaml\""),
+        "body.format",
+        "json or xml",
+    );
+    refused(
+        &minimal("").replace("kind = \"tiny\"", "kind = \"../../etc/passwd\""),
+        "carrier.kind",
+        "lower-case",
+    );
     let huge = minimal("") + &"# padding\n".repeat(1_100_000);
     assert!(huge.len() > 10_000_000);
     refused(&huge, "(file)", "at most");
@@ -326,7 +443,11 @@ fn a_built_in_kind_cannot_be_redefined_and_a_clash_is_named() {
     assert!(err.message.contains("built-in"), "{err}");
     let text = minimal("").replace("kind = \"tiny\"", "kind = \"gls\"");
     let err = registry::install(Definition::load(&text, "mine.toml").unwrap()).unwrap_err();
-    assert!(err.message.contains("already defined by carriers/definitions/gls.toml"), "{err}");
+    assert!(
+        err.message
+            .contains("already defined by carriers/definitions/gls.toml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -339,13 +460,23 @@ fn lint_names_a_path_that_matches_nothing_in_the_sample() {
     )
     .unwrap();
     let text = minimal("")
-        .replace("name = \"Tiny\"", "name = \"Tiny\"\nsamples = [\"sample.json\"]")
-        .replace("code = \"c\"", "code = \"code\"\ndescription = [\"desc\", \"label\"]");
+        .replace(
+            "name = \"Tiny\"",
+            "name = \"Tiny\"\nsamples = [\"sample.json\"]",
+        )
+        .replace(
+            "code = \"c\"",
+            "code = \"code\"\ndescription = [\"desc\", \"label\"]",
+        );
     std::fs::write(dir.join("tiny.toml"), text).unwrap();
     let findings = lint::lint_file(&dir.join("tiny.toml"));
     let keys: Vec<&str> = findings.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(keys, ["events.code", "events.description"], "{findings:?}");
-    assert!(findings[0].to_string().contains("tiny.toml: events.code: `code` matches nothing"));
+    assert!(
+        findings[0]
+            .to_string()
+            .contains("tiny.toml: events.code: `code` matches nothing")
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -354,18 +485,32 @@ fn a_number_cannot_inject_into_a_poll_request() {
     let text = minimal(
         "[poll]\nmethod = \"POST\"\nurl = \"{base_url}/t/{number}\"\nheaders = { \"x-ref\" = \"{number}\" }\njson = { n = \"{number}\", k = \"{key}\" }",
     );
-    let definition: &'static Definition = Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
-    let settings: AdapterSettings = serde_json::from_value(serde_json::json!({"key": "K"})).unwrap();
-    let adapter = trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
+    let definition: &'static Definition =
+        Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
+    let settings: AdapterSettings =
+        serde_json::from_value(serde_json::json!({"key": "K"})).unwrap();
+    let adapter =
+        trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
     use trackgate_carriers::CarrierAdapter;
     let evil = PollTarget::from("{key}\"},\"x\":\"../");
-    let request = adapter.build_poll_request(std::slice::from_ref(&evil), None).unwrap();
-    assert_eq!(request.url, "http://127.0.0.1:9/t/%7Bkey%7D%22%7D%2C%22x%22%3A%22..%2F");
+    let request = adapter
+        .build_poll_request(std::slice::from_ref(&evil), None)
+        .unwrap();
+    assert_eq!(
+        request.url,
+        "http://127.0.0.1:9/t/%7Bkey%7D%22%7D%2C%22x%22%3A%22..%2F"
+    );
     let body: serde_json::Value = serde_json::from_slice(request.body.as_ref().unwrap()).unwrap();
-    assert_eq!(body["n"], "{key}\"},\"x\":\"../", "the number stays one JSON string");
+    assert_eq!(
+        body["n"], "{key}\"},\"x\":\"../",
+        "the number stays one JSON string"
+    );
     assert_eq!(body["k"], "K");
     let crlf = PollTarget::from("A\r\nx-admin: 1");
-    assert!(adapter.build_poll_request(&[crlf], None).is_err(), "no header splitting");
+    assert!(
+        adapter.build_poll_request(&[crlf], None).is_err(),
+        "no header splitting"
+    );
 }
 
 #[test]
@@ -378,7 +523,10 @@ fn shipped_definitions_never_panic_on_garbage() {
         b"<a><b>",
         b"\xff\xfe",
     ];
-    for kind in catalog::all().into_iter().filter(|k| k.definition().is_some()) {
+    for kind in catalog::all()
+        .into_iter()
+        .filter(|k| k.definition().is_some())
+    {
         for body in garbage {
             let _ = Sample::new(kind, BodySource::Poll, body.to_vec()).parse();
         }

@@ -280,8 +280,8 @@ pub(super) async fn numbers_check(settings: Settings) -> anyhow::Result<()> {
 
 pub(super) fn carriers_list(settings: &Settings) -> anyhow::Result<()> {
     let registry = crate::registry::Registry::build(&settings.carriers, settings.poll.schedule)?;
-    println!("kind\twebhooks\tpolls\tconfigured instances\tcarrier");
-    for kind in catalog::CATALOG {
+    println!("kind\twebhooks\tpolls\tconfigured instances\tcarrier\tsource");
+    for kind in catalog::all() {
         let instances: Vec<String> = registry
             .all()
             .filter(|instance| instance.adapter.kind() == kind.kind)
@@ -295,11 +295,12 @@ pub(super) fn carriers_list(settings: &Settings) -> anyhow::Result<()> {
             false => instances.join(", "),
         };
         println!(
-            "{}\t{}\t{}\t{instances}\t{}",
+            "{}\t{}\t{}\t{instances}\t{}\t{}",
             kind.kind,
             yes_no(kind.webhook.is_some()),
             yes_no(kind.poll.is_some()),
-            kind.name
+            kind.name,
+            kind.source()
         );
     }
     Ok(())
@@ -309,8 +310,38 @@ fn yes_no(flag: bool) -> &'static str {
     if flag { "yes" } else { "no" }
 }
 
+/// `trackgate carriers lint FILE...`: every finding on its own line, `file: key: what`.
+pub(super) fn carriers_lint(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let mut findings = 0;
+    for file in files {
+        let found = trackgate_carriers::definition::lint::lint_file(file);
+        if found.is_empty() {
+            println!("{}: ok", file.display());
+        }
+        for finding in &found {
+            println!("{finding}");
+        }
+        findings += found.len();
+    }
+    if findings > 0 {
+        anyhow::bail!("{findings} problem(s) in {} file(s)", files.len());
+    }
+    Ok(())
+}
+
 /// `trackgate normalize`: no config, no database, no network.
-pub(super) fn normalize(kind: &str, source: Option<Source>, file: &Path) -> anyhow::Result<()> {
+pub(super) fn normalize(
+    kind: &str,
+    source: Option<Source>,
+    file: &Path,
+    definitions: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    for folder in definitions {
+        trackgate_carriers::definition::registry::load_folder(folder).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("--definitions: {}", lines.join("\n"))
+        })?;
+    }
     let entry = catalog::find(kind).ok_or_else(|| {
         anyhow::anyhow!(
             "--carrier: unknown kind `{kind}`; valid kinds are: {}",

@@ -102,6 +102,9 @@ enum Command {
         source: Option<Source>,
         /// The body exactly as the carrier sends it; `-` reads standard input.
         file: PathBuf,
+        /// A folder of carrier definitions to load first (for a kind defined by the operator).
+        #[arg(long = "definitions", value_name = "FOLDER")]
+        definitions: Vec<PathBuf>,
     },
 }
 
@@ -168,11 +171,19 @@ enum NumbersCommand {
 
 #[derive(Debug, Subcommand)]
 enum CarriersCommand {
-    /// Every built-in kind, what it offers, and the configured instances of each.
+    /// Every kind (built in or defined by a file), what it offers, where it comes from, and
+    /// the configured instances of each.
     List {
         /// Print the catalog as the Markdown of docs/carriers.md instead.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Check carrier definition files: everything loading checks, plus every path against the
+    /// samples the file lists. Each finding names the file and the key path; exit 1 if any.
+    Lint {
+        /// Definition files (`*.toml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -218,7 +229,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             carrier,
             source,
             file,
-        } => return commands::normalize(&carrier, source, &file),
+            definitions,
+        } => return commands::normalize(&carrier, source, &file, &definitions),
+        Command::Carriers {
+            command: CarriersCommand::Lint { files },
+        } => return commands::carriers_lint(&files),
         Command::Detect { number } => return commands::detect(&number),
         Command::Openapi {
             push_schema,
@@ -257,6 +272,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Carriers {
             command: CarriersCommand::List { .. },
         } => commands::carriers_list(&settings),
+        Command::Carriers {
+            command: CarriersCommand::Lint { .. },
+        } => unreachable!("handled above"),
         Command::Demo
         | Command::Normalize { .. }
         | Command::Detect { .. }

@@ -15,8 +15,9 @@ use secrets::reject_secrets_in_files;
 pub use secrets::{REDACTED, Secret, carrier_secret_keys, redact_carrier_settings, redact_url};
 pub use sections::{
     AlertEmail, AlertSettings, AlertWebhook, CarrierSettings, ChatRobot, DatabaseSettings,
-    IntakeSettings, Language, LiveBackend, LiveSettings, LogFormat, LogSettings, MallSettings,
-    PollSettings, QueueKind, QueueSettings, ServerSettings, SmtpTls, WebSettings,
+    DefinitionSettings, IntakeSettings, Language, LiveBackend, LiveSettings, LogFormat,
+    LogSettings, MallSettings, PollSettings, QueueKind, QueueSettings, ServerSettings, SmtpTls,
+    WebSettings,
 };
 
 use figment::Figment;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub log: LogSettings,
     #[serde(default)]
+    pub definitions: DefinitionSettings,
+    #[serde(default)]
     pub carriers: BTreeMap<String, CarrierSettings>,
 }
 
@@ -83,8 +86,10 @@ impl Settings {
             }
             files = files.merge(Toml::file(path));
         }
+        let figment = files.clone().merge(Env::prefixed(ENV_PREFIX).split("__"));
+        load_definitions(&figment)?;
         reject_secrets_in_files(&files, file)?;
-        Self::from_figment(files.merge(Env::prefixed(ENV_PREFIX).split("__")))
+        Self::from_figment(figment)
     }
 
     /// Defaults overlaid with explicit `key = value` pairs (dotted keys), for tests and the demo.
@@ -95,6 +100,7 @@ impl Settings {
         for (key, value) in overrides {
             figment = figment.merge(figment::providers::Serialized::global(key, value));
         }
+        load_definitions(&figment)?;
         Self::from_figment(figment)
     }
 
@@ -102,6 +108,7 @@ impl Settings {
     /// it are refused the same way); no environment. For tooling and the config fuzzer.
     pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         let files = Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(text));
+        load_definitions(&files)?;
         reject_secrets_in_files(&files, None)?;
         Self::from_figment(files)
     }
@@ -118,6 +125,34 @@ impl Settings {
     /// settings types serialized, so every key is shown and none can be forgotten.
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}"))
+    }
+}
+
+/// Load the carrier definitions before anything reads the catalog: the configured folders'
+/// kinds become valid `kind = "…"` values and their secret settings environment-only. Every
+/// error of every file is reported (file, key path, what is wrong) and the start refused.
+fn load_definitions(figment: &Figment) -> Result<(), ConfigError> {
+    use trackgate_carriers::definition::registry;
+    let folders: Vec<std::path::PathBuf> = figment
+        .extract_inner::<DefinitionSettings>("definitions")
+        .map(|d| d.folders)
+        .unwrap_or_default();
+    let mut errors: Vec<String> = registry::shipped_errors()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    for folder in &folders {
+        if let Err(found) = registry::load_folder(folder) {
+            errors.extend(found.iter().map(|e| e.to_string()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "carrier definitions (definitions.folders): {}",
+            errors.join("\n")
+        )))
     }
 }
 

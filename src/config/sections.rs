@@ -263,6 +263,15 @@ pub enum SmtpTls {
     None,
 }
 
+/// Where the operator's carrier definitions are (the shipped ones are built in).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionSettings {
+    /// Folders of `*.toml` carrier definitions, loaded at start; a broken one stops the start.
+    #[serde(default)]
+    pub folders: Vec<std::path::PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {

@@ -10,6 +10,7 @@ mod browser;
 mod carrier_polls;
 mod cli;
 mod contract;
+mod definitions;
 mod deploy;
 mod door;
 mod healing;

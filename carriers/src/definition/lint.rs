@@ -98,8 +98,18 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
             root: t,
         })
         .collect();
-    if !definition.shipments.paths.iter().any(|p| reaches(p, &roots)) {
-        let texts: Vec<&str> = definition.shipments.paths.iter().map(|p| p.text.as_str()).collect();
+    if !definition
+        .shipments
+        .paths
+        .iter()
+        .any(|p| reaches(p, &roots))
+    {
+        let texts: Vec<&str> = definition
+            .shipments
+            .paths
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect();
         missing.push(("shipments.path".to_owned(), texts.join("`, `")));
     }
     if shipments.is_empty() {
@@ -143,7 +153,12 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
 }
 
 /// A field of several alternative paths needs only one of them to match; a constant none.
-fn check_field(missing: &mut Vec<(String, String)>, key: &str, field: Option<&Field>, scopes: &[Scope<'_>]) {
+fn check_field(
+    missing: &mut Vec<(String, String)>,
+    key: &str,
+    field: Option<&Field>,
+    scopes: &[Scope<'_>],
+) {
     if let Some(field) = field
         && !field.paths().is_empty()
         && !field.paths().iter().any(|p| reaches(p, scopes))

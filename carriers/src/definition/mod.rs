@@ -221,7 +221,11 @@ impl Definition {
     }
 
     /// Parse the answer to a poll of `targets` (the number asked, for `number_from_request`).
-    pub fn parse_answer(&self, targets: &[PollTarget], body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    pub fn parse_answer(
+        &self,
+        targets: &[PollTarget],
+        body: &[u8],
+    ) -> Result<ParseOutcome, ParseError> {
         let tree = self.format.read(body)?;
         let asked = match targets {
             [only] if self.shipments.number_from_request => Some(only.tracking_number.as_str()),
@@ -379,9 +383,16 @@ fn compile(file: DefinitionFile, origin: &str) -> Result<Definition, DefinitionE
         paths: {
             let texts = s.path.texts();
             if texts.is_empty() {
-                return Err(DefinitionError::at("shipments.path", "needs at least one path"));
+                return Err(DefinitionError::at(
+                    "shipments.path",
+                    "needs at least one path",
+                ));
             }
-            texts.iter().enumerate().map(|(i, p)| path(p, &format!("shipments.path[{i}]"))).collect::<Result<_, _>>()?
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| path(p, &format!("shipments.path[{i}]")))
+                .collect::<Result<_, _>>()?
         },
         number: match (&s.number, s.number_from_request) {
             (Some(spec), _) => Some(Field::compile(spec, "shipments.number")?),
@@ -857,7 +868,11 @@ impl CarrierAdapter for DefinedAdapter {
         self.definition.parse_body(body)
     }
 
-    fn parse_poll_answer(&self, targets: &[PollTarget], body: &[u8]) -> Result<ParseOutcome, ParseError> {
+    fn parse_poll_answer(
+        &self,
+        targets: &[PollTarget],
+        body: &[u8],
+    ) -> Result<ParseOutcome, ParseError> {
         self.definition.parse_answer(targets, body)
     }
 }

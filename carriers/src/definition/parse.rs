@@ -40,7 +40,11 @@ impl KeyPart {
 
 impl Definition {
     /// Parse a payload tree rooted at `root`.
-    pub fn parse_tree(&self, root: &Value, asked: Option<&str>) -> Result<ParseOutcome, ParseError> {
+    pub fn parse_tree(
+        &self,
+        root: &Value,
+        asked: Option<&str>,
+    ) -> Result<ParseOutcome, ParseError> {
         let mut shipments = Vec::new();
         for path in &self.shipments.paths {
             path.select(root, &mut shipments);
@@ -68,7 +72,11 @@ impl Definition {
                     .or_else(|| text_of(hit).map(|t| t.into_owned()))
                     .unwrap_or_else(|| hit.to_string());
                 let numbered = shipments.iter().any(|s| {
-                    let scope = Scope { here: s, shipment: s, root };
+                    let scope = Scope {
+                        here: s,
+                        shipment: s,
+                        root,
+                    };
                     self.number_of(scope, None).is_some()
                 });
                 if !numbered {
@@ -109,11 +117,17 @@ impl Definition {
         outcome: &mut ParseOutcome,
     ) {
         let spec = &self.shipments;
-        let scope = Scope { here: shipment, shipment, root };
+        let scope = Scope {
+            here: shipment,
+            shipment,
+            root,
+        };
         let Some(number) = self.number_of(scope, asked) else {
             outcome.problem(match spec.number.as_ref().and_then(|f| f.paths().first()) {
                 Some(path) => format!("a shipment without a tracking number at `{}`", path.text),
-                None => "an answer that does not name its number, to a request for several".to_owned(),
+                None => {
+                    "an answer that does not name its number, to a request for several".to_owned()
+                }
             });
             return;
         };

@@ -93,8 +93,12 @@ impl Path {
                     let inner: String = chars.by_ref().take_while(|c| *c != ']').collect();
                     match inner.trim() {
                         "*" | "" => steps.push(Step::All),
-                        f if f.len() > 1 && f.starts_with('?') => steps.push(Step::Has(f[1..].to_owned())),
-                        f if f.len() > 1 && f.starts_with('!') => steps.push(Step::Lacks(f[1..].to_owned())),
+                        f if f.len() > 1 && f.starts_with('?') => {
+                            steps.push(Step::Has(f[1..].to_owned()))
+                        }
+                        f if f.len() > 1 && f.starts_with('!') => {
+                            steps.push(Step::Lacks(f[1..].to_owned()))
+                        }
                         n => steps.push(Step::Index(n.parse().map_err(|_| {
                             format!("`{text}`: `[{n}]` is neither an index, `*`, `?key` nor `!key`")
                         })?)),
@@ -155,8 +159,12 @@ fn walk<'a>(node: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
                 walk(child, rest, out);
             }
         }
-        (Step::Has(key), Value::Object(map)) if map.contains_key(key.as_str()) => walk(node, rest, out),
-        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => walk(node, rest, out),
+        (Step::Has(key), Value::Object(map)) if map.contains_key(key.as_str()) => {
+            walk(node, rest, out)
+        }
+        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => {
+            walk(node, rest, out)
+        }
         (Step::Index(i), Value::Array(items)) => {
             if let Some(child) = items.get(*i) {
                 walk(child, rest, out);
@@ -186,7 +194,9 @@ fn first<'a>(node: &'a Value, steps: &[Step]) -> Option<&'a Value> {
         }
         (Step::Key(key), Value::Object(map)) => first(map.get(key.as_str())?, rest),
         (Step::Has(key), Value::Object(map)) if map.contains_key(key.as_str()) => first(node, rest),
-        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => first(node, rest),
+        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => {
+            first(node, rest)
+        }
         (Step::Index(i), Value::Array(items)) => first(items.get(*i)?, rest),
         (Step::Index(0) | Step::All, other) if !other.is_null() => first(other, rest),
         _ => None,

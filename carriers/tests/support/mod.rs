@@ -54,11 +54,15 @@ impl Sample {
 
     /// The answer to a poll of `numbers` (karrio's request, in the conformance cases).
     pub fn parse_answer(&self, numbers: &[&str]) -> Result<ParseOutcome, ParseError> {
-        let targets: Vec<trackgate_carriers::PollTarget> =
-            numbers.iter().map(|n| trackgate_carriers::PollTarget::from(*n)).collect();
+        let targets: Vec<trackgate_carriers::PollTarget> = numbers
+            .iter()
+            .map(|n| trackgate_carriers::PollTarget::from(*n))
+            .collect();
         match self.source {
             BodySource::Webhook => self.adapter.parse_webhook(&self.inbound),
-            BodySource::Poll => self.adapter.parse_poll_answer(&targets, self.inbound.body()),
+            BodySource::Poll => self
+                .adapter
+                .parse_poll_answer(&targets, self.inbound.body()),
         }
     }
 }
