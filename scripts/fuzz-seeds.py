@@ -30,6 +30,25 @@ for kind in sorted(os.listdir(fixtures)):
         source = 1 if name.startswith("poll-") else 0
         write("carrier_parsers", f"{kind}-{name}", bytes([kinds.index(kind), source]) + body)
 
+# The shipped definitions follow the built-in kinds in the catalog, in file-name order; each
+# is seeded with its conformance payloads, and the definition target with each definition and
+# its first sample.
+definitions = os.path.join(root, "carriers", "definitions")
+for index, name in enumerate(sorted(f for f in os.listdir(definitions) if f.endswith(".toml"))):
+    text = open(os.path.join(definitions, name), "rb").read()
+    samples = re.findall(rb'^samples = \["([^"]+)"', text, re.M)
+    sample = open(os.path.join(definitions, samples[0].decode()), "rb").read() if samples else b""
+    write("carrier_definitions", name, text + b"\0" + sample)
+    karrio = re.findall(rb'^karrio = \[([^\]]*)\]', text, re.M)
+    for carrier in re.findall(rb'"([^"]+)"', karrio[0]) if karrio else []:
+        folder = os.path.join(root, "fixtures", "conformance", "karrio", carrier.decode())
+        for case in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            for response in ("response.json", "response.xml"):
+                path = os.path.join(folder, case, response)
+                if os.path.exists(path):
+                    prefix = bytes([(len(kinds) + index) % 256, 1])
+                    write("carrier_parsers", f"{name}-{case}", prefix + open(path, "rb").read())
+
 write("config_loader", "defaults.toml", open(os.path.join(root, "config.toml"), "rb").read())
 write("config_loader", "overlay.toml", b'[queue]\nkind = "rabbitmq"\n[carriers.k2]\nkind = "kuaidi100"\n')
 for i, body in enumerate([

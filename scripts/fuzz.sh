@@ -15,7 +15,7 @@ fi
 python3 scripts/fuzz-seeds.py fuzz/corpus
 mkdir -p fuzz/logs
 failed=0
-for target in carrier_parsers webhook_signatures config_loader api_bodies stream_inputs; do
+for target in carrier_parsers carrier_definitions webhook_signatures config_loader api_bodies stream_inputs; do
   log=fuzz/logs/$target.log
   # --dev: debug assertions and overflow checks on, and a build that fits the suite's time;
   # no sanitizer: the crates forbid unsafe code, and a panic is what we look for.

@@ -82,6 +82,8 @@ const DISAGREEMENTS: &[(&str, &str, &str, &str)] = &[
     ("bpost", "L00", "on_hold", "out_for_delivery"),
     // Sendle's `Pickup` is "Parcel picked up".
     ("sendle", "Pickup", "in_transit", "picked_up"),
+    // DHL Express `PL` is "Processed at Location …" at hubs days after the pickup (`PU`).
+    ("dhl_express", "PL", "picked_up", "in_transit"),
 ];
 
 /// (carrier, tracking number): trackers karrio reports without their events, which we keep.

@@ -1,15 +1,18 @@
-//! Every carrier parser of the catalog, webhook and poll, on arbitrary bytes: no panic, and
-//! whatever comes out serializes (it is stored and pushed as JSON).
+//! Every carrier parser of the catalog — the built-in adapters and the shipped definitions —
+//! webhook and poll, on arbitrary bytes: no panic, and whatever comes out serializes (it is
+//! stored and pushed as JSON).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trackgate_carriers::{BodySource, CATALOG};
+use trackgate_carriers::BodySource;
+use trackgate_carriers::catalog;
 
 fuzz_target!(|data: &[u8]| {
     let [kind, source, body @ ..] = data else {
         return;
     };
-    let kind = &CATALOG[usize::from(*kind) % CATALOG.len()];
+    let kinds = catalog::all();
+    let kind = kinds[usize::from(*kind) % kinds.len()];
     let source = if source % 2 == 0 {
         BodySource::Webhook
     } else {
