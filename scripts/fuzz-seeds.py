@@ -36,7 +36,7 @@ for kind in sorted(os.listdir(fixtures)):
 definitions = os.path.join(root, "carriers", "definitions")
 for index, name in enumerate(sorted(f for f in os.listdir(definitions) if f.endswith(".toml"))):
     text = open(os.path.join(definitions, name), "rb").read()
-    samples = re.findall(rb'^samples = \["([^"]+)"', text, re.M)
+    samples = re.findall(rb'^samples = \[\s*"([^"]+)"', text, re.M)
     sample = open(os.path.join(definitions, samples[0].decode()), "rb").read() if samples else b""
     write("carrier_definitions", name, text + b"\0" + sample)
     karrio = re.findall(rb'^karrio = \[([^\]]*)\]', text, re.M)
