@@ -18,10 +18,17 @@ use trackgate_carriers::definition::Definition;
 fn payloads(original: &str, karrio: &[String]) -> Vec<(String, Vec<u8>, BodySource)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut out = Vec::new();
-    for file in std::fs::read_dir(root.join("fixtures/carriers").join(original)).unwrap().flatten() {
+    for file in std::fs::read_dir(root.join("fixtures/carriers").join(original))
+        .unwrap()
+        .flatten()
+    {
         let name = file.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".expected.json") {
-            out.push((name.clone(), std::fs::read(file.path()).unwrap(), support::source_of(&name)));
+            out.push((
+                name.clone(),
+                std::fs::read(file.path()).unwrap(),
+                support::source_of(&name),
+            ));
         }
     }
     for carrier in karrio {
@@ -56,7 +63,9 @@ fn side_by_side(c: &mut Criterion) {
             let mut group = c.benchmark_group(format!("declarative/{original}/{label}"));
             group.throughput(Throughput::Bytes(by_rust.body().len() as u64));
             group.bench_function("rust", |b| b.iter(|| black_box(&by_rust).parse()));
-            group.bench_function("definition", |b| b.iter(|| black_box(&by_definition).parse()));
+            group.bench_function("definition", |b| {
+                b.iter(|| black_box(&by_definition).parse())
+            });
             group.finish();
         }
     }
