@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use support::{Sample, source_of};
 use trackgate_carriers::catalog::{self, AdapterSettings, BodySource};
-use trackgate_carriers::definition::{Definition, lint, registry};
-use trackgate_carriers::{Inbound, ParseOutcome, PollTarget, SignatureError};
+use trackgate_carriers::definition::{DefinedAdapter, Definition, lint, registry};
+use trackgate_carriers::{CarrierAdapter, Inbound, ParseOutcome, PollTarget, SignatureError};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -211,15 +211,19 @@ D = "delivered"
     )
 }
 
-fn scheme_round_trip(webhook: &str) {
-    let text = minimal(webhook);
+/// An adapter for a definition given as text, with these instance settings.
+fn adapter_from(text: &str, settings: serde_json::Value) -> DefinedAdapter {
     let definition: &'static Definition =
-        Box::leak(Box::new(Definition::load(&text, "<test>").unwrap()));
-    let settings: AdapterSettings =
-        serde_json::from_value(serde_json::json!({"secret": "salt-and-pepper"})).unwrap();
-    let adapter =
-        trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
-    use trackgate_carriers::CarrierAdapter;
+        Box::leak(Box::new(Definition::load(text, "<test>").unwrap()));
+    let settings: AdapterSettings = serde_json::from_value(settings).unwrap();
+    DefinedAdapter::new(definition, &settings).unwrap()
+}
+
+fn scheme_round_trip(webhook: &str) {
+    let adapter = adapter_from(
+        &minimal(webhook),
+        serde_json::json!({"secret": "salt-and-pepper"}),
+    );
     let payload =
         br#"{"items":[{"no":"T1","scans":[{"at":"2026-11-20T10:00:00+08:00","c":"D"}]}]}"#;
     let (headers, body) = if webhook.contains("md5_form") {
@@ -234,7 +238,9 @@ fn scheme_round_trip(webhook: &str) {
         (vec![], form.into_bytes())
     } else {
         (
-            definition.sign_webhook("salt-and-pepper", payload),
+            Definition::load(&minimal(webhook), "<test>")
+                .unwrap()
+                .sign_webhook("salt-and-pepper", payload),
             payload.to_vec(),
         )
     };
@@ -280,13 +286,7 @@ fn a_stale_timestamp_is_refused() {
     let text = minimal(
         "[webhook]\nscheme = \"hmac_sha256\"\nheader = \"x-sig\"\nsigned = \"timestamp.body\"\ntolerance_seconds = 60\nsecret = \"secret\"",
     );
-    let definition: &'static Definition =
-        Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
-    let settings: AdapterSettings =
-        serde_json::from_value(serde_json::json!({"secret": "s"})).unwrap();
-    let adapter =
-        trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
-    use trackgate_carriers::CarrierAdapter;
+    let adapter = adapter_from(&text, serde_json::json!({"secret": "s"}));
     let body = b"{}".to_vec();
     let old = chrono::Utc::now().timestamp() - 3600;
     let mac = {
@@ -485,13 +485,7 @@ fn a_number_cannot_inject_into_a_poll_request() {
     let text = minimal(
         "[poll]\nmethod = \"POST\"\nurl = \"{base_url}/t/{number}\"\nheaders = { \"x-ref\" = \"{number}\" }\njson = { n = \"{number}\", k = \"{key}\" }",
     );
-    let definition: &'static Definition =
-        Box::leak(Box::new(Definition::load(&text, "<t>").unwrap()));
-    let settings: AdapterSettings =
-        serde_json::from_value(serde_json::json!({"key": "K"})).unwrap();
-    let adapter =
-        trackgate_carriers::definition::DefinedAdapter::new(definition, &settings).unwrap();
-    use trackgate_carriers::CarrierAdapter;
+    let adapter = adapter_from(&text, serde_json::json!({"key": "K"}));
     let evil = PollTarget::from("{key}\"},\"x\":\"../");
     let request = adapter
         .build_poll_request(std::slice::from_ref(&evil), None)
