@@ -353,15 +353,31 @@ pub fn by_karrio_name(karrio: &str) -> Option<&'static CarrierKind> {
 
 /// `docs/carriers.md`: generated from this table, checked by the fixture tests.
 pub fn markdown() -> String {
-    let mut out = String::from(
-        "# Carriers\n\n\
-         Generated from the catalog (`carriers/src/catalog.rs` for the built-in adapters, \
-         `carriers/definitions/*.toml` for the declarative ones; `trackgate carriers list \
-         --markdown`); the tests fail when this file and the catalog differ.\n\n\
-         | kind | carrier | source | webhook | poll | notes | numbers | secrets (environment only) |\n\
+    markdown_of(CATALOG.iter().collect(), true)
+}
+
+/// Every kind as Markdown, the declarative ones included (`trackgate carriers list --markdown`):
+/// the shipped definitions and any folder the operator loaded.
+pub fn markdown_with_definitions() -> String {
+    markdown_of(all(), false)
+}
+
+fn markdown_of(kinds: Vec<&CarrierKind>, docs: bool) -> String {
+    let mut out = String::from(if docs {
+        "# Built-in carriers\n\n\
+         Generated from `carriers/src/catalog.rs`; the tests fail when this file and the catalog \
+         differ. The carriers shipped as declarative definitions (`carriers/definitions/*.toml`, \
+         one file each, see `carriers/README.md`) describe themselves in their files; \
+         `trackgate carriers list` and `trackgate carriers list --markdown` show every kind with \
+         its source.\n\n"
+    } else {
+        "# Carriers\n\n"
+    });
+    out.push_str(
+        "| kind | carrier | source | webhook | poll | notes | numbers | secrets (environment only) |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
-    for entry in all() {
+    for entry in kinds {
         let secrets: Vec<String> = entry.secrets.iter().map(|s| format!("`{s}`")).collect();
         let source = match entry.definition() {
             None => "built-in".to_owned(),

@@ -174,7 +174,7 @@ enum CarriersCommand {
     /// Every kind (built in or defined by a file), what it offers, where it comes from, and
     /// the configured instances of each.
     List {
-        /// Print the catalog as the Markdown of docs/carriers.md instead.
+        /// Print every kind as Markdown instead (docs/carriers.md has the built-in ones).
         #[arg(long)]
         markdown: bool,
     },
@@ -245,7 +245,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Carriers {
             command: CarriersCommand::List { markdown: true },
         } => {
-            print!("{}", trackgate_carriers::catalog::markdown());
+            print!(
+                "{}",
+                trackgate_carriers::catalog::markdown_with_definitions()
+            );
             return Ok(());
         }
         _ => {}

@@ -159,6 +159,20 @@ fn a_broken_definition_stops_the_start_naming_the_file_and_key() {
         "{stderr}"
     );
 
+    // A path into nowhere (checked against the file's samples) is refused at start as well.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
+        .arg("check-config")
+        .env("RUST_LOG", "error")
+        .env("TRACKGATE__DEFINITIONS__FOLDERS", format!("[\"{}\"]", folder("nowhere")))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nowhere.toml: events.code: `status.code` matches nothing in any sample"),
+        "{stderr}"
+    );
+
     let lint = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
         .args(["carriers", "lint"])
         .arg(format!("{}/typo.toml", folder("broken")))

@@ -44,7 +44,8 @@ pub fn shipped_errors() -> &'static [DefinitionError] {
     })
 }
 
-/// Load every `*.toml` of `folder` (sorted by name); all errors, not just the first.
+/// Load every `*.toml` of `folder` (sorted by name), each checked against its samples; all
+/// errors, not just the first.
 pub fn load_folder(folder: &FsPath) -> Result<Vec<&'static CarrierKind>, Vec<DefinitionError>> {
     shipped_errors();
     let entries = std::fs::read_dir(folder).map_err(|err| {
@@ -62,7 +63,21 @@ pub fn load_folder(folder: &FsPath) -> Result<Vec<&'static CarrierKind>, Vec<Def
     files.sort();
     let (mut kinds, mut errors) = (Vec::new(), Vec::new());
     for file in files {
-        match Definition::load_file(&file).and_then(install_one) {
+        let definition = match Definition::load_file(&file) {
+            Ok(definition) => definition,
+            Err(err) => {
+                errors.push(err);
+                continue;
+            }
+        };
+        // A path that matches nothing in the samples the file lists will match nothing in the
+        // carrier's payloads either: refused here as `carriers lint` refuses it.
+        let findings = super::lint::lint_samples(&definition);
+        if !findings.is_empty() {
+            errors.extend(findings);
+            continue;
+        }
+        match install_one(definition) {
             Ok(kind) => kinds.push(kind),
             Err(err) => errors.push(err),
         }
