@@ -311,7 +311,7 @@ pub fn find(kind: &str) -> Option<&'static CarrierKind> {
     CATALOG
         .iter()
         .find(|entry| entry.kind == kind)
-        .or_else(|| crate::definition::registry::defined().find(|entry| entry.kind == kind))
+        .or_else(|| crate::definition::registry::find(kind))
 }
 
 /// How `kind`'s numbers are spelled canonically; a kind that is not known keeps its dashes

@@ -163,7 +163,10 @@ fn a_broken_definition_stops_the_start_naming_the_file_and_key() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
         .arg("check-config")
         .env("RUST_LOG", "error")
-        .env("TRACKGATE__DEFINITIONS__FOLDERS", format!("[\"{}\"]", folder("nowhere")))
+        .env(
+            "TRACKGATE__DEFINITIONS__FOLDERS",
+            format!("[\"{}\"]", folder("nowhere")),
+        )
         .output()
         .unwrap();
     assert!(!output.status.success());

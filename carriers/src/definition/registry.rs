@@ -24,6 +24,14 @@ pub fn defined() -> impl Iterator<Item = &'static CarrierKind> {
     kinds.into_iter()
 }
 
+/// The defined kind named `kind` (looked up under the lock, nothing copied: the registry asks
+/// for every parsed payload's number rule).
+pub fn find(kind: &str) -> Option<&'static CarrierKind> {
+    shipped_errors();
+    let kinds = DEFINED.read().unwrap_or_else(|e| e.into_inner());
+    kinds.iter().find(|k| k.kind == kind).copied()
+}
+
 /// What was wrong with the shipped definitions (empty unless the build is broken; a test and
 /// the gateway's start both check it).
 pub fn shipped_errors() -> &'static [DefinitionError] {
