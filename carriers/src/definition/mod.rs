@@ -15,6 +15,7 @@ mod compile;
 pub mod lint;
 mod parse;
 mod path;
+mod poll_checks;
 pub mod registry;
 mod request;
 mod spec;
