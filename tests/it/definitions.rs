@@ -176,6 +176,31 @@ fn a_broken_definition_stops_the_start_naming_the_file_and_key() {
         "{stderr}"
     );
 
+    // A defined kind's secret settings are environment-only, as a built-in kind's are.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trackgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[definitions]\nfolders = [{:?}]\n[carriers.swift]\nkind = \"swiftbike\"\nwebhook_secret = \"written-in-the-file\"\n",
+            folder("operator")
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
+        .args(["--config"])
+        .arg(&config)
+        .arg("check-config")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TRACKGATE__CARRIERS__SWIFT__WEBHOOK_SECRET"),
+        "{stderr}"
+    );
+
     let lint = std::process::Command::new(env!("CARGO_BIN_EXE_trackgate"))
         .args(["carriers", "lint"])
         .arg(format!("{}/typo.toml", folder("broken")))
