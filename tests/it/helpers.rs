@@ -481,11 +481,21 @@ pub async fn post_sandbox_webhook(
     base: &str,
     body: &[u8],
 ) -> reqwest::Response {
+    post_sandbox_webhook_signed_with(http, base, SANDBOX_SECRET, body).await
+}
+
+/// [`post_sandbox_webhook`] signed with `secret` (a rotated or a wrong one).
+pub async fn post_sandbox_webhook_signed_with(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    body: &[u8],
+) -> reqwest::Response {
     http.post(format!("{base}/webhooks/sandbox"))
         .header("content-type", "application/json")
         .header(
             trackgate::carriers::sandbox::SIGNATURE_HEADER,
-            trackgate::carriers::sandbox::sign(SANDBOX_SECRET, body),
+            trackgate::carriers::sandbox::sign(secret, body),
         )
         .body(body.to_vec())
         .send()

@@ -483,16 +483,8 @@ async fn a_burst_beyond_the_in_memory_queue_is_ingested_from_the_store() {
         let body = crate::helpers::sandbox_event(number, "1", "2026-11-20T08:00:00Z", "DL");
         let app = &app;
         async move {
-            app.http
-                .post(format!("{}/webhooks/sandbox", app.base))
-                .header(
-                    trackgate::carriers::sandbox::SIGNATURE_HEADER,
-                    trackgate::carriers::sandbox::sign(crate::helpers::SANDBOX_SECRET, &body),
-                )
-                .body(body)
-                .send()
+            crate::helpers::post_sandbox_webhook(&app.http, &app.base, &body)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
@@ -515,17 +507,8 @@ async fn a_burst_beyond_the_in_memory_queue_is_ingested_from_the_store() {
 async fn the_previous_webhook_secret_is_accepted_during_its_grace_period_only() {
     async fn signed_with(app: &TestApp, secret: &str, number: &str) -> u16 {
         let body = sandbox_event(number, "p1", "2026-11-20T08:00:00+01:00", "PU");
-        app.http
-            .post(format!("{}/webhooks/sandbox", app.base))
-            .header("content-type", "application/json")
-            .header(
-                trackgate::carriers::sandbox::SIGNATURE_HEADER,
-                trackgate::carriers::sandbox::sign(secret, &body),
-            )
-            .body(body)
-            .send()
+        crate::helpers::post_sandbox_webhook_signed_with(&app.http, &app.base, secret, &body)
             .await
-            .unwrap()
             .status()
             .as_u16()
     }

@@ -27,11 +27,10 @@ use std::path::Path as FsPath;
 
 pub use adapter::DefinedAdapter;
 use parse::CodeTable;
-pub use parse::KeyPart;
+use parse::KeyPart;
 use path::{Field, Path};
 use request::Poll;
-pub use spec::DefinitionFile;
-pub use tree::Format;
+use tree::Format;
 use verify::Scheme;
 
 use crate::{HttpMethod, NumberRule, ParseError, ParseOutcome, PollTarget, WebhookAck};
@@ -174,10 +173,6 @@ impl Definition {
             .filter(|(_, s)| s.secret)
             .map(|(n, _)| n.clone())
             .collect()
-    }
-
-    pub fn has_webhooks(&self) -> bool {
-        self.webhook.is_some()
     }
 
     pub fn poll_summary(&self) -> Option<String> {

@@ -86,13 +86,10 @@ pub(super) fn compile_poll(
         Some(value) => {
             let json = serde_json::to_value(value)
                 .map_err(|e| DefinitionError::at("poll.json", e.to_string()))?;
-            let mut strings = Vec::new();
-            request::json_strings(&json, &mut strings);
-            for text in strings {
-                Template::parse(&text, settings)
-                    .map_err(|e| DefinitionError::at("poll.json", e))?;
-            }
-            Some(json)
+            Some(
+                request::JsonTemplate::compile(&json, settings)
+                    .map_err(|e| DefinitionError::at("poll.json", e))?,
+            )
         }
     };
     let uses = |var: &request::Var| {

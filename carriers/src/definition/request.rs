@@ -219,7 +219,7 @@ pub struct Poll {
     pub separator: String,
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,
-    pub json: Option<Value>,
+    pub json: Option<JsonTemplate>,
     pub form: Vec<(String, Template)>,
     pub auth: Option<Auth>,
 }
@@ -231,38 +231,30 @@ impl Poll {
         templates.extend(self.query.iter().map(|(_, t)| t));
         templates.extend(self.headers.iter().map(|(_, t)| t));
         templates.extend(self.form.iter().map(|(_, t)| t));
-        let mut names: Vec<String> = templates
-            .iter()
-            .flat_map(|t| t.vars())
-            .filter_map(|v| match v {
-                Var::Setting(name) => Some(name.clone()),
-                _ => None,
-            })
-            .collect();
+        if let Some(json) = &self.json {
+            json.templates(&mut templates);
+        }
+        let mut names = Vec::new();
         match &self.auth {
             Some(Auth::ApiKey { secret, .. }) => names.push(secret.clone()),
-            Some(Auth::Basic { user, password }) => {
-                names.extend(user.vars().chain(password.vars()).filter_map(|v| match v {
-                    Var::Setting(n) => Some(n.clone()),
-                    _ => None,
-                }))
-            }
+            Some(Auth::Basic { user, password }) => templates.extend([user, password]),
             Some(Auth::Oauth {
                 token_url,
                 client_id,
                 client_secret,
                 ..
-            }) => names.extend(
-                [token_url, client_id, client_secret]
-                    .iter()
-                    .flat_map(|t| t.vars())
-                    .filter_map(|v| match v {
-                        Var::Setting(n) => Some(n.clone()),
-                        _ => None,
-                    }),
-            ),
+            }) => templates.extend([token_url, client_id, client_secret]),
             None => {}
         }
+        names.extend(
+            templates
+                .iter()
+                .flat_map(|t| t.vars())
+                .filter_map(|v| match v {
+                    Var::Setting(name) => Some(name.clone()),
+                    _ => None,
+                }),
+        );
         names.sort();
         names.dedup();
         names
@@ -314,7 +306,7 @@ impl Poll {
         }
         let body = if let Some(json) = &self.json {
             headers.push(("content-type".into(), "application/json".into()));
-            Some(render_json(json, values)?.to_string().into_bytes())
+            Some(json.render(values)?.to_string().into_bytes())
         } else if !self.form.is_empty() {
             headers.push((
                 "content-type".into(),
@@ -373,47 +365,69 @@ fn header_value(value: String) -> Result<String, ParseError> {
     Ok(value)
 }
 
-fn render_json(template: &Value, values: &Values<'_>) -> Result<Value, ParseError> {
-    Ok(match template {
-        Value::String(text) => {
-            // Checked when the definition loaded; cannot fail to parse here.
-            let parsed =
-                Template::parse(text, &values.settings.keys().cloned().collect::<Vec<_>>())
-                    .map_err(ParseError::Body)?;
-            if parsed.is_exactly(&Var::NumbersList) {
-                Value::Array(
-                    values
-                        .targets
-                        .iter()
-                        .map(|t| Value::String(t.tracking_number.clone()))
-                        .collect(),
-                )
-            } else {
-                Value::String(parsed.render(values, false)?)
-            }
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_json(v, values))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_json(v, values)?)))
-                .collect::<Result<_, ParseError>>()?,
-        ),
-        other => other.clone(),
-    })
+/// A `[poll]` JSON body: its strings are templates, parsed once when the definition loads.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Text(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+    /// Numbers, booleans, null: sent as written.
+    Literal(Value),
 }
 
-/// The templates of a `[poll]` JSON body, for checking at load.
-pub fn json_strings(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| json_strings(v, out)),
-        _ => {}
+impl JsonTemplate {
+    pub fn compile(value: &Value, settings: &[String]) -> Result<JsonTemplate, String> {
+        Ok(match value {
+            Value::String(text) => JsonTemplate::Text(Template::parse(text, settings)?),
+            Value::Array(items) => JsonTemplate::Array(
+                items
+                    .iter()
+                    .map(|v| JsonTemplate::compile(v, settings))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => JsonTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), JsonTemplate::compile(v, settings)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => JsonTemplate::Literal(other.clone()),
+        })
+    }
+
+    fn templates<'a>(&'a self, out: &mut Vec<&'a Template>) {
+        match self {
+            JsonTemplate::Text(template) => out.push(template),
+            JsonTemplate::Array(items) => items.iter().for_each(|t| t.templates(out)),
+            JsonTemplate::Object(fields) => fields.iter().for_each(|(_, t)| t.templates(out)),
+            JsonTemplate::Literal(_) => {}
+        }
+    }
+
+    fn render(&self, values: &Values<'_>) -> Result<Value, ParseError> {
+        Ok(match self {
+            // `"{numbers_list}"` as a whole string is the batch as a JSON array.
+            JsonTemplate::Text(template) if template.is_exactly(&Var::NumbersList) => Value::Array(
+                values
+                    .targets
+                    .iter()
+                    .map(|t| Value::String(t.tracking_number.clone()))
+                    .collect(),
+            ),
+            JsonTemplate::Text(template) => Value::String(template.render(values, false)?),
+            JsonTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| t.render(values))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, t)| Ok((k.clone(), t.render(values)?)))
+                    .collect::<Result<_, ParseError>>()?,
+            ),
+            JsonTemplate::Literal(value) => value.clone(),
+        })
     }
 }
 

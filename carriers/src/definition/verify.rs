@@ -185,14 +185,8 @@ impl Scheme {
                     }
                 };
                 let given = decode(*encoding, &signature)?;
-                let mac = match &signed_at {
-                    Some(at) => hmac_sha256(
-                        secret.as_bytes(),
-                        &[at.trim().as_bytes(), b".", inbound.body()],
-                    ),
-                    None => hmac_sha256(secret.as_bytes(), &[inbound.body()]),
-                };
-                mac.verify_slice(&given)
+                signed_mac(secret, signed_at.as_deref().map(str::trim), inbound.body())
+                    .verify_slice(&given)
                     .map_err(|_| SignatureError::Mismatch)
             }
             Scheme::Md5Form {
@@ -224,10 +218,7 @@ impl Scheme {
                     .header(header)
                     .ok_or(SignatureError::Missing("the definition's signature header"))?;
                 let given = decode(*encoding, &strip(given, prefix)?)?;
-                let mut digest = Sha256::new();
-                digest.update(inbound.body());
-                digest.update(secret.as_bytes());
-                equal(&digest.finalize(), &given)
+                equal(&body_key_digest(inbound.body(), secret), &given)
             }
         }
     }
@@ -242,10 +233,7 @@ impl Scheme {
                 timestamp,
             } => {
                 let at = now.to_string();
-                let mac = match timestamp {
-                    Some(_) => hmac_sha256(secret.as_bytes(), &[at.as_bytes(), b".", body]),
-                    None => hmac_sha256(secret.as_bytes(), &[body]),
-                };
+                let mac = signed_mac(secret, timestamp.as_ref().map(|_| at.as_str()), body);
                 let signature = encode(*encoding, &mac.finalize().into_bytes());
                 match timestamp {
                     None => vec![(header.clone(), format!("{prefix}{signature}"))],
@@ -268,16 +256,30 @@ impl Scheme {
                 encoding,
                 prefix,
             } => {
-                let mut digest = Sha256::new();
-                digest.update(body);
-                digest.update(secret.as_bytes());
+                let digest = body_key_digest(body, secret);
                 vec![(
                     header.clone(),
-                    format!("{prefix}{}", encode(*encoding, &digest.finalize())),
+                    format!("{prefix}{}", encode(*encoding, &digest)),
                 )]
             }
         }
     }
+}
+
+/// HMAC-SHA256 of the body, or of `timestamp.body` when the scheme signs a timestamp.
+fn signed_mac(secret: &str, timestamp: Option<&str>, body: &[u8]) -> hmac::Hmac<Sha256> {
+    match timestamp {
+        Some(at) => hmac_sha256(secret.as_bytes(), &[at.as_bytes(), b".", body]),
+        None => hmac_sha256(secret.as_bytes(), &[body]),
+    }
+}
+
+/// SHA-256 of the body followed by the key.
+fn body_key_digest(body: &[u8], secret: &str) -> Vec<u8> {
+    let mut digest = Sha256::new();
+    digest.update(body);
+    digest.update(secret.as_bytes());
+    digest.finalize().to_vec()
 }
 
 fn strip(given: &str, prefix: &str) -> Result<String, SignatureError> {
