@@ -1,22 +1,21 @@
 //! A change the mall should know and its push-outbox row, written inside the transaction that
 //! made it.
 //!
-//! Used by the update path ([`super::apply`]) and by expiry ([`super::expire`]): both bump the
-//! shipment's sequence under its row lock and write the row the push worker will send.
+//! Used by the update path ([`super::apply`], written by [`super::batch`]) and by expiry
+//! ([`super::expire`]): both bump the shipment's sequence under its row lock and write the row
+//! the push worker will send.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction};
 use trackgate_carriers::Status;
 
 use crate::domain::ids::new_message_id;
 use crate::domain::status::DerivedStatus;
 use crate::live::Note;
 use crate::push::payload::{PushEvent, PushKind, PushPayload};
-use crate::store::StoreError;
 use crate::store::entities::{push_outbox, shipment};
 use crate::store::states::OutboxState;
+use crate::store::{Store, StoreError};
 
 /// A change to push: what the outbox row's payload says.
 pub(super) struct StatusChange<'a> {
@@ -39,22 +38,11 @@ pub(super) struct Written {
     pub note: Note,
 }
 
-/// Write the push-outbox row of a change inside the caller's transaction.
-pub(super) async fn write_outbox(
-    txn: &DatabaseTransaction,
+/// The push-outbox row of a change (not yet written) and what to announce to live streams.
+pub(super) fn outbox_row(
     change: StatusChange<'_>,
     now: DateTime<Utc>,
-) -> Result<Written, StoreError> {
-    // The shipment row is locked by the caller, so no push of it is written concurrently.
-    let earlier_pending: Option<String> = push_outbox::Entity::find()
-        .select_only()
-        .column(push_outbox::Column::Id)
-        .filter(push_outbox::Column::ShipmentId.eq(&change.shipment.id))
-        .filter(push_outbox::Column::State.eq(OutboxState::Pending))
-        .limit(1)
-        .into_tuple()
-        .one(txn)
-        .await?;
+) -> Result<(push_outbox::Model, Note), StoreError> {
     let id = new_message_id();
     let payload = PushPayload::new(
         &id,
@@ -71,27 +59,43 @@ pub(super) async fn write_outbox(
         what: "push payload",
         source,
     })?;
-    push_outbox::ActiveModel {
-        id: Set(id.clone()),
-        shipment_id: Set(change.shipment.id.clone()),
-        seq: Set(change.sequence),
-        payload: Set(payload),
-        state: Set(OutboxState::Pending),
-        attempts: Set(0),
-        enqueued: Set(false),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        delivered_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
+    let note = Note {
+        shipment_id: change.shipment.id.clone(),
+        order_id: change.shipment.order_id.clone(),
+        sequence: change.sequence,
+    };
+    let row = push_outbox::Model {
+        id,
+        shipment_id: change.shipment.id.clone(),
+        seq: change.sequence,
+        payload,
+        state: OutboxState::Pending,
+        attempts: 0,
+        enqueued: false,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        delivered_at: None,
+    };
+    Ok((row, note))
+}
+
+/// Write the push-outbox row of one change inside the caller's transaction (expiry's path; a
+/// batch of updates writes its rows together in [`super::batch`]).
+pub(super) async fn write_outbox(
+    txn: &DatabaseTransaction,
+    change: StatusChange<'_>,
+    now: DateTime<Utc>,
+) -> Result<Written, StoreError> {
+    // The shipment row is locked by the caller, so no push of it is written concurrently.
+    let earlier_pending = Store::shipments_with_pending_push(txn, [change.shipment.id.clone()])
+        .await?
+        .contains(&change.shipment.id);
+    let (row, note) = outbox_row(change, now)?;
+    let id = row.id.clone();
+    push_outbox::ActiveModel::from(row).insert(txn).await?;
     Ok(Written {
-        to_enqueue: earlier_pending.is_none().then_some(id),
-        note: Note {
-            shipment_id: change.shipment.id.clone(),
-            order_id: change.shipment.order_id.clone(),
-            sequence: change.sequence,
-        },
+        to_enqueue: (!earlier_pending).then_some(id),
+        note,
     })
 }

@@ -1,18 +1,21 @@
 //! The one write path: every carrier update, from a poll or a webhook, is stored here.
 //!
-//! For each tracking update, in one transaction: find the shipment, insert its events
-//! (duplicates fall away on the unique `(shipment_id, dedupe_key)` index), re-derive the status
-//! from the full event set with [`crate::domain::status::derive_status`], and, when anything the
-//! mall should know changed (the status, new events, the estimated delivery), bump the
-//! shipment's push sequence and write a push-outbox row. After the
-//! commit the outbox rows are handed to the queue; if the process dies in between, the outbox
-//! relay re-enqueues them (see [`crate::push::relay_unenqueued`]). Webhooks are ingested in
-//! batches, each webhook's outcome written in the batch's transaction
-//! ([`IngestReport::webhook_outcome`] decides it).
+//! Updates are applied in batches (a poll's answer, or every webhook a worker took at once), each
+//! in one transaction with a fixed number of statements ([`batch`]): lock the shipments, read
+//! their events, apply each update in memory ([`apply`]: new events by dedupe key, the status
+//! re-derived from the full set with [`crate::domain::status::derive_status`], and — when
+//! anything the mall should know changed — the next push sequence and a push-outbox row), then
+//! write events, shipments, outbox rows and each webhook's outcome
+//! ([`IngestReport::webhook_outcome`] decides it) with one statement each. With the embedded
+//! queue the push tasks are rows of the same transaction; with RabbitMQ they are published after
+//! the commit, and if the process dies in between the outbox relay publishes them
+//! (see [`crate::push::relay_unenqueued`]).
 
 mod apply;
+mod batch;
 mod change;
 mod expire;
+mod stop;
 
 use serde::Serialize;
 use trackgate_carriers::{ParseOutcome, Problem};
@@ -21,8 +24,10 @@ use crate::live::{Live, Note};
 use crate::queue::Queue;
 use crate::store::states::{EventSource, WebhookOutcome};
 use crate::store::{Store, StoreError};
-use apply::{Origin, apply_update, stop_tracking};
+use apply::Origin;
+use batch::{Item, Queued, apply_batch};
 pub use expire::expire;
+use stop::stop_tracking;
 
 /// What one ingest did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -69,8 +74,8 @@ impl IngestReport {
     }
 }
 
-/// Store a poll's parse outcome for one carrier instance and enqueue the resulting pushes: one
-/// transaction per tracking update. The outcome comes from
+/// Store a poll's parse outcome for one carrier instance and enqueue the resulting pushes: all
+/// its updates in one batch transaction ([`batch`]). The outcome comes from
 /// [`crate::registry::CarrierInstance::parse_poll_response`]: storable, numbers canonical.
 pub async fn ingest_polled(
     store: &Store,
@@ -84,26 +89,25 @@ pub async fn ingest_polled(
         source: EventSource::Poll,
         inbound_webhook_id: None,
     };
-    let mut report = IngestReport {
+    let mut reports = vec![IngestReport {
         problems: outcome.problems,
         ..Default::default()
-    };
-    let mut outbox_ids = Vec::new();
-    for update in &outcome.updates {
-        let txn = store.begin_write().await?;
-        let applied = apply_update(&txn, origin, update, &mut report).await?;
-        txn.commit().await?;
-        outbox_ids.extend(applied);
-    }
-    if !outcome.stopped.is_empty() {
-        let txn = store.begin_write().await?;
-        stop_tracking(&txn, carrier_id, &outcome.stopped, &mut report).await?;
-        txn.commit().await?;
-    }
-    crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
-    // Cloned, not taken: the caller logs which shipments the webhook moved.
-    live.announce(report.notes.clone());
-    Ok(report)
+    }];
+    let items: Vec<Item> = outcome
+        .updates
+        .iter()
+        .map(|update| Item {
+            origin,
+            update,
+            report: 0,
+        })
+        .collect();
+    let txn = store.begin_write().await?;
+    let queued = apply_batch(&txn, &items, &mut reports, queue.tasks_in_store()).await?;
+    stop_tracking(&txn, carrier_id, &outcome.stopped, &mut reports[0]).await?;
+    txn.commit().await?;
+    after_commit(store, queue, live, queued, &reports).await;
+    Ok(reports.pop().unwrap_or_default())
 }
 
 /// A stored, parsed webhook waiting to be ingested.
@@ -114,12 +118,12 @@ pub struct StoredWebhook {
     pub outcome: ParseOutcome,
 }
 
-/// Ingest many stored webhooks in one transaction: the events, statuses and outbox rows of
-/// every update, and each webhook's outcome, commit together (one durable commit for the
-/// batch). Updates are applied in (carrier, tracking number) order, so concurrent batches lock
-/// shipment rows in the same order and cannot deadlock one another; updates of one shipment
-/// keep their arrival order. Returns one report per webhook, in the order given. On an error
-/// nothing of the batch is stored, and the caller may retry the webhooks one by one.
+/// Ingest many stored webhooks in one transaction with a fixed number of statements
+/// ([`batch`]): the events, statuses and outbox rows of every update, and each webhook's
+/// outcome, commit together (one durable commit for the batch). Shipments are locked in id
+/// order, so concurrent batches cannot deadlock one another; updates of one shipment keep their
+/// arrival order. Returns one report per webhook, in the order given. On an error nothing of
+/// the batch is stored, and the caller may retry the webhooks one by one.
 pub async fn ingest_webhooks(
     store: &Store,
     queue: &Queue,
@@ -133,46 +137,59 @@ pub async fn ingest_webhooks(
             ..Default::default()
         })
         .collect();
-    let mut updates: Vec<(usize, &trackgate_carriers::TrackingUpdate)> = webhooks
+    let items: Vec<Item> = webhooks
         .iter()
         .enumerate()
-        .flat_map(|(index, webhook)| webhook.outcome.updates.iter().map(move |u| (index, u)))
+        .flat_map(|(report, webhook)| {
+            let origin = Origin {
+                carrier_id: &webhook.carrier_id,
+                source: EventSource::Webhook,
+                inbound_webhook_id: Some(webhook.inbound_id),
+            };
+            webhook.outcome.updates.iter().map(move |update| Item {
+                origin,
+                update,
+                report,
+            })
+        })
         .collect();
-    updates.sort_by(|(a, x), (b, y)| {
-        (&webhooks[*a].carrier_id, &x.tracking_number)
-            .cmp(&(&webhooks[*b].carrier_id, &y.tracking_number))
-    });
-    let mut outbox_ids = Vec::new();
     let txn = store.begin_write().await?;
-    for (index, update) in updates {
-        let webhook = &webhooks[index];
-        let origin = Origin {
-            carrier_id: &webhook.carrier_id,
-            source: EventSource::Webhook,
-            inbound_webhook_id: Some(webhook.inbound_id),
-        };
-        outbox_ids.extend(apply_update(&txn, origin, update, &mut reports[index]).await?);
-    }
+    let queued = apply_batch(&txn, &items, &mut reports, queue.tasks_in_store()).await?;
     for (webhook, report) in webhooks.iter().zip(reports.iter_mut()) {
         stop_tracking(&txn, &webhook.carrier_id, &webhook.outcome.stopped, report).await?;
     }
-    let mut processed = Vec::new();
-    for (webhook, report) in webhooks.iter().zip(&reports) {
-        match report.webhook_outcome() {
-            (WebhookOutcome::Processed, _) => processed.push(webhook.inbound_id),
-            (outcome, error) => {
-                Store::set_webhook_outcomes(&txn, &[webhook.inbound_id], outcome, error).await?
-            }
-        }
-    }
-    Store::set_webhook_outcomes(&txn, &processed, WebhookOutcome::Processed, None).await?;
+    let outcomes: Vec<_> = webhooks
+        .iter()
+        .zip(&reports)
+        .map(|(webhook, report)| {
+            let (outcome, error) = report.webhook_outcome();
+            (webhook.inbound_id, outcome, error)
+        })
+        .collect();
+    Store::set_each_webhook_outcome(&txn, &outcomes).await?;
     txn.commit().await?;
-    crate::push::enqueue_new_many(store, queue, &outbox_ids).await;
+    after_commit(store, queue, live, queued, &reports).await;
+    Ok(reports)
+}
+
+/// What follows a batch's commit: its pushes onto the queue (or the embedded queue's workers
+/// woken: the rows are already there), and its changes announced to live streams.
+async fn after_commit(
+    store: &Store,
+    queue: &Queue,
+    live: &Live,
+    queued: Queued,
+    reports: &[IngestReport],
+) {
+    if queued.wrote_tasks {
+        queue.wake();
+    }
+    crate::push::enqueue_new_many(store, queue, &queued.to_enqueue).await;
+    // Cloned, not taken: the caller logs which shipments the webhook moved.
     live.announce(
         reports
             .iter()
             .flat_map(|r| r.notes.iter().cloned())
             .collect(),
     );
-    Ok(reports)
 }

@@ -73,22 +73,18 @@ impl EmbeddedQueue {
         if tasks.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
-        let rows = tasks.iter().map(|task| queue_task::ActiveModel {
-            kind: Set(task.kind),
-            ref_id: Set(task.ref_id.clone()),
-            attempt: Set(task.attempt as i32),
-            available_at: Set(now),
-            lease_until: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        });
-        queue_task::Entity::insert_many(rows)
-            .exec_without_returning(self.store.conn())
-            .await
-            .map_err(crate::store::StoreError::from)?;
+        let rows: Vec<_> = tasks
+            .iter()
+            .map(|task| (task.kind, task.ref_id.as_str(), task.attempt))
+            .collect();
+        Store::insert_task_rows(self.store.conn(), &rows, Utc::now()).await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Task rows were committed by another writer of this process: a worker looks now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     pub async fn next(&self) -> Result<Delivery, QueueError> {

@@ -106,6 +106,20 @@ impl Queue {
         }
     }
 
+    /// Whether tasks are rows of the store (the embedded queue): then a writer puts them in its
+    /// own transaction ([`crate::store::Store::insert_task_rows`]) and calls [`Queue::wake`].
+    pub fn tasks_in_store(&self) -> bool {
+        matches!(self, Queue::Embedded(_))
+    }
+
+    /// Tell this process's embedded-queue workers that task rows were just committed (other
+    /// processes see them on their next idle poll). Nothing to do for RabbitMQ.
+    pub fn wake(&self) {
+        if let Queue::Embedded(q) = self {
+            q.wake();
+        }
+    }
+
     /// Accept a task durably, to run after `delay`.
     pub async fn enqueue(&self, task: Task, delay: Duration) -> Result<(), QueueError> {
         match self {

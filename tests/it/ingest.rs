@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use trackgate::carriers::Status;
+use trackgate::carriers::{Inbound, Status};
+use trackgate::ingest::{IngestReport, StoredWebhook, ingest_webhooks};
 
 use crate::helpers::{Backend, TestApp};
 
@@ -135,4 +136,149 @@ async fn concurrent_updates_of_one_shipment_take_turns_on_postgres_rabbitmq() {
 #[tokio::test]
 async fn concurrent_updates_of_one_shipment_take_turns_on_mysql() {
     concurrent_updates_of_one_shipment_serialize(Backend::MySql).await;
+}
+
+/// Parse each body as the sandbox carrier would and ingest them all as one batch (one
+/// transaction, a fixed number of statements), the way a processing worker does under load.
+async fn ingest_as_one_batch(app: &TestApp, bodies: &[Vec<u8>]) -> Vec<IngestReport> {
+    let gateway = app.gateway();
+    let carrier = gateway.registry.get("sandbox").expect("sandbox instance");
+    let batch: Vec<StoredWebhook> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let verified = Inbound::new(Vec::new(), body.clone()).assume_verified();
+            StoredWebhook {
+                inbound_id: 1_000_000 + i as i64,
+                carrier_id: carrier.id.clone(),
+                outcome: carrier.parse_webhook(&verified).unwrap(),
+            }
+        })
+        .collect();
+    ingest_webhooks(&gateway.store, &gateway.queue, &gateway.live, &batch)
+        .await
+        .unwrap()
+}
+
+/// Shuffle `items` with a small deterministic generator seeded by `seed`.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    for i in (1..items.len()).rev() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        items.swap(i, (state >> 33) as usize % (i + 1));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The batch path applies several updates of one shipment in one transaction; the result is
+    /// the one-webhook-at-a-time result: same status, same events, gapless push sequences.
+    #[test]
+    fn one_batch_leaves_what_one_webhook_at_a_time_leaves(
+        events in proptest::collection::vec((0u32..10, 0usize..CODES.len()), 1..8),
+        order in any::<u64>(),
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let app = TestApp::spawn(Backend::Sqlite).await;
+            let keyed: Vec<(usize, u32, usize)> = events.iter().enumerate().map(|(k, (m, c))| (k, *m, *c)).collect();
+            let mut shuffled = keyed.clone();
+            shuffle(&mut shuffled, order);
+            let a = app.register("sandbox", "BATCH-A", None).await;
+            let b = app.register("sandbox", "BATCH-B", None).await;
+            for event in &shuffled {
+                app.sandbox_webhook(&body("BATCH-A", std::slice::from_ref(event))).await;
+            }
+            let mut bodies: Vec<Vec<u8>> = shuffled.iter().map(|e| body("BATCH-B", std::slice::from_ref(e))).collect();
+            bodies.push(body("BATCH-B", &shuffled));
+            ingest_as_one_batch(&app, &bodies).await;
+            let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+            let left = snapshot(&app, a).await;
+            let right = snapshot(&app, b).await;
+            let sequences = |id: &str| {
+                let store = app.gateway().store.clone();
+                let id = id.to_owned();
+                async move {
+                    store.outbox_of_shipment(&id).await.unwrap().iter().map(|r| r.seq).collect::<Vec<i64>>()
+                }
+            };
+            let (left_seq, right_seq) = (sequences(a).await, sequences(b).await);
+            app.finish().await;
+            assert_eq!(left, right);
+            assert_eq!(left_seq, right_seq, "one push per update that changed something, in order");
+            assert_eq!(right_seq, (1..=right_seq.len() as i64).collect::<Vec<_>>());
+        });
+    }
+}
+
+/// One batch mixing two shipments, an unregistered number and duplicates, on each backend:
+/// every report counts what its own webhook did, and each shipment's first new push is the
+/// only one queued (the later ones wait for it).
+async fn a_mixed_batch_reports_per_webhook(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.mall_accepts_pushes().await;
+    let one = app.register("sandbox", "MIX-1", None).await;
+    app.register("sandbox", "MIX-2", None).await;
+    let bodies = vec![
+        body("MIX-1", &[(0, 0, 0), (1, 5, 1)]),
+        body("MIX-2", &[(0, 1, 0)]),
+        body("MIX-1", &[(1, 5, 1), (2, 9, 2)]),
+        body("MIX-UNKNOWN", &[(0, 1, 0)]),
+        body("MIX-1", &[(0, 0, 0)]),
+    ];
+    let reports = ingest_as_one_batch(&app, &bodies).await;
+    let counts: Vec<(usize, usize, usize)> = reports
+        .iter()
+        .map(|r| (r.events_inserted, r.duplicates, r.status_changes))
+        .collect();
+    assert_eq!(
+        counts,
+        [(2, 0, 1), (1, 0, 1), (1, 1, 1), (0, 0, 0), (0, 1, 0)]
+    );
+    assert_eq!(reports[3].unmatched, ["MIX-UNKNOWN"]);
+    let (status, _, events) = snapshot(&app, one["id"].as_str().unwrap()).await;
+    assert_eq!((status.as_str(), events.len()), ("in_transit", 3));
+    let outbox = app
+        .gateway()
+        .store
+        .outbox_of_shipment(one["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(outbox.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    // MIX-1's second push waited for its first; both pending at its turn, they go as one
+    // (the first folded into the second, `superseded`), and that one is delivered.
+    crate::helpers::wait_until(
+        "the newest push of the batch is delivered, the older folded into it",
+        std::time::Duration::from_secs(30),
+        || async {
+            let rows = app
+                .gateway()
+                .store
+                .outbox_of_shipment(one["id"].as_str().unwrap())
+                .await
+                .unwrap();
+            use trackgate::store::states::OutboxState;
+            let states: Vec<OutboxState> = rows.iter().map(|r| r.state).collect();
+            states == [OutboxState::Superseded, OutboxState::Delivered]
+                || states == [OutboxState::Delivered, OutboxState::Delivered]
+        },
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_mixed_batch_reports_per_webhook_on_sqlite() {
+    a_mixed_batch_reports_per_webhook(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_mixed_batch_reports_per_webhook_on_postgres_rabbitmq() {
+    a_mixed_batch_reports_per_webhook(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn a_mixed_batch_reports_per_webhook_on_mysql() {
+    a_mixed_batch_reports_per_webhook(Backend::MySql).await;
 }

@@ -1,0 +1,264 @@
+//! The write path's set-based statements: a batch of tracking updates is read and written with
+//! a fixed number of statements, whatever the number of webhooks or shipments in it.
+//!
+//! One statement each: lock and read the batch's shipments (with whether a push of each is
+//! pending), read their events, insert the new events, write the changed shipments back (a
+//! multi-row upsert on the primary key: `ON CONFLICT … DO UPDATE` on PostgreSQL and SQLite,
+//! `ON DUPLICATE KEY UPDATE` on MySQL), insert the outbox rows, insert the embedded queue's
+//! task rows, and set every webhook's outcome (`CASE` on the id). Only a batch larger than a
+//! statement's parameter limit is cut into chunks (see [`CHUNK_PARAMS`]).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Iterable, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect,
+};
+
+use super::entities::{inbound_webhook, push_outbox, queue_task, shipment, tracking_event};
+use super::states::{OutboxState, TaskKind, WebhookOutcome};
+use super::{Store, StoreError};
+
+/// Bind parameters per statement, below every backend's limit (SQLite 32,766, PostgreSQL
+/// 65,535): a batch of rows wider than this is written in chunks.
+const CHUNK_PARAMS: usize = 30_000;
+
+/// A shipment row locked for the batch, and whether a push of it is still pending.
+#[derive(Debug)]
+pub struct LockedShipment {
+    pub row: shipment::Model,
+    pub push_pending: bool,
+}
+
+impl FromQueryResult for LockedShipment {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let row = shipment::Model::from_query_result(res, pre)?;
+        // EXISTS is a boolean on PostgreSQL and an integer on MySQL and SQLite.
+        let push_pending = res
+            .try_get::<bool>(pre, "push_pending")
+            .or_else(|_| res.try_get::<i64>(pre, "push_pending").map(|v| v != 0))
+            .or_else(|_| res.try_get::<i32>(pre, "push_pending").map(|v| v != 0))?;
+        Ok(LockedShipment { row, push_pending })
+    }
+}
+
+/// Rows per statement for a table of `columns` columns.
+fn chunk_rows(columns: usize) -> usize {
+    (CHUNK_PARAMS / columns.max(1)).max(1)
+}
+
+impl Store {
+    /// Lock the shipments of these (carrier instance, tracking number) keys in id order, so
+    /// concurrent batches lock in the same order and cannot deadlock; each with whether a push
+    /// of it is pending. One statement (`FOR UPDATE`; SQLite has one writer and no clause).
+    pub async fn lock_shipments<C: ConnectionTrait>(
+        conn: &C,
+        keys: &[(String, String)],
+    ) -> Result<Vec<LockedShipment>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = Alias::new("pending");
+        let pending_push = Query::select()
+            .expr(Expr::val(1))
+            .from_as(push_outbox::Entity, pending.clone())
+            .and_where(
+                Expr::col((pending.clone(), push_outbox::Column::ShipmentId))
+                    .equals((shipment::Entity, shipment::Column::Id)),
+            )
+            .and_where(Expr::col((pending, push_outbox::Column::State)).eq(OutboxState::Pending))
+            .to_owned();
+        let key = Expr::tuple([
+            Expr::col((shipment::Entity, shipment::Column::CarrierId)),
+            Expr::col((shipment::Entity, shipment::Column::TrackingNumber)),
+        ]);
+        Ok(shipment::Entity::find()
+            .expr_as(Expr::exists(pending_push), "push_pending")
+            .filter(key.in_tuples(keys.iter().cloned()))
+            .order_by_asc(shipment::Column::Id)
+            .lock_exclusive()
+            .into_model::<LockedShipment>()
+            .all(conn)
+            .await?)
+    }
+
+    /// Every event of these shipments, grouped by shipment (one statement).
+    pub async fn events_of_shipments<C: ConnectionTrait>(
+        conn: &C,
+        shipment_ids: &[String],
+    ) -> Result<HashMap<String, Vec<tracking_event::Model>>, StoreError> {
+        let mut grouped: HashMap<String, Vec<tracking_event::Model>> = HashMap::new();
+        if shipment_ids.is_empty() {
+            return Ok(grouped);
+        }
+        let events = tracking_event::Entity::find()
+            .filter(tracking_event::Column::ShipmentId.is_in(shipment_ids.iter().cloned()))
+            .all(conn)
+            .await?;
+        for event in events {
+            grouped
+                .entry(event.shipment_id.clone())
+                .or_default()
+                .push(event);
+        }
+        Ok(grouped)
+    }
+
+    /// Insert new events; the unique `(shipment_id, dedupe_key)` index stays the last line of
+    /// defence (a duplicate is skipped, not an error).
+    pub async fn insert_events<C: ConnectionTrait>(
+        conn: &C,
+        events: Vec<tracking_event::Model>,
+    ) -> Result<(), StoreError> {
+        let columns = tracking_event::Column::iter().count();
+        for chunk in events.chunks(chunk_rows(columns)) {
+            let rows = chunk.iter().map(|event| {
+                let mut row: tracking_event::ActiveModel = event.clone().into();
+                row.id = sea_orm::NotSet;
+                row
+            });
+            tracking_event::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([
+                    tracking_event::Column::ShipmentId,
+                    tracking_event::Column::DedupeKey,
+                ])
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Write back what ingest changes of locked shipments: a multi-row upsert on the primary
+    /// key that only ever takes its update branch (the rows exist and are locked). The other
+    /// columns (polling, leases, metadata) are not touched.
+    pub async fn write_back_shipments<C: ConnectionTrait>(
+        conn: &C,
+        rows: Vec<shipment::Model>,
+    ) -> Result<(), StoreError> {
+        use shipment::Column as C;
+        let changed = [
+            C::Status,
+            C::SubStatus,
+            C::StatusRawCode,
+            C::LastEventAt,
+            C::DeliveredAt,
+            C::EstimatedDelivery,
+            C::PushSeq,
+            C::CarrierCode,
+            C::LastWebhookAt,
+            C::UpdatedAt,
+        ];
+        let columns = shipment::Column::iter().count();
+        for chunk in rows.chunks(chunk_rows(columns)) {
+            let rows = chunk
+                .iter()
+                .map(|row| shipment::ActiveModel::from(row.clone()));
+            shipment::Entity::insert_many(rows)
+                .on_conflict(OnConflict::column(C::Id).update_columns(changed).to_owned())
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Insert push-outbox rows.
+    pub async fn insert_outbox_rows<C: ConnectionTrait>(
+        conn: &C,
+        rows: Vec<push_outbox::Model>,
+    ) -> Result<(), StoreError> {
+        let columns = push_outbox::Column::iter().count();
+        for chunk in rows.chunks(chunk_rows(columns).min(500)) {
+            let rows = chunk
+                .iter()
+                .map(|row| push_outbox::ActiveModel::from(row.clone()));
+            push_outbox::Entity::insert_many(rows)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Insert embedded-queue task rows (kind, the row they refer to, attempts made), due now.
+    /// Written inside the transaction that wrote what they refer to, they need no later
+    /// "enqueued" mark.
+    pub async fn insert_task_rows<C: ConnectionTrait>(
+        conn: &C,
+        tasks: &[(TaskKind, &str, u32)],
+        available_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let columns = queue_task::Column::iter().count();
+        for chunk in tasks.chunks(chunk_rows(columns)) {
+            let rows = chunk
+                .iter()
+                .map(|(kind, ref_id, attempt)| queue_task::ActiveModel {
+                    kind: sea_orm::Set(*kind),
+                    ref_id: sea_orm::Set((*ref_id).to_owned()),
+                    attempt: sea_orm::Set(*attempt as i32),
+                    available_at: sea_orm::Set(available_at),
+                    lease_until: sea_orm::Set(None),
+                    created_at: sea_orm::Set(now),
+                    ..Default::default()
+                });
+            queue_task::Entity::insert_many(rows)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Set each webhook's outcome and error (one statement; `CASE` on the id when they differ).
+    pub async fn set_each_webhook_outcome<C: ConnectionTrait>(
+        conn: &C,
+        outcomes: &[(i64, WebhookOutcome, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let Some((_, first_outcome, first_error)) = outcomes.first() else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = outcomes.iter().map(|(id, _, _)| *id).collect();
+        let uniform = outcomes
+            .iter()
+            .all(|(_, o, e)| o == first_outcome && e == first_error);
+        if uniform {
+            return Store::set_webhook_outcomes(conn, &ids, *first_outcome, first_error.clone())
+                .await;
+        }
+        let mut outcome = CaseStatement::new();
+        let mut error = CaseStatement::new();
+        for (id, o, e) in outcomes {
+            let this = Expr::col(inbound_webhook::Column::Id).eq(*id);
+            outcome = outcome.case(this.clone(), Expr::value(*o));
+            error = error.case(this, Expr::value(e.clone()));
+        }
+        inbound_webhook::Entity::update_many()
+            .col_expr(inbound_webhook::Column::Outcome, outcome.into())
+            .col_expr(inbound_webhook::Column::Error, error.into())
+            .col_expr(
+                inbound_webhook::Column::ProcessedAt,
+                Expr::value(Some(Utc::now())),
+            )
+            .filter(inbound_webhook::Column::Id.is_in(ids))
+            .exec(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Which of these shipments have a push pending (one statement).
+    pub async fn shipments_with_pending_push<C: ConnectionTrait>(
+        conn: &C,
+        shipment_ids: impl IntoIterator<Item = String>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let found: Vec<String> = push_outbox::Entity::find()
+            .select_only()
+            .column(push_outbox::Column::ShipmentId)
+            .distinct()
+            .filter(push_outbox::Column::ShipmentId.is_in(shipment_ids))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        Ok(found.into_iter().collect())
+    }
+}
