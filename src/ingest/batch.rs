@@ -15,6 +15,8 @@ use trackgate_carriers::TrackingUpdate;
 
 use super::IngestReport;
 use super::apply::{Origin, Working, apply_update};
+use crate::push::push_task;
+use crate::queue::Task;
 use crate::store::entities::push_outbox;
 use crate::store::states::TaskKind;
 use crate::store::{Store, StoreError};
@@ -29,9 +31,9 @@ pub(super) struct Item<'a> {
 /// Where a batch's pushes go after its commit.
 #[derive(Debug, Default)]
 pub(super) struct Queued {
-    /// Outbox ids to put on the queue now that the batch has committed (RabbitMQ); empty when
+    /// Push tasks to put on the queue now that the batch has committed (RabbitMQ); empty when
     /// the batch wrote their task rows itself (embedded queue).
-    pub to_enqueue: Vec<String>,
+    pub to_enqueue: Vec<Task>,
     /// Whether task rows were written in the transaction (wake the embedded queue's workers).
     pub wrote_tasks: bool,
 }
@@ -108,13 +110,20 @@ pub(super) async fn apply_batch(
             row.enqueued = true;
         }
     }
-    Store::insert_outbox_rows(txn, outbox).await?;
     if !tasks_in_store || to_enqueue.is_empty() {
+        let queued: std::collections::HashSet<&String> = to_enqueue.iter().collect();
+        let tasks = outbox
+            .iter()
+            .filter(|row| queued.contains(&row.id))
+            .map(|row| push_task(&row.id, &row.shipment_id, row.seq, &row.payload))
+            .collect();
+        Store::insert_outbox_rows(txn, outbox).await?;
         return Ok(Queued {
-            to_enqueue,
+            to_enqueue: tasks,
             wrote_tasks: false,
         });
     }
+    Store::insert_outbox_rows(txn, outbox).await?;
     let tasks: Vec<(TaskKind, &str, u32)> = to_enqueue
         .iter()
         .map(|id| (TaskKind::Push, id.as_str(), 0))

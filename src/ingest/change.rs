@@ -13,6 +13,8 @@ use crate::domain::ids::new_message_id;
 use crate::domain::status::DerivedStatus;
 use crate::live::Note;
 use crate::push::payload::{PushEvent, PushKind, PushPayload};
+use crate::push::push_task;
+use crate::queue::Task;
 use crate::store::entities::{push_outbox, shipment};
 use crate::store::states::OutboxState;
 use crate::store::{Store, StoreError};
@@ -30,10 +32,10 @@ pub(super) struct StatusChange<'a> {
 
 /// A push-outbox row just written, for the caller to act on once it has committed.
 pub(super) struct Written {
-    /// The row's id (the push's `webhook-id`) when it is the shipment's earliest pending push,
-    /// to be enqueued; `None` when an earlier push is still pending: this one waits for it, and
-    /// that push's settlement enqueues it (the outbox relay if that fails).
-    pub to_enqueue: Option<String>,
+    /// The row's push task when it is the shipment's earliest pending push, to be enqueued;
+    /// `None` when an earlier push is still pending: this one waits for it, and that push's
+    /// settlement enqueues it (the outbox relay if that fails).
+    pub to_enqueue: Option<Task>,
     /// What to announce to live streams.
     pub note: Note,
 }
@@ -92,10 +94,10 @@ pub(super) async fn write_outbox(
         .await?
         .contains(&change.shipment.id);
     let (row, note) = outbox_row(change, now)?;
-    let id = row.id.clone();
+    let task = push_task(&row.id, &row.shipment_id, row.seq, &row.payload);
     push_outbox::ActiveModel::from(row).insert(txn).await?;
     Ok(Written {
-        to_enqueue: (!earlier_pending).then_some(id),
+        to_enqueue: (!earlier_pending).then_some(task),
         note,
     })
 }

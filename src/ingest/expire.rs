@@ -63,9 +63,7 @@ pub async fn expire(
     active.updated_at = Set(now);
     active.update(&txn).await?;
     txn.commit().await?;
-    if let Some(outbox_id) = written.to_enqueue {
-        crate::push::enqueue_new(store, queue, &outbox_id).await;
-    }
+    crate::push::enqueue_new_many(store, queue, written.to_enqueue.into_iter().collect()).await;
     live.announce(vec![written.note]);
     Ok(true)
 }

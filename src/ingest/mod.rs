@@ -184,7 +184,7 @@ async fn after_commit(
     if queued.wrote_tasks {
         queue.wake();
     }
-    crate::push::enqueue_new_many(store, queue, &queued.to_enqueue).await;
+    crate::push::enqueue_new_many(store, queue, queued.to_enqueue).await;
     // Cloned, not taken: the caller logs which shipments the webhook moved.
     live.announce(
         reports

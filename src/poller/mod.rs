@@ -209,6 +209,7 @@ impl Poller {
                 kind: TaskKind::Poll,
                 ref_id: shipment.id.clone(),
                 attempt: 1,
+                push: None,
             };
             self.queue.enqueue(task, delay).await?;
         }

@@ -1,61 +1,61 @@
 //! Pushing status changes to the mall: the tail of the pipeline (intake → ingest → push).
 //!
-//! Ingest writes an outbox row and, after its commit, hands it here ([`enqueue_new_many`]): a
-//! `push` task carrying the row's id goes on the queue. A worker ([`worker`]) reloads the row,
-//! POSTs its stored payload signed per Standard Webhooks ([`sender`]), records the attempt,
-//! and then acks (2xx), stops (410), retries with `domain::retry`'s delay, or dead-letters the
-//! task. Delivery is at least once: the mall dedupes on `webhook-id` and orders by `sequence`.
+//! Ingest writes an outbox row and its `push` task: in the same transaction with the embedded
+//! queue, or after its commit with RabbitMQ ([`enqueue_new_many`]). The task carries the row's
+//! id, shipment, sequence and payload, so a worker ([`worker`]) only checks that the row is
+//! still its shipment's earliest pending push, POSTs the payload signed per Standard Webhooks
+//! ([`sender`]), records the attempt with those of the pushes finishing at the same moment
+//! ([`recorder`]), and then acks (2xx), stops (410), retries with `domain::retry`'s delay, or
+//! dead-letters the task. Delivery is at least once: the mall dedupes on `webhook-id` and orders by `sequence`.
 //! Rows that never reached the queue are relayed ([`relay_unenqueued`]); dead letters are listed
 //! and replayed through [`dead_letters`].
 
 pub mod dead_letters;
 pub mod payload;
+mod recorder;
 mod sender;
 mod worker;
 
 pub use sender::{MallClient, MallClientError, SendOutcome, describe_transport_error};
 pub use worker::PushWorker;
 
-use crate::queue::{Queue, Task, TaskKind};
+use crate::queue::{PushTicket, Queue, Task, TaskKind};
 use crate::store::Store;
 
-/// Hand a freshly committed outbox row to the queue. A failure is logged, not returned: the
-/// row stays `enqueued = false` and the relay picks it up, so the caller's write still stands.
-pub async fn enqueue_new(store: &Store, queue: &Queue, outbox_id: &str) {
-    let task = Task::first(TaskKind::Push, outbox_id);
-    match queue.enqueue(task, std::time::Duration::ZERO).await {
-        Ok(()) => {
-            if let Err(err) = store.mark_enqueued(outbox_id).await {
-                tracing::warn!(outbox_id, error = %err, "push enqueued but not marked; it may be sent twice");
-            }
-        }
-        Err(err) => {
-            tracing::warn!(outbox_id, error = %err, "push not enqueued yet; the relay will retry")
-        }
+/// Hand freshly committed outbox rows to the queue (their tasks, each carrying its payload):
+/// one queue call and one store update for all. A failure is logged, not returned: the rows
+/// stay `enqueued = false` and the relay picks them up, so the caller's write still stands.
+/// (With the embedded queue, ingest writes the task rows in its own transaction instead.)
+pub async fn enqueue_new_many(store: &Store, queue: &Queue, tasks: Vec<Task>) {
+    if tasks.is_empty() {
+        return;
     }
-}
-
-/// [`enqueue_new`] for many rows at once: one queue call and one store update for all.
-pub async fn enqueue_new_many(store: &Store, queue: &Queue, outbox_ids: &[String]) {
-    match outbox_ids {
-        [] => return,
-        [one] => return enqueue_new(store, queue, one).await,
-        _ => {}
-    }
-    let tasks = first_attempts(outbox_ids);
+    let ids: Vec<String> = tasks.iter().map(|task| task.ref_id.clone()).collect();
     match queue.enqueue_many(tasks).await {
         Ok(()) => {
-            if let Err(err) = store.mark_enqueued_many(outbox_ids).await {
-                tracing::warn!(count = outbox_ids.len(), error = %err, "pushes enqueued but not marked; they may be sent twice");
+            if let Err(err) = store.mark_enqueued_many(&ids).await {
+                tracing::warn!(count = ids.len(), error = %err, "pushes enqueued but not marked; they may be sent twice");
             }
         }
         Err(err) => {
-            tracing::warn!(count = outbox_ids.len(), error = %err, "pushes not all enqueued yet; the relay will retry")
+            tracing::warn!(count = ids.len(), error = %err, "pushes not all enqueued yet; the relay will retry")
         }
     }
 }
 
-/// The first-attempt push task of each outbox row.
+/// The push task of a row about to be (or just) written: what the worker sends, carried along.
+pub fn push_task(id: &str, shipment_id: &str, seq: i64, payload: &str) -> Task {
+    Task::push(
+        id,
+        PushTicket {
+            shipment_id: shipment_id.to_owned(),
+            seq,
+            payload: payload.to_owned(),
+        },
+    )
+}
+
+/// The first-attempt push task of each outbox row (no ticket: the worker reads the row).
 fn first_attempts(outbox_ids: &[String]) -> Vec<Task> {
     outbox_ids
         .iter()

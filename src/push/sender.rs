@@ -11,7 +11,7 @@ use standardwebhooks::Webhook;
 
 use crate::config::MallSettings;
 use crate::domain::retry::{Failure, parse_retry_after};
-use crate::store::entities::push_outbox;
+use crate::queue::PushTicket;
 
 #[derive(Clone)]
 pub struct MallClient {
@@ -104,12 +104,13 @@ impl MallClient {
         })
     }
 
-    pub async fn send(&self, row: &push_outbox::Model) -> SendOutcome {
+    /// POST one push: outbox row `id`, with its ticket's sequence and payload.
+    pub async fn send(&self, id: &str, ticket: &PushTicket) -> SendOutcome {
         let timestamp = chrono::Utc::now().timestamp();
         let signed: Result<Vec<String>, _> = self
             .signers
             .iter()
-            .map(|signer| signer.sign(&row.id, timestamp, row.payload.as_bytes()))
+            .map(|signer| signer.sign(id, timestamp, ticket.payload.as_bytes()))
             .collect();
         let signature = match signed {
             Ok(signatures) => signatures.join(" "),
@@ -125,11 +126,11 @@ impl MallClient {
             .http
             .post(&self.endpoint)
             .header("content-type", "application/json")
-            .header("webhook-id", &row.id)
+            .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .header("x-trackgate-sequence", row.seq.to_string())
-            .body(row.payload.clone())
+            .header("x-trackgate-sequence", ticket.seq.to_string())
+            .body(ticket.payload.clone())
             .send()
             .await;
         match response {

@@ -1,22 +1,28 @@
 //! The push worker: deliver one push task and say how to settle it.
 //!
-//! It reloads the outbox row (the store is the truth) and sends it only if it is its shipment's
-//! earliest pending push, so a newer push never overtakes an older undelivered one; a push that
-//! must wait is taken off the queue and re-enqueued when its predecessor is settled. When
-//! others wait behind the head, all of them are folded into the newest, which then goes alone:
-//! a backlog (after a broker or mall outage) drains as one push per shipment. After a
-//! send it records the attempt and the row's new state in one transaction, and only then is
-//! the task settled: a crash in between redelivers a task whose row is already settled, which
-//! is acknowledged without a send. A store failure is an `Err`; the caller retries the task.
+//! The task carries what it sends (the payload as stored, its shipment and sequence); the
+//! worker reads only the shipment's pending pushes (one small query: the store is the truth)
+//! and sends only if this one is the earliest, so a newer push never overtakes an older
+//! undelivered one; a push that must wait is taken off the queue and re-enqueued when its
+//! predecessor is settled. When others wait behind the head, all of them are folded into the
+//! newest, which then goes alone: a backlog (after a broker or mall outage) drains as one push
+//! per shipment. After a send the attempt and the row's new state are recorded — together with
+//! the other pushes finishing at that moment ([`super::recorder`]) — and only then is the task
+//! settled: a crash in between redelivers a task whose row is already settled, which is
+//! acknowledged without a send. The record answers with the shipment's next pending push, which
+//! is queued at once. A store failure is an `Err`; the caller retries the task.
 
 use std::time::Instant;
 
+use chrono::Utc;
+
 use super::payload::PushPayload;
+use super::recorder::Recorder;
 use super::sender::{MallClient, SendOutcome};
 use crate::domain::retry::{Decision, RetryPolicy, decide, random_jitter};
 use crate::metrics::Metrics;
-use crate::queue::{Queue, Settlement, Task};
-use crate::store::entities::push_outbox;
+use crate::queue::{PushTicket, Queue, Settlement, Task};
+use crate::store::attempts::{AttemptRecord, NextPush};
 use crate::store::states::{OutboxState, TaskKind, label};
 use crate::store::{Store, StoreError};
 
@@ -28,30 +34,61 @@ pub struct PushWorker {
     pub client: MallClient,
     pub retry: RetryPolicy,
     pub metrics: Metrics,
+    pub recorder: Recorder,
 }
 
 impl PushWorker {
+    /// A worker recording its attempts through a recorder of its own (started here).
+    pub fn new(
+        store: Store,
+        queue: Queue,
+        client: MallClient,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> PushWorker {
+        PushWorker {
+            recorder: Recorder::start(store.clone()),
+            store,
+            queue,
+            client,
+            retry,
+            metrics,
+        }
+    }
+
     /// Deliver one push task; the settlement its delivery gets.
     pub async fn handle(&self, task: &Task) -> Result<Settlement, StoreError> {
         let outbox_id = task.ref_id.as_str();
-        let Some(row) = self.store.outbox_row(outbox_id).await? else {
-            tracing::warn!(outbox_id, "push task for a missing outbox row; dropping it");
+        let ticket = match &task.push {
+            Some(ticket) => ticket.clone(),
+            // An embedded-queue task, or one from an older version: the row has the rest.
+            None => match self.store.outbox_row(outbox_id).await? {
+                Some(row) => PushTicket {
+                    shipment_id: row.shipment_id,
+                    seq: row.seq,
+                    payload: row.payload,
+                },
+                None => {
+                    tracing::warn!(outbox_id, "push task for a missing outbox row; dropping it");
+                    return Ok(Settlement::Ack);
+                }
+            },
+        };
+        let pending = self
+            .store
+            .pending_of_shipment(&ticket.shipment_id, 2)
+            .await?;
+        let Some(mine) = pending.iter().find(|p| p.id == outbox_id) else {
+            // Already settled (a duplicate task after a crash or a replay), or folded away.
             return Ok(Settlement::Ack);
         };
-        if row.state != OutboxState::Pending {
-            // Already settled (a duplicate task after a crash or a replay): nothing to do.
-            return Ok(Settlement::Ack);
-        }
-        let pending = self.store.pending_pushes(&row.shipment_id, 2).await?;
-        if let Some((head, head_seq)) = pending.first()
-            && *head != row.id
-        {
+        if pending[0].id != outbox_id {
             // An earlier push of this shipment is not settled yet: this one goes after it.
-            self.store.mark_waiting(&row.id).await?;
+            self.store.mark_waiting(outbox_id).await?;
             tracing::debug!(
                 outbox_id,
-                seq = row.seq,
-                waits_for = head_seq,
+                seq = ticket.seq,
+                waits_for = pending[0].seq,
                 "push waits for an earlier one"
             );
             return Ok(Settlement::Ack);
@@ -61,28 +98,31 @@ impl PushWorker {
             // event), and goes as its own task.
             let folded = self
                 .store
-                .fold_pending_pushes(&row.shipment_id, fold)
+                .fold_pending_pushes(&ticket.shipment_id, fold)
                 .await?;
             if let Some(into) = folded {
-                tracing::debug!(outbox_id, into, "pending pushes folded into the newest");
-                super::enqueue_new(&self.store, &self.queue, &into).await;
+                tracing::debug!(outbox_id, into = %into.id, "pending pushes folded into the newest");
+                self.enqueue(into).await;
                 return Ok(Settlement::Ack);
             }
         }
-        let carrier = carrier_of(&row.payload);
-        let decision = self.send(&row, carrier).await?;
-        let shipment_id = &row.shipment_id;
+        let attempt = mine.attempts + 1;
+        let carrier = carrier_of(&ticket.payload);
+        let (decision, next) = self.send(outbox_id, &ticket, attempt, carrier).await?;
+        let shipment_id = &ticket.shipment_id;
+        if let Some(next) = next {
+            self.enqueue(next).await;
+        }
         Ok(match decision {
             None => {
                 tracing::info!(
                     outbox_id,
                     shipment_id,
                     carrier,
-                    seq = row.seq,
-                    attempt = row.attempts + 1,
+                    seq = ticket.seq,
+                    attempt,
                     "push delivered"
                 );
-                self.release_successor(&row).await;
                 Settlement::Ack
             }
             Some(Decision::RetryAfter(delay)) => Settlement::Retry(delay),
@@ -93,7 +133,6 @@ impl PushWorker {
                     carrier,
                     "mall answered 410 Gone; not retrying"
                 );
-                self.release_successor(&row).await;
                 Settlement::Ack
             }
             Some(Decision::DeadLetter) => {
@@ -107,21 +146,22 @@ impl PushWorker {
                     carrier,
                     "push dead-lettered after the last attempt"
                 );
-                self.release_successor(&row).await;
                 Settlement::DeadLetter
             }
         })
     }
 
-    /// POST the row, record the attempt and the row's new state; `None` when delivered.
+    /// POST the push, record the attempt and the row's new state. Returns the decision (`None`
+    /// when delivered) and, once this push is settled, its shipment's next pending push.
     async fn send(
         &self,
-        row: &push_outbox::Model,
+        outbox_id: &str,
+        ticket: &PushTicket,
+        attempt: i32,
         carrier: &str,
-    ) -> Result<Option<Decision>, StoreError> {
-        let attempt = row.attempts + 1;
+    ) -> Result<(Option<Decision>, Option<NextPush>), StoreError> {
         let started = Instant::now();
-        let outcome = self.client.send(row).await;
+        let outcome = self.client.send(outbox_id, ticket).await;
         let elapsed_ms = started.elapsed().as_millis() as i64;
         self.metrics
             .observe_push(outcome.is_delivered(), started.elapsed());
@@ -140,7 +180,7 @@ impl PushWorker {
                 random_jitter(),
             )),
         };
-        let new_state = match decision {
+        let state = match decision {
             None => OutboxState::Delivered,
             Some(Decision::RetryAfter(_)) => OutboxState::Pending,
             Some(Decision::Stop) => OutboxState::Gone,
@@ -148,8 +188,8 @@ impl PushWorker {
         };
         if let Some(Decision::RetryAfter(delay)) = decision {
             tracing::warn!(
-                outbox_id = %row.id,
-                shipment_id = %row.shipment_id,
+                outbox_id,
+                shipment_id = %ticket.shipment_id,
                 carrier,
                 attempt,
                 retry_in_ms = delay.as_millis() as u64,
@@ -157,27 +197,59 @@ impl PushWorker {
                 "push failed; will retry"
             );
         }
+        let record = AttemptRecord {
+            outbox_id: outbox_id.to_owned(),
+            attempt,
+            http_status: status.map(i32::from),
+            error,
+            duration_ms: elapsed_ms,
+            state,
+            at: Utc::now(),
+        };
         // Recorded before the task is settled: a crash in between redelivers a task whose row
         // is already settled.
-        self.store
-            .record_push_attempt(row, attempt, status, error, elapsed_ms, new_state)
-            .await?;
-        Ok(decision)
+        let next = if state == OutboxState::Dead {
+            self.store.record_dead_push(&record).await?;
+            self.next_pending(&ticket.shipment_id).await
+        } else {
+            self.recorder
+                .record(record)
+                .await
+                .map_err(|err| StoreError::Db(sea_orm::DbErr::Custom(err.to_string())))?
+        };
+        // A push still pending (to be retried) keeps its turn: nothing after it is released.
+        let next = next.filter(|_| state != OutboxState::Pending);
+        Ok((decision, next))
     }
 
-    /// Enqueue the shipment's next pending push now that this one is settled. A failure is only
-    /// logged: that row stays off the queue and the relay sends it.
-    async fn release_successor(&self, settled: &push_outbox::Model) {
-        match self.store.pending_pushes(&settled.shipment_id, 1).await {
+    /// The shipment's earliest pending push, after a settlement recorded on its own. A failure
+    /// is only logged: that row stays off the queue and the relay sends it.
+    async fn next_pending(&self, shipment_id: &str) -> Option<NextPush> {
+        match self.store.pending_of_shipment(shipment_id, 1).await {
             Ok(next) => {
-                if let Some((next, _)) = next.first() {
-                    super::enqueue_new(&self.store, &self.queue, next).await;
+                let next = next.into_iter().next()?;
+                match self.store.outbox_row(&next.id).await {
+                    Ok(Some(row)) => Some(NextPush {
+                        id: row.id,
+                        shipment_id: row.shipment_id,
+                        seq: row.seq,
+                        payload: row.payload,
+                    }),
+                    _ => None,
                 }
             }
             Err(err) => {
-                tracing::warn!(shipment_id = %settled.shipment_id, error = %err, "next push not enqueued; the relay will send it")
+                tracing::warn!(shipment_id, error = %err, "next push not enqueued; the relay will send it");
+                None
             }
         }
+    }
+
+    /// Queue a shipment's next push, carrying its payload. A failure is only logged: the row
+    /// stays off the queue and the relay sends it.
+    async fn enqueue(&self, next: NextPush) {
+        let task = super::push_task(&next.id, &next.shipment_id, next.seq, &next.payload);
+        super::enqueue_new_many(&self.store, &self.queue, vec![task]).await;
     }
 }
 

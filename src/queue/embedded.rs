@@ -145,6 +145,7 @@ impl EmbeddedQueue {
                 kind: row.kind,
                 ref_id: row.ref_id,
                 attempt: row.attempt.max(0) as u32,
+                push: None,
             };
             return Ok(Some(Delivery {
                 task,

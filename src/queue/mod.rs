@@ -29,6 +29,20 @@ pub struct Task {
     pub ref_id: String,
     /// Attempts already made (0 for a fresh task).
     pub attempt: u32,
+    /// A push task's copy of what it sends, so the worker does not read the outbox row again.
+    /// Absent from embedded-queue tasks (their rows hold ids only) and from tasks published by
+    /// older versions: the worker then reads the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushTicket>,
+}
+
+/// What a push needs besides its outbox id: the shipment (to keep its pushes in order), the
+/// sequence and the payload exactly as stored (its bytes are what is signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTicket {
+    pub shipment_id: String,
+    pub seq: i64,
+    pub payload: String,
 }
 
 impl Task {
@@ -38,6 +52,15 @@ impl Task {
             kind,
             ref_id: ref_id.to_owned(),
             attempt: 0,
+            push: None,
+        }
+    }
+
+    /// A fresh push task of outbox row `outbox_id`, carrying what the push sends.
+    pub fn push(outbox_id: &str, ticket: PushTicket) -> Task {
+        Task {
+            push: Some(ticket),
+            ..Task::first(TaskKind::Push, outbox_id)
         }
     }
 }
@@ -252,4 +275,31 @@ pub enum RelayError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_task_carries_its_ticket_and_older_messages_still_read() {
+        let task = Task::push(
+            "msg_1",
+            PushTicket {
+                shipment_id: "shp_1".into(),
+                seq: 3,
+                payload: r#"{"a":1}"#.into(),
+            },
+        );
+        let wire = serde_json::to_string(&task).unwrap();
+        assert_eq!(serde_json::from_str::<Task>(&wire).unwrap(), task);
+        // A message published by a version without tickets: the worker reads the row instead.
+        let older: Task =
+            serde_json::from_str(r#"{"kind":"push","ref_id":"msg_1","attempt":2}"#).unwrap();
+        assert_eq!(older.push, None);
+        assert_eq!(older.attempt, 2);
+        // A poll task stays as small as before.
+        let poll = serde_json::to_string(&Task::first(TaskKind::Poll, "shp_1")).unwrap();
+        assert!(!poll.contains("push"), "{poll}");
+    }
 }

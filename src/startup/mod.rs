@@ -128,13 +128,13 @@ impl Application {
             .public_url
             .clone()
             .filter(|url| !url.is_empty());
-        let pusher = PushWorker {
-            store: gateway.store.clone(),
-            queue: gateway.queue.clone(),
-            client: mall,
-            retry: settings.retry,
-            metrics: gateway.metrics.clone(),
-        };
+        let pusher = PushWorker::new(
+            gateway.store.clone(),
+            gateway.queue.clone(),
+            mall,
+            settings.retry,
+            gateway.metrics.clone(),
+        );
         let worker = workers::QueueWorker {
             queue: gateway.queue.clone(),
             pusher,

@@ -8,6 +8,7 @@
 //! Code must therefore never hold a transaction while awaiting another query on the pool.
 
 pub mod alerts;
+pub mod attempts;
 pub mod batch;
 pub mod console;
 pub mod entities;

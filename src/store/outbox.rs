@@ -3,17 +3,18 @@
 //! An outbox row is `pending` until the mall accepts it (`delivered`), refuses it for good with
 //! 410 (`gone`) or runs out of attempts (`dead`, with a `dead_letters` row an operator can replay).
 //! A shipment's pushes go in sequence order: only its earliest pending row may be sent
-//! ([`Store::pending_pushes`]); a later one waits un-enqueued until that one is settled. When
+//! ([`Store::pending_of_shipment`]); a later one waits un-enqueued until that one is settled. When
 //! several are pending at the head's turn, they are folded into the newest
-//! ([`Store::fold_pending_pushes`]) and the others are `superseded`.
+//! ([`Store::fold_pending_pushes`]) and the others are `superseded`. Attempts are recorded in
+//! [`super::attempts`].
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
 };
 
+use super::attempts::NextPush;
 use super::entities::{dead_letter, push_attempt, push_outbox};
 use super::states::{OutboxState, TaskKind};
 use super::{Store, StoreError};
@@ -83,35 +84,15 @@ impl Store {
             .await?)
     }
 
-    /// The shipment's pushes still `pending` (id, sequence), earliest first, at most `limit`:
-    /// the first is the only one that may be sent now.
-    pub async fn pending_pushes(
-        &self,
-        shipment_id: &str,
-        limit: u64,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(push_outbox::Entity::find()
-            .select_only()
-            .column(push_outbox::Column::Id)
-            .column(push_outbox::Column::Seq)
-            .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
-            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
-            .order_by_asc(push_outbox::Column::Seq)
-            .limit(limit)
-            .into_tuple()
-            .all(self.conn())
-            .await?)
-    }
-
     /// Fold a shipment's pending pushes into the newest one (its payload then carries all their
     /// events: [`crate::push::payload::PushPayload::fold`] decides how), the others
-    /// `superseded`, in one transaction holding the rows. Returns the newest's id, or `None`
+    /// `superseded`, in one transaction holding the rows. Returns the newest, folded, or `None`
     /// when fewer than two were pending.
     pub async fn fold_pending_pushes(
         &self,
         shipment_id: &str,
         fold: impl FnOnce(Vec<String>) -> Result<String, StoreError>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<NextPush>, StoreError> {
         let txn = self.begin_write().await?;
         let rows = push_outbox::Entity::find()
             .filter(push_outbox::Column::ShipmentId.eq(shipment_id))
@@ -131,7 +112,7 @@ impl Store {
         let payload = fold(rows.iter().map(|row| row.payload.clone()).collect())?;
         let now = Utc::now();
         push_outbox::Entity::update_many()
-            .col_expr(push_outbox::Column::Payload, Expr::value(payload))
+            .col_expr(push_outbox::Column::Payload, Expr::value(payload.clone()))
             .col_expr(push_outbox::Column::UpdatedAt, Expr::value(now))
             .filter(push_outbox::Column::Id.eq(&newest.id))
             .exec(&txn)
@@ -150,7 +131,12 @@ impl Store {
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        Ok(Some(newest.id.clone()))
+        Ok(Some(NextPush {
+            id: newest.id.clone(),
+            shipment_id: newest.shipment_id.clone(),
+            seq: newest.seq,
+            payload,
+        }))
     }
 
     /// A push that must wait for an earlier one of its shipment: off the queue until that one
@@ -163,48 +149,6 @@ impl Store {
             .filter(push_outbox::Column::State.eq(OutboxState::Pending))
             .exec(self.conn())
             .await?;
-        Ok(())
-    }
-
-    /// Record one delivery attempt and the row's new state, in one transaction; moving to
-    /// `dead` also writes the dead letter there, so a dead push is always listed and replayable.
-    pub async fn record_push_attempt(
-        &self,
-        row: &push_outbox::Model,
-        attempt: i32,
-        http_status: Option<u16>,
-        error: Option<String>,
-        duration_ms: i64,
-        new_state: OutboxState,
-    ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let txn = self.conn().begin().await?;
-        push_attempt::ActiveModel {
-            outbox_id: Set(row.id.clone()),
-            attempt: Set(attempt),
-            attempted_at: Set(now),
-            http_status: Set(http_status.map(i32::from)),
-            error: Set(error.clone()),
-            duration_ms: Set(duration_ms),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        if new_state == OutboxState::Dead {
-            new_dead_letter(TaskKind::Push, &row.id, attempt, error.clone())
-                .insert(&txn)
-                .await?;
-        }
-        let mut active: push_outbox::ActiveModel = row.clone().into();
-        active.attempts = Set(attempt);
-        active.state = Set(new_state);
-        active.last_error = Set(error);
-        active.updated_at = Set(now);
-        if new_state == OutboxState::Delivered {
-            active.delivered_at = Set(Some(now));
-        }
-        active.update(&txn).await?;
-        txn.commit().await?;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ mod pages;
 mod poison;
 mod poll;
 mod push;
+mod push_records;
 mod restart;
 mod scheduling;
 mod subscriptions;
