@@ -31,6 +31,7 @@ if [ "$what" = all ] || [ "$what" = parsers ]; then
 fi
 if [ "$what" = all ] || [ "$what" = intake ] || [ "$what" = track ]; then
   ensure_postgres
+  ensure_pg_stat_statements
   ensure_rabbitmq
 fi
 if [ "$what" = all ] || [ "$what" = intake ]; then

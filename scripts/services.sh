@@ -39,6 +39,20 @@ ensure_postgres() {
   fi
 }
 
+# The load generator reports statements per webhook from pg_stat_statements, which PostgreSQL
+# only loads at start: set it once and restart the local cluster (a no-op when already loaded).
+ensure_pg_stat_statements() {
+  local url=${TRACKGATE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  if psql "$url" -Atc "SHOW shared_preload_libraries" 2>/dev/null | grep -q pg_stat_statements; then
+    return
+  fi
+  log "loading pg_stat_statements (restarts the local PostgreSQL once)"
+  psql "$url" -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+  wait_for_port 5432 60 PostgreSQL
+}
+
 ensure_rabbitmq() {
   if [ -z "${TRACKGATE_TEST_AMQP_URL:-}" ] && ! port_open 5672; then
     if ! command -v rabbitmq-server >/dev/null 2>&1; then apt_install rabbitmq-server; fi

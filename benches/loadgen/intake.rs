@@ -77,6 +77,11 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     } else {
         measure_ceilings(args, scratch, setup.body_len, &setup.queue_kind).await?
     };
+    let statements = if args.store == "postgres" {
+        Some(crate::statements::reset(store.conn()).await)
+    } else {
+        None
+    };
     let rss = RssSampler::start(setup.gateway.pid());
     let sending_started = setup.started.elapsed();
     let mut sent = drive::run(
@@ -95,9 +100,25 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let sending_done = setup.started.elapsed();
     sent.latencies.sort_unstable();
     let drained = drain(args, &setup, store.conn()).await?;
+    let calls = match &statements {
+        Some(Ok(())) => Some(crate::statements::read(store.conn()).await?),
+        _ => None,
+    };
     let reconciliation = Reconciliation::check(&setup, &sent, store.conn()).await?;
     let windows = (sending_started, sending_done, drained);
     crate::reconcile::report(&setup, &sent, &reconciliation, windows, &rss, &ceilings).await?;
+    match (statements, calls) {
+        (Some(Ok(())), Some(calls)) => {
+            let changed = count(store.conn(), "/* loadgen */ SELECT count(*) FROM push_outbox").await?;
+            println!();
+            crate::statements::print(&calls, sent.ok, changed);
+        }
+        (Some(Err(why)), _) => println!(
+            "
+statements per webhook: unavailable, pg_stat_statements is not loaded ({why}); scripts/bench.sh enables it"
+        ),
+        _ => {}
+    }
     let passed = reconciliation.print_verdict();
     setup.gateway.stop();
     Ok(passed)
@@ -212,7 +233,7 @@ async fn drain(args: &Args, setup: &Setup, db: &DatabaseConnection) -> anyhow::R
     let drain_started = Instant::now();
     while count(
         db,
-        "SELECT count(*) FROM inbound_webhooks WHERE outcome = 'received'",
+        "/* loadgen */ SELECT count(*) FROM inbound_webhooks WHERE outcome = 'received'",
     )
     .await?
         > 0
@@ -229,12 +250,12 @@ async fn drain(args: &Args, setup: &Setup, db: &DatabaseConnection) -> anyhow::R
     let expected_pushes = loop {
         let pending = count(
             db,
-            "SELECT count(*) FROM push_outbox WHERE state = 'pending'",
+            "/* loadgen */ SELECT count(*) FROM push_outbox WHERE state = 'pending'",
         )
         .await?;
         let delivered = count(
             db,
-            "SELECT count(*) FROM push_outbox WHERE state = 'delivered'",
+            "/* loadgen */ SELECT count(*) FROM push_outbox WHERE state = 'delivered'",
         )
         .await?;
         let distinct: HashSet<(String, i64)> = setup

@@ -19,6 +19,7 @@ mod mall;
 mod plan;
 mod reconcile;
 mod seed;
+mod statements;
 mod track;
 
 use clap::Parser;

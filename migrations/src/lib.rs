@@ -16,6 +16,7 @@ mod m20261130_000007_subscriptions;
 mod m20261130_000008_push_created_index;
 mod m20261130_000009_console_sessions;
 mod m20261130_000010_alerts;
+mod m20261130_000011_pending_push_index;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_push_created_index::Migration),
             Box::new(m20261130_000009_console_sessions::Migration),
             Box::new(m20261130_000010_alerts::Migration),
+            Box::new(m20261130_000011_pending_push_index::Migration),
         ]
     }
 }

@@ -91,10 +91,12 @@ struct Shared {
     settings: IntakeSettings,
     /// To the group-commit writers.
     rows: mpsc::Sender<writer::Pending>,
-    /// Parsed webhooks for the processing workers.
-    parsed: mpsc::Sender<StoredWebhook>,
+    /// Parsed webhooks for the processing workers: one channel per worker, a shipment always
+    /// on the same one ([`Shared::partition`]), so concurrent batches never wait for each
+    /// other's row locks.
+    parsed: Vec<mpsc::Sender<StoredWebhook>>,
     /// Taken by [`Intake::start_processing`]; `None` once processing runs.
-    parsed_receiver: std::sync::Mutex<Option<mpsc::Receiver<StoredWebhook>>>,
+    parsed_receivers: std::sync::Mutex<Option<Vec<mpsc::Receiver<StoredWebhook>>>>,
     /// Set when a hand-off did not fit: the sweep then takes unprocessed webhooks at once
     /// instead of waiting `recover_after_secs` (memory stays bounded, latency only suffers).
     overflowed: AtomicBool,
@@ -121,7 +123,10 @@ impl Intake {
         settings: IntakeSettings,
     ) -> Intake {
         let rows = writer::spawn(&store, &metrics, &settings);
-        let (parsed, parsed_receiver) = mpsc::channel(settings.queue_capacity.max(1));
+        let workers = settings.process_workers.max(1);
+        let (parsed, parsed_receivers): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| mpsc::channel((settings.queue_capacity / workers).max(1)))
+            .unzip();
         Intake {
             shared: Arc::new(Shared {
                 store,
@@ -133,7 +138,7 @@ impl Intake {
                 settings,
                 rows,
                 parsed,
-                parsed_receiver: std::sync::Mutex::new(Some(parsed_receiver)),
+                parsed_receivers: std::sync::Mutex::new(Some(parsed_receivers)),
                 overflowed: AtomicBool::new(false),
                 wake_sweep: Notify::new(),
             }),
@@ -230,17 +235,15 @@ impl Intake {
     /// Start the processing workers and the sweep on `tracker`; they stop when `shutdown` is
     /// cancelled, each after the batch it holds. Does nothing if processing already runs.
     pub fn start_processing(&self, shutdown: &CancellationToken, tracker: &TaskTracker) {
-        let receiver = self
+        let receivers = self
             .shared
-            .parsed_receiver
+            .parsed_receivers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let Some(receiver) = receiver else { return };
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..self.shared.settings.process_workers.max(1) {
-            let worker =
-                process::run_worker(self.shared.clone(), receiver.clone(), shutdown.clone());
+        let Some(receivers) = receivers else { return };
+        for receiver in receivers {
+            let worker = process::run_worker(self.shared.clone(), receiver, shutdown.clone());
             tracker.spawn(worker);
         }
         tracker.spawn(sweep::run_sweep(self.shared.clone(), shutdown.clone()));
@@ -258,7 +261,7 @@ impl Shared {
     /// Hand a stored, parsed webhook to the processing workers without waiting. When they are
     /// that far behind, it stays `received` in the store and the sweep processes it later.
     fn hand_off(&self, webhook: StoredWebhook) {
-        if let Err(err) = self.parsed.try_send(webhook) {
+        if let Err(err) = self.partition(&webhook).try_send(webhook) {
             let inbound_id = match &err {
                 mpsc::error::TrySendError::Full(w) | mpsc::error::TrySendError::Closed(w) => {
                     w.inbound_id
@@ -271,6 +274,18 @@ impl Shared {
                 "processing queue full; the sweep will process it"
             );
         }
+    }
+
+    /// The processing channel of a webhook: chosen by its first update's shipment (carrier
+    /// instance and number), so all webhooks of one shipment go to one worker, in order.
+    fn partition(&self, webhook: &StoredWebhook) -> &mpsc::Sender<StoredWebhook> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        webhook.carrier_id.hash(&mut hasher);
+        if let Some(update) = webhook.outcome.updates.first() {
+            update.tracking_number.hash(&mut hasher);
+        }
+        &self.parsed[hasher.finish() as usize % self.parsed.len()]
     }
 
     /// Whether a hand-off overflowed since the last call (and clear the flag).

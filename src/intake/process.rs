@@ -1,15 +1,16 @@
 //! Processing stored webhooks: workers that ingest them in batches.
 //!
 //! A batch is one transaction ([`crate::ingest::ingest_webhooks`]): under load a worker takes
-//! every parsed webhook waiting (up to `intake.process_batch`), so commits per webhook fall as
-//! the rate rises. If a batch fails, each of its webhooks is ingested on its own, so one bad
+//! every parsed webhook waiting on its channel (up to `intake.process_batch`), so commits and
+//! statements per webhook fall as the rate rises. Each worker owns a share of the shipments
+//! (its channel is chosen by shipment), so two workers' batches never hold the same row lock. If a batch fails, each of its webhooks is ingested on its own, so one bad
 //! webhook cannot hold the others back. One that still fails stays `received` for the sweep;
 //! if the database refused its data (not an outage), the refusal is counted, and after
 //! `intake.max_attempts` the webhook is quarantined ([`super::outcome`]).
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -20,15 +21,12 @@ use crate::ingest::{StoredWebhook, ingest_webhooks};
 /// cancelled (a batch in hand is finished first).
 pub(super) async fn run_worker(
     shared: Arc<Shared>,
-    receiver: Arc<Mutex<mpsc::Receiver<StoredWebhook>>>,
+    mut receiver: mpsc::Receiver<StoredWebhook>,
     shutdown: CancellationToken,
 ) {
     let max_batch = shared.settings.process_batch.max(1);
     loop {
-        let next = async {
-            let mut receiver = receiver.lock().await;
-            super::writer::recv_batch(&mut receiver, max_batch).await
-        };
+        let next = super::writer::recv_batch(&mut receiver, max_batch);
         let batch = tokio::select! {
             _ = shutdown.cancelled() => return,
             batch = next => batch,

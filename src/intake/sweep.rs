@@ -46,7 +46,7 @@ pub(super) async fn run_sweep(shared: Arc<Shared>, shutdown: CancellationToken) 
                     match shared.parse_stored(&row) {
                         Ok(webhook) => tokio::select! {
                             _ = shutdown.cancelled() => return,
-                            _ = shared.parsed.send(webhook) => {}
+                            _ = shared.partition(&webhook).send(webhook) => {}
                         },
                         Err(StoredParse::CarrierGone) => {
                             tracing::warn!(inbound_id = row.id, carrier = %row.carrier_id, "carrier no longer configured; webhook left as received");

@@ -1,6 +1,7 @@
 //! Push attempts and their outcomes, recorded for many pushes at once.
 //!
-//! Pushes that finish together are recorded together: each attempt's row in `push_attempts`,
+//! Pushes that finish together are recorded together (rows locked in id order, as
+//! [`Store::mark_enqueued_many`] does, so concurrent writers of the outbox cannot deadlock): each attempt's row in `push_attempts`,
 //! its outbox row's new state, and — so the worker can queue it at once — each shipment's next
 //! pending push. On PostgreSQL that is one statement (data-modifying CTEs over one `VALUES`
 //! list); MySQL and SQLite, which have no such CTEs, take one transaction of three statements
@@ -52,10 +53,11 @@ pub struct PendingPush {
 
 const RECORD_ON_POSTGRES: &str = "\
 WITH v (id, attempt, state, http_status, error, duration_ms, at) AS (VALUES {rows}), \
+l AS (SELECT id FROM push_outbox WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE), \
 o AS (UPDATE push_outbox AS p SET attempts = v.attempt, state = v.state, last_error = v.error, \
       updated_at = v.at, \
       delivered_at = CASE WHEN v.state = 'delivered' THEN v.at ELSE p.delivered_at END \
-      FROM v WHERE p.id = v.id RETURNING p.id, p.shipment_id, p.seq), \
+      FROM v JOIN l ON l.id = v.id WHERE p.id = v.id RETURNING p.id, p.shipment_id, p.seq), \
 a AS (INSERT INTO push_attempts (outbox_id, attempt, attempted_at, http_status, error, duration_ms) \
       SELECT id, attempt, at, http_status, error, duration_ms FROM v) \
 SELECT o.id AS settled, n.id, n.shipment_id, n.seq, n.payload FROM o \

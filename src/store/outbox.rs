@@ -9,9 +9,10 @@
 //! [`super::attempts`].
 
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use super::attempts::NextPush;
@@ -35,10 +36,27 @@ impl Store {
         Ok(())
     }
 
+    /// Mark rows as on the queue. On PostgreSQL the rows are locked in id order first, the
+    /// order the batched attempt record ([`super::attempts`]) locks them in, so the two never
+    /// deadlock (a push can be delivered and recorded before its mark lands). MySQL updates
+    /// by primary-key range, in key order already; SQLite has one writer.
     pub async fn mark_enqueued_many(&self, ids: &[String]) -> Result<(), StoreError> {
+        let wanted = push_outbox::Column::Id.is_in(ids.iter().cloned());
+        let filter = if self.backend() == DbBackend::Postgres {
+            let in_order = Query::select()
+                .column(push_outbox::Column::Id)
+                .from(push_outbox::Entity)
+                .and_where(wanted)
+                .order_by(push_outbox::Column::Id, Order::Asc)
+                .lock(LockType::Update)
+                .to_owned();
+            push_outbox::Column::Id.in_subquery(in_order)
+        } else {
+            wanted
+        };
         push_outbox::Entity::update_many()
             .col_expr(push_outbox::Column::Enqueued, Expr::value(true))
-            .filter(push_outbox::Column::Id.is_in(ids.iter().cloned()))
+            .filter(filter)
             .exec(self.conn())
             .await?;
         Ok(())
