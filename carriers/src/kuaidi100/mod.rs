@@ -18,9 +18,12 @@ mod query;
 mod subscribe;
 mod table;
 
+use std::borrow::Cow;
+
 use chrono::{FixedOffset, NaiveDateTime};
 use md5::{Digest, Md5};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -90,45 +93,47 @@ fn form_fields(body: &[u8]) -> (Option<String>, Option<String>) {
     (param, sign)
 }
 
+// The wire types borrow from the decoded `param` (no DOM, no copy of unescaped text); each
+// event is kept raw and read on its own, so one unreadable event is a problem, not a refusal.
 #[derive(Debug, Deserialize)]
-struct Callback {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    message: String,
-    #[serde(rename = "lastResult")]
-    last_result: Option<LastResult>,
+struct Callback<'a> {
+    #[serde(default, borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    message: Cow<'a, str>,
+    #[serde(rename = "lastResult", borrow)]
+    last_result: Option<LastResult<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct LastResult {
-    #[serde(default)]
-    nu: String,
+pub(super) struct LastResult<'a> {
+    #[serde(default, borrow)]
+    pub(super) nu: Cow<'a, str>,
     /// The company code (`zhongtong`), possibly corrected by Kuaidi100's auto-check.
-    #[serde(default)]
-    com: Option<String>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    data: Vec<serde_json::Value>,
+    #[serde(default, borrow)]
+    pub(super) com: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(super) state: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(super) data: Vec<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
-struct WireEvent {
-    #[serde(default)]
-    context: String,
-    #[serde(default)]
-    time: String,
-    #[serde(default)]
-    ftime: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(rename = "statusCode", default)]
-    status_code: Option<String>,
-    #[serde(rename = "areaName", default)]
-    area_name: Option<String>,
-    #[serde(default)]
-    location: Option<String>,
+struct WireEvent<'a> {
+    #[serde(default, borrow)]
+    context: Cow<'a, str>,
+    #[serde(default, borrow)]
+    time: Cow<'a, str>,
+    #[serde(default, borrow)]
+    ftime: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(rename = "statusCode", default, borrow)]
+    status_code: Option<Cow<'a, str>>,
+    #[serde(rename = "areaName", default, borrow)]
+    area_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    location: Option<Cow<'a, str>>,
 }
 
 fn china_standard_time() -> FixedOffset {
@@ -146,7 +151,7 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         let number = callback
             .last_result
             .as_ref()
-            .map(|r| r.nu.clone())
+            .map(|r| r.nu.to_string())
             .filter(|n| !n.is_empty());
         outcome.stopped.extend(number.clone());
         outcome.problems.push(Problem {
@@ -166,7 +171,7 @@ pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
 
 /// The tracking data of a callback's `lastResult`, or of a `query` answer (the same shape).
 pub(super) fn parse_last_result(
-    result: LastResult,
+    result: LastResult<'_>,
     outcome: &mut ParseOutcome,
 ) -> Result<(), ParseError> {
     if result.nu.is_empty() {
@@ -175,8 +180,8 @@ pub(super) fn parse_last_result(
         ));
     }
     let mut events = Vec::with_capacity(result.data.len());
-    for value in result.data {
-        match serde_json::from_value::<WireEvent>(value) {
+    for raw in result.data {
+        match serde_json::from_str::<WireEvent>(raw.get()) {
             Ok(wire) => match normalize_event(wire) {
                 Ok(event) => events.push(event),
                 Err(message) => outcome.problem_for(&result.nu, message),
@@ -186,15 +191,18 @@ pub(super) fn parse_last_result(
     }
     apply_current_state(&mut events, result.state.as_deref());
     outcome.updates.push(TrackingUpdate {
-        tracking_number: result.nu,
-        courier: result.com.filter(|c| !c.trim().is_empty()),
+        tracking_number: result.nu.into_owned(),
+        courier: result
+            .com
+            .filter(|c| !c.trim().is_empty())
+            .map(Cow::into_owned),
         estimated_delivery: None,
         events,
     });
     Ok(())
 }
 
-fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
+fn normalize_event(wire: WireEvent<'_>) -> Result<TrackingEvent, String> {
     let text = if wire.ftime.is_empty() {
         &wire.time
     } else {
@@ -207,11 +215,11 @@ fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
     let (status, sub_status, raw_code) = match (&wire.status_code, &wire.status) {
         (Some(code), _) if !code.is_empty() => {
             let (status, sub) = map_state(code);
-            (status, sub, code.clone())
+            (status, sub, code.to_string())
         }
         (_, Some(name)) if !name.is_empty() => {
             let (status, sub) = map_state_name(name);
-            (status, sub, name.clone())
+            (status, sub, name.to_string())
         }
         _ => (Status::Unknown, None, String::new()),
     };
@@ -219,7 +227,8 @@ fn normalize_event(wire: WireEvent) -> Result<TrackingEvent, String> {
     let location = wire
         .location
         .filter(|l| !l.trim().is_empty())
-        .or(wire.area_name.filter(|a| !a.trim().is_empty()));
+        .or(wire.area_name.filter(|a| !a.trim().is_empty()))
+        .map(Cow::into_owned);
     Ok(TrackingEvent {
         occurred_at: instant.utc,
         utc_offset_seconds: instant.offset_seconds,

@@ -12,7 +12,10 @@
 //! become problems; the others (bad sign, expired key, server trouble) are carrier errors.
 
 use md5::{Digest, Md5};
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{Kuaidi100Config, LastResult, parse_last_result};
 use crate::detect::{Confidence, detect};
@@ -93,42 +96,58 @@ pub(super) fn company_of(target: &PollTarget) -> Result<&str, ParseError> {
         })
 }
 
+/// A `query` answer: a failure (`result: false`, a code and a message) or the tracking data,
+/// read in one borrowed pass (no DOM).
 #[derive(Debug, Deserialize)]
-struct Failure {
-    result: bool,
-    #[serde(rename = "returnCode", default)]
-    return_code: String,
+struct Answer<'a> {
     #[serde(default)]
-    message: String,
+    result: Option<bool>,
+    #[serde(rename = "returnCode", default, borrow)]
+    return_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    message: Cow<'a, str>,
+    // The tracking data, `lastResult`'s shape at the top level (`flatten` would buffer it and
+    // lose the borrowing, so the fields are spelled out).
+    #[serde(default, borrow)]
+    nu: Cow<'a, str>,
+    #[serde(default, borrow)]
+    com: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    state: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Vec<&'a RawValue>,
 }
 
 /// Parse a `query` answer.
 pub fn parse_query(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let text = std::str::from_utf8(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let answer: Answer = serde_json::from_str(text)
+        .map_err(|err| ParseError::Body(format!("not a Kuaidi100 query answer: {err}")))?;
     let mut outcome = ParseOutcome::default();
-    if let Ok(failure) = serde_json::from_value::<Failure>(value.clone())
-        && !failure.result
-    {
-        return match failure.return_code.as_str() {
+    if answer.result == Some(false) {
+        return match answer.return_code.as_ref() {
             "500" | "408" => {
-                outcome.problem(match failure.return_code.as_str() {
+                outcome.problem(match answer.return_code.as_ref() {
                     "408" => format!(
                         "408: {} (SF Express needs the phone's last 4 digits: register `phone`)",
-                        failure.message
+                        answer.message
                     ),
-                    code => format!("{code}: {} (no tracking data yet)", failure.message),
+                    code => format!("{code}: {} (no tracking data yet)", answer.message),
                 });
                 Ok(outcome)
             }
             code => Err(ParseError::CarrierError(format!(
                 "{code}: {}",
-                failure.message
+                answer.message
             ))),
         };
     }
-    let result: LastResult = serde_json::from_value(value)
-        .map_err(|err| ParseError::Body(format!("not a Kuaidi100 query answer: {err}")))?;
+    let result = LastResult {
+        nu: answer.nu,
+        com: answer.com,
+        state: answer.state,
+        data: answer.data,
+    };
     parse_last_result(result, &mut outcome)?;
     Ok(outcome)
 }
