@@ -184,7 +184,15 @@ async fn after_commit(
     if queued.wrote_tasks {
         queue.wake();
     }
-    crate::push::enqueue_new_many(store, queue, queued.to_enqueue).await;
+    if !queued.to_enqueue.is_empty() {
+        // Published (and confirmed, and marked) beside the next batch, not before it: the
+        // worker goes on ingesting while the broker confirms. If this process dies first, the
+        // rows are still unmarked and the relay publishes them.
+        let (store, queue) = (store.clone(), queue.clone());
+        tokio::spawn(async move {
+            crate::push::enqueue_new_many(&store, &queue, queued.to_enqueue).await;
+        });
+    }
     // Cloned, not taken: the caller logs which shipments the webhook moved.
     live.announce(
         reports
