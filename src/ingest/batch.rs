@@ -2,12 +2,13 @@
 //!
 //! Read: lock the batch's shipments and learn which have a push pending (one statement), read
 //! all their events (one). Apply every update in memory ([`super::apply`]), in arrival order
-//! per shipment. Write: the new events (one), the changed shipments (one upsert), the outbox
-//! rows (one) and, with the embedded queue, their task rows (one) — so a push is queued by the
-//! very commit that wrote it, with no "enqueued" mark afterwards. The statements do not grow
-//! with the batch; a webhook's share of them falls as the load rises.
+//! per shipment. Write: the new events, the changed shipments (an upsert), the outbox rows
+//! and, with the embedded queue, their task rows — so a push is queued by the very commit that
+//! wrote it, with no "enqueued" mark afterwards — plus the caller's webhook outcomes: one
+//! statement on PostgreSQL ([`Writes`]), one each elsewhere. The statements do not grow with
+//! the batch; a webhook's share of them falls as the load rises.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::DatabaseTransaction;
@@ -17,6 +18,7 @@ use super::IngestReport;
 use super::apply::{Origin, Working, apply_update};
 use crate::push::push_task;
 use crate::queue::Task;
+use crate::store::batch::Writes;
 use crate::store::entities::push_outbox;
 use crate::store::states::TaskKind;
 use crate::store::{Store, StoreError};
@@ -38,13 +40,16 @@ pub(super) struct Queued {
     pub wrote_tasks: bool,
 }
 
-/// Apply `items` inside `txn`. `tasks_in_store`: the queue is the store's own table, so the
-/// task rows are written here. Reports get their counts and live-stream notes.
+/// Apply `items` inside `txn`: read (and lock) with two statements, apply in memory, and add
+/// the writes to `writes` for the caller to send with its own (the webhooks' outcomes) before
+/// it commits. `tasks_in_store`: the queue is the store's own table, so the task rows are
+/// written here too. Reports get their counts and live-stream notes.
 pub(super) async fn apply_batch(
     txn: &DatabaseTransaction,
     items: &[Item<'_>],
     reports: &mut [IngestReport],
     tasks_in_store: bool,
+    writes: &mut Writes,
 ) -> Result<Queued, StoreError> {
     // Arrival order within a shipment is kept: the sort is stable.
     let mut order: Vec<usize> = (0..items.len()).collect();
@@ -97,40 +102,38 @@ pub(super) async fn apply_batch(
         to_enqueue.extend(effects.to_enqueue);
     }
 
-    Store::insert_events(txn, fresh).await?;
+    Store::insert_events(writes, fresh);
     let dirty: Vec<_> = working
         .into_values()
         .filter(|w| w.dirty)
         .map(|w| w.row)
         .collect();
-    Store::write_back_shipments(txn, dirty).await?;
+    Store::write_back_shipments(writes, dirty);
+    let queued: HashSet<&String> = to_enqueue.iter().collect();
     if tasks_in_store {
-        let queued: std::collections::HashSet<&String> = to_enqueue.iter().collect();
+        // The task rows go in with the outbox rows: queued by the very commit that wrote them.
         for row in outbox.iter_mut().filter(|row| queued.contains(&row.id)) {
             row.enqueued = true;
         }
-    }
-    if !tasks_in_store || to_enqueue.is_empty() {
-        let queued: std::collections::HashSet<&String> = to_enqueue.iter().collect();
-        let tasks = outbox
+        Store::insert_outbox_rows(writes, &outbox);
+        let tasks: Vec<(TaskKind, &str, u32)> = to_enqueue
             .iter()
-            .filter(|row| queued.contains(&row.id))
-            .map(|row| push_task(&row.id, &row.shipment_id, row.seq, &row.payload))
+            .map(|id| (TaskKind::Push, id.as_str(), 0))
             .collect();
-        Store::insert_outbox_rows(txn, outbox).await?;
+        Store::insert_task_rows(writes, &tasks, now);
         return Ok(Queued {
-            to_enqueue: tasks,
-            wrote_tasks: false,
+            to_enqueue: Vec::new(),
+            wrote_tasks: !tasks.is_empty(),
         });
     }
-    Store::insert_outbox_rows(txn, outbox).await?;
-    let tasks: Vec<(TaskKind, &str, u32)> = to_enqueue
+    let tasks = outbox
         .iter()
-        .map(|id| (TaskKind::Push, id.as_str(), 0))
+        .filter(|row| queued.contains(&row.id))
+        .map(|row| push_task(&row.id, &row.shipment_id, row.seq, &row.payload))
         .collect();
-    Store::insert_task_rows(txn, &tasks, now).await?;
+    Store::insert_outbox_rows(writes, &outbox);
     Ok(Queued {
-        to_enqueue: Vec::new(),
-        wrote_tasks: true,
+        to_enqueue: tasks,
+        wrote_tasks: false,
     })
 }

@@ -22,6 +22,7 @@ use trackgate_carriers::{ParseOutcome, Problem};
 
 use crate::live::{Live, Note};
 use crate::queue::Queue;
+use crate::store::batch::Writes;
 use crate::store::states::{EventSource, WebhookOutcome};
 use crate::store::{Store, StoreError};
 use apply::Origin;
@@ -103,8 +104,17 @@ pub async fn ingest_polled(
         })
         .collect();
     let txn = store.begin_write().await?;
-    let queued = apply_batch(&txn, &items, &mut reports, queue.tasks_in_store()).await?;
+    let mut writes = Writes::new(store.backend());
+    let queued = apply_batch(
+        &txn,
+        &items,
+        &mut reports,
+        queue.tasks_in_store(),
+        &mut writes,
+    )
+    .await?;
     stop_tracking(&txn, carrier_id, &outcome.stopped, &mut reports[0]).await?;
+    writes.execute(&txn).await?;
     txn.commit().await?;
     after_commit(store, queue, live, queued, &reports).await;
     Ok(reports.pop().unwrap_or_default())
@@ -154,7 +164,15 @@ pub async fn ingest_webhooks(
         })
         .collect();
     let txn = store.begin_write().await?;
-    let queued = apply_batch(&txn, &items, &mut reports, queue.tasks_in_store()).await?;
+    let mut writes = Writes::new(store.backend());
+    let queued = apply_batch(
+        &txn,
+        &items,
+        &mut reports,
+        queue.tasks_in_store(),
+        &mut writes,
+    )
+    .await?;
     for (webhook, report) in webhooks.iter().zip(reports.iter_mut()) {
         stop_tracking(&txn, &webhook.carrier_id, &webhook.outcome.stopped, report).await?;
     }
@@ -166,7 +184,8 @@ pub async fn ingest_webhooks(
             (webhook.inbound_id, outcome, error)
         })
         .collect();
-    Store::set_each_webhook_outcome(&txn, &outcomes).await?;
+    Store::set_each_webhook_outcome(&mut writes, &outcomes);
+    writes.execute(&txn).await?;
     txn.commit().await?;
     after_commit(store, queue, live, queued, &reports).await;
     Ok(reports)

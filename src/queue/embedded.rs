@@ -21,6 +21,7 @@ use super::{Delivery, DeliveryHandle, QueueError, Task, TaskKind};
 use crate::config::QueueSettings;
 use crate::health::{Health, part};
 use crate::store::Store;
+use crate::store::batch::Writes;
 use crate::store::entities::queue_task;
 
 #[derive(Clone, Debug)]
@@ -77,7 +78,9 @@ impl EmbeddedQueue {
             .iter()
             .map(|task| (task.kind, task.ref_id.as_str(), task.attempt))
             .collect();
-        Store::insert_task_rows(self.store.conn(), &rows, Utc::now()).await?;
+        let mut writes = Writes::new(self.store.backend());
+        Store::insert_task_rows(&mut writes, &rows, Utc::now());
+        writes.execute(self.store.conn()).await?;
         self.wake.notify_one();
         Ok(())
     }

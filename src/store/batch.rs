@@ -1,20 +1,21 @@
 //! The write path's set-based statements: a batch of tracking updates is read and written with
 //! a fixed number of statements, whatever the number of webhooks or shipments in it.
 //!
-//! One statement each: lock and read the batch's shipments (with whether a push of each is
-//! pending), read their events, insert the new events, write the changed shipments back (a
-//! multi-row upsert on the primary key: `ON CONFLICT … DO UPDATE` on PostgreSQL and SQLite,
-//! `ON DUPLICATE KEY UPDATE` on MySQL), insert the outbox rows, insert the embedded queue's
-//! task rows, and set every webhook's outcome (`CASE` on the id). Only a batch larger than a
-//! statement's parameter limit is cut into chunks (see [`CHUNK_PARAMS`]).
+//! Two reads: lock and read the batch's shipments (with whether a push of each is pending),
+//! read their events. Then the writes, built as [`Writes`]: insert the new events, write the
+//! changed shipments back (a multi-row upsert on the primary key: `ON CONFLICT … DO UPDATE` on
+//! PostgreSQL and SQLite, `ON DUPLICATE KEY UPDATE` on MySQL), insert the outbox rows, insert
+//! the embedded queue's task rows, and set every webhook's outcome (`CASE` on the id). On
+//! PostgreSQL the writes go as one statement; on MySQL and SQLite as one statement each. Only
+//! a batch larger than a statement's parameter limit is cut into chunks ([`CHUNK_PARAMS`]).
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Iterable, QueryFilter,
-    QueryOrder, QueryResult, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Statement,
 };
 
 use super::entities::{inbound_webhook, push_outbox, queue_task, shipment, tracking_event};
@@ -24,6 +25,85 @@ use super::{Store, StoreError};
 /// Bind parameters per statement, below every backend's limit (SQLite 32,766, PostgreSQL
 /// 65,535): a batch of rows wider than this is written in chunks.
 const CHUNK_PARAMS: usize = 30_000;
+
+/// The write statements of a batch, built first and then sent together: on PostgreSQL as one
+/// statement (each a data-modifying CTE of one `WITH`: they touch different rows, and all of
+/// them or none take effect), elsewhere one after another in the caller's transaction.
+#[derive(Debug)]
+pub struct Writes {
+    backend: DbBackend,
+    statements: Vec<Statement>,
+}
+
+impl Writes {
+    pub fn new(backend: DbBackend) -> Writes {
+        Writes {
+            backend,
+            statements: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, query: impl QueryTrait) {
+        self.statements.push(query.build(self.backend));
+    }
+
+    /// Send the statements.
+    pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
+        if self.backend == DbBackend::Postgres && self.statements.len() > 1 {
+            conn.execute_raw(combine(self.statements)).await?;
+            return Ok(());
+        }
+        for statement in self.statements {
+            conn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL statements as the CTEs of one: `WITH w0 AS (…), w1 AS (…) SELECT 1`, each
+/// statement's `$n` placeholders renumbered after the ones before it. (The statements are built
+/// by sea-query with every value bound, so a `$` followed by digits is always a placeholder.)
+fn combine(statements: Vec<Statement>) -> Statement {
+    let mut sql = String::from("WITH ");
+    let mut values = Vec::new();
+    for (i, statement) in statements.into_iter().enumerate() {
+        let offset = values.len();
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("w{i} AS ("));
+        sql.push_str(&renumber(&statement.sql, offset));
+        sql.push(')');
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    sql.push_str(" SELECT 1");
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// `sql` with every `$n` placeholder moved up by `offset`.
+fn renumber(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+    out
+}
 
 /// A shipment row locked for the batch, and whether a push of it is still pending.
 #[derive(Debug)]
@@ -108,10 +188,7 @@ impl Store {
 
     /// Insert new events; the unique `(shipment_id, dedupe_key)` index stays the last line of
     /// defence (a duplicate is skipped, not an error).
-    pub async fn insert_events<C: ConnectionTrait>(
-        conn: &C,
-        events: Vec<tracking_event::Model>,
-    ) -> Result<(), StoreError> {
+    pub fn insert_events(writes: &mut Writes, events: Vec<tracking_event::Model>) {
         let columns = tracking_event::Column::iter().count();
         for chunk in events.chunks(chunk_rows(columns)) {
             let rows = chunk.iter().map(|event| {
@@ -119,24 +196,19 @@ impl Store {
                 row.id = sea_orm::NotSet;
                 row
             });
-            tracking_event::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([
+            writes.push(
+                tracking_event::Entity::insert_many(rows).on_conflict_do_nothing_on([
                     tracking_event::Column::ShipmentId,
                     tracking_event::Column::DedupeKey,
-                ])
-                .exec_without_returning(conn)
-                .await?;
+                ]),
+            );
         }
-        Ok(())
     }
 
     /// Write back what ingest changes of locked shipments: a multi-row upsert on the primary
     /// key that only ever takes its update branch (the rows exist and are locked). The other
     /// columns (polling, leases, metadata) are not touched.
-    pub async fn write_back_shipments<C: ConnectionTrait>(
-        conn: &C,
-        rows: Vec<shipment::Model>,
-    ) -> Result<(), StoreError> {
+    pub fn write_back_shipments(writes: &mut Writes, rows: Vec<shipment::Model>) {
         use shipment::Column as C;
         let changed = [
             C::Status,
@@ -155,39 +227,31 @@ impl Store {
             let rows = chunk
                 .iter()
                 .map(|row| shipment::ActiveModel::from(row.clone()));
-            shipment::Entity::insert_many(rows)
-                .on_conflict(OnConflict::column(C::Id).update_columns(changed).to_owned())
-                .exec_without_returning(conn)
-                .await?;
+            writes.push(
+                shipment::Entity::insert_many(rows)
+                    .on_conflict(OnConflict::column(C::Id).update_columns(changed).to_owned()),
+            );
         }
-        Ok(())
     }
 
     /// Insert push-outbox rows.
-    pub async fn insert_outbox_rows<C: ConnectionTrait>(
-        conn: &C,
-        rows: Vec<push_outbox::Model>,
-    ) -> Result<(), StoreError> {
+    pub fn insert_outbox_rows(writes: &mut Writes, rows: &[push_outbox::Model]) {
         let columns = push_outbox::Column::iter().count();
         for chunk in rows.chunks(chunk_rows(columns).min(500)) {
             let rows = chunk
                 .iter()
                 .map(|row| push_outbox::ActiveModel::from(row.clone()));
-            push_outbox::Entity::insert_many(rows)
-                .exec_without_returning(conn)
-                .await?;
+            writes.push(push_outbox::Entity::insert_many(rows));
         }
-        Ok(())
     }
 
-    /// Insert embedded-queue task rows (kind, the row they refer to, attempts made), due now.
-    /// Written inside the transaction that wrote what they refer to, they need no later
-    /// "enqueued" mark.
-    pub async fn insert_task_rows<C: ConnectionTrait>(
-        conn: &C,
+    /// Insert embedded-queue task rows (kind, the row they refer to, attempts made), due at
+    /// `available_at`. Written beside what they refer to, they need no later "enqueued" mark.
+    pub fn insert_task_rows(
+        writes: &mut Writes,
         tasks: &[(TaskKind, &str, u32)],
         available_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) {
         let now = Utc::now();
         let columns = queue_task::Column::iter().count();
         for chunk in tasks.chunks(chunk_rows(columns)) {
@@ -202,47 +266,47 @@ impl Store {
                     created_at: sea_orm::Set(now),
                     ..Default::default()
                 });
-            queue_task::Entity::insert_many(rows)
-                .exec_without_returning(conn)
-                .await?;
+            writes.push(queue_task::Entity::insert_many(rows));
         }
-        Ok(())
     }
 
     /// Set each webhook's outcome and error (one statement; `CASE` on the id when they differ).
-    pub async fn set_each_webhook_outcome<C: ConnectionTrait>(
-        conn: &C,
+    pub fn set_each_webhook_outcome(
+        writes: &mut Writes,
         outcomes: &[(i64, WebhookOutcome, Option<String>)],
-    ) -> Result<(), StoreError> {
+    ) {
         let Some((_, first_outcome, first_error)) = outcomes.first() else {
-            return Ok(());
+            return;
         };
         let ids: Vec<i64> = outcomes.iter().map(|(id, _, _)| *id).collect();
         let uniform = outcomes
             .iter()
             .all(|(_, o, e)| o == first_outcome && e == first_error);
-        if uniform {
-            return Store::set_webhook_outcomes(conn, &ids, *first_outcome, first_error.clone())
-                .await;
-        }
-        let mut outcome = CaseStatement::new();
-        let mut error = CaseStatement::new();
-        for (id, o, e) in outcomes {
-            let this = Expr::col(inbound_webhook::Column::Id).eq(*id);
-            outcome = outcome.case(this.clone(), Expr::value(*o));
-            error = error.case(this, Expr::value(e.clone()));
-        }
-        inbound_webhook::Entity::update_many()
-            .col_expr(inbound_webhook::Column::Outcome, outcome.into())
-            .col_expr(inbound_webhook::Column::Error, error.into())
-            .col_expr(
-                inbound_webhook::Column::ProcessedAt,
-                Expr::value(Some(Utc::now())),
+        let (outcome, error): (Expr, Expr) = if uniform {
+            (
+                Expr::value(*first_outcome),
+                Expr::value(first_error.clone()),
             )
-            .filter(inbound_webhook::Column::Id.is_in(ids))
-            .exec(conn)
-            .await?;
-        Ok(())
+        } else {
+            let mut outcome = CaseStatement::new();
+            let mut error = CaseStatement::new();
+            for (id, o, e) in outcomes {
+                let this = Expr::col(inbound_webhook::Column::Id).eq(*id);
+                outcome = outcome.case(this.clone(), Expr::value(*o));
+                error = error.case(this, Expr::value(e.clone()));
+            }
+            (outcome.into(), error.into())
+        };
+        writes.push(
+            inbound_webhook::Entity::update_many()
+                .col_expr(inbound_webhook::Column::Outcome, outcome)
+                .col_expr(inbound_webhook::Column::Error, error)
+                .col_expr(
+                    inbound_webhook::Column::ProcessedAt,
+                    Expr::value(Some(Utc::now())),
+                )
+                .filter(inbound_webhook::Column::Id.is_in(ids)),
+        );
     }
 
     /// Which of these shipments have a push pending (one statement).
@@ -260,5 +324,35 @@ impl Store {
             .all(conn)
             .await?;
         Ok(found.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_statements_number_their_placeholders_in_order() {
+        assert_eq!(
+            renumber("INSERT INTO t (a, b) VALUES ($1, $2), ($3, $10)", 4),
+            "INSERT INTO t (a, b) VALUES ($5, $6), ($7, $14)"
+        );
+        assert_eq!(renumber("SELECT $1", 0), "SELECT $1");
+        let one = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO a VALUES ($1, $2)",
+            [1.into(), 2.into()],
+        );
+        let two = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE b SET x = $1 WHERE id IN ($2)",
+            [3.into(), 4.into()],
+        );
+        let combined = combine(vec![one, two]);
+        assert_eq!(
+            combined.sql,
+            "WITH w0 AS (INSERT INTO a VALUES ($1, $2)), w1 AS (UPDATE b SET x = $3 WHERE id IN ($4)) SELECT 1"
+        );
+        assert_eq!(combined.values.unwrap().0.len(), 4);
     }
 }

@@ -6,6 +6,7 @@
 use chrono::Utc;
 use trackgate::store::Store;
 use trackgate::store::attempts::{AttemptRecord, NextPush};
+use trackgate::store::batch::Writes;
 use trackgate::store::entities::push_outbox;
 use trackgate::store::states::OutboxState;
 
@@ -56,7 +57,9 @@ async fn attempts_of_a_batch_are_recorded_together(backend: Backend) {
         outbox_row("msg_rec_2b", &shipments[1], 2),
         outbox_row("msg_rec_3a", &shipments[2], 1),
     ];
-    Store::insert_outbox_rows(store.conn(), rows).await.unwrap();
+    let mut writes = Writes::new(store.backend());
+    Store::insert_outbox_rows(&mut writes, &rows);
+    writes.execute(store.conn()).await.unwrap();
     let next = store
         .record_attempts(&[
             attempt("msg_rec_1a", OutboxState::Delivered, 200, None),
