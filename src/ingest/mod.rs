@@ -103,20 +103,8 @@ pub async fn ingest_polled(
             report: 0,
         })
         .collect();
-    let txn = store.begin_write().await?;
-    let mut writes = Writes::new(store.backend());
-    let queued = apply_batch(
-        &txn,
-        &items,
-        &mut reports,
-        queue.tasks_in_store(),
-        &mut writes,
-    )
-    .await?;
-    stop_tracking(&txn, carrier_id, &outcome.stopped, &mut reports[0]).await?;
-    writes.execute(&txn).await?;
-    txn.commit().await?;
-    after_commit(store, queue, live, queued, &reports).await;
+    let stopped = [(carrier_id, outcome.stopped.as_slice())];
+    ingest_batch(store, queue, live, &items, &mut reports, &stopped, None).await?;
     Ok(reports.pop().unwrap_or_default())
 }
 
@@ -163,32 +151,57 @@ pub async fn ingest_webhooks(
             })
         })
         .collect();
-    let txn = store.begin_write().await?;
-    let mut writes = Writes::new(store.backend());
-    let queued = apply_batch(
-        &txn,
+    let stopped: Vec<(&str, &[String])> = webhooks
+        .iter()
+        .map(|w| (w.carrier_id.as_str(), w.outcome.stopped.as_slice()))
+        .collect();
+    let ids: Vec<i64> = webhooks.iter().map(|w| w.inbound_id).collect();
+    ingest_batch(
+        store,
+        queue,
+        live,
         &items,
         &mut reports,
-        queue.tasks_in_store(),
-        &mut writes,
+        &stopped,
+        Some(&ids),
     )
     .await?;
-    for (webhook, report) in webhooks.iter().zip(reports.iter_mut()) {
-        stop_tracking(&txn, &webhook.carrier_id, &webhook.outcome.stopped, report).await?;
+    Ok(reports)
+}
+
+/// One batch in one transaction: apply the items, stop tracking what each report's carrier gave
+/// up (`stopped[i]` for `reports[i]`), write each webhook's outcome when the reports are about
+/// stored webhooks (`webhook_ids[i]` for `reports[i]`), commit, then [`after_commit`].
+async fn ingest_batch(
+    store: &Store,
+    queue: &Queue,
+    live: &Live,
+    items: &[Item<'_>],
+    reports: &mut [IngestReport],
+    stopped: &[(&str, &[String])],
+    webhook_ids: Option<&[i64]>,
+) -> Result<(), StoreError> {
+    let txn = store.begin_write().await?;
+    let mut writes = Writes::new(store.backend());
+    let queued = apply_batch(&txn, items, reports, queue.tasks_in_store(), &mut writes).await?;
+    for ((carrier_id, numbers), report) in stopped.iter().zip(reports.iter_mut()) {
+        stop_tracking(&txn, carrier_id, numbers, report).await?;
     }
-    let outcomes: Vec<_> = webhooks
-        .iter()
-        .zip(&reports)
-        .map(|(webhook, report)| {
-            let (outcome, error) = report.webhook_outcome();
-            (webhook.inbound_id, outcome, error)
-        })
-        .collect();
-    Store::set_each_webhook_outcome(&mut writes, &outcomes);
+    if let Some(ids) = webhook_ids {
+        let outcomes: Vec<_> = ids
+            .iter()
+            .zip(reports.iter())
+            .map(|(id, report)| {
+                let (outcome, error) = report.webhook_outcome();
+                (*id, outcome, error)
+            })
+            .collect();
+        Store::set_each_webhook_outcome(&mut writes, &outcomes);
+    }
     writes.execute(&txn).await?;
     txn.commit().await?;
-    after_commit(store, queue, live, queued, &reports).await;
-    Ok(reports)
+    after_commit(store, queue, live, queued, reports).await;
+    Ok(())
 }
 
 /// What follows a batch's commit: its pushes onto the queue (or the embedded queue's workers
