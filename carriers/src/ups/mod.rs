@@ -25,7 +25,7 @@ use crate::{
 };
 
 pub use table::{map_status, map_type};
-use wire::{Activity, ErrorEnvelope, Package, Shipment};
+use wire::{Activity, Answer, ErrorResponse, Package, Shipment, TrackResponse};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UpsConfig {
@@ -107,18 +107,19 @@ fn activity_instant(activity: &Activity) -> Result<(Instant, Option<String>), St
     Ok(local_at_place(naive, &place))
 }
 
-fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut ParseOutcome) {
+fn parse_package(package: Package<'_>, fallback_number: Option<&str>, outcome: &mut ParseOutcome) {
     let Some(number) = package
         .tracking_number
-        .clone()
-        .or_else(|| fallback_number.map(str::to_owned))
+        .as_deref()
+        .or(fallback_number)
+        .map(str::to_owned)
     else {
         outcome.problem("package without a tracking number");
         return;
     };
     let mut events = Vec::with_capacity(package.activity.len());
-    for value in package.activity {
-        let activity: Activity = match serde_json::from_value(value) {
+    for raw in package.activity {
+        let activity: Activity = match serde_json::from_str(raw.get()) {
             Ok(activity) => activity,
             Err(err) => {
                 outcome.problem_for(&number, format!("unreadable activity: {err}"));
@@ -191,24 +192,27 @@ fn parse_package(package: Package, fallback_number: Option<&str>, outcome: &mut 
 /// Parse a Track API answer: `trackResponse.shipment[].package[]`, or the `response.errors`
 /// envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
+    let answer: Answer =
         serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    if let Ok(envelope) = ErrorEnvelope::deserialize(&value) {
+    if let Some(envelope) = answer
+        .response
+        .and_then(|raw| serde_json::from_str::<ErrorResponse>(raw.get()).ok())
+    {
         let messages: Vec<String> = envelope
-            .response
             .errors
             .iter()
             .map(|e| format!("{}: {}", e.code, e.message))
             .collect();
         return Err(ParseError::CarrierError(messages.join("; ")));
     }
-    let shipments = value
-        .pointer("/trackResponse/shipment")
-        .and_then(|s| s.as_array())
-        .ok_or_else(|| ParseError::Body("no `trackResponse.shipment` list".into()))?;
+    let shipments = answer
+        .track_response
+        .and_then(|raw| serde_json::from_str::<TrackResponse>(raw.get()).ok())
+        .ok_or_else(|| ParseError::Body("no `trackResponse.shipment` list".into()))?
+        .shipment;
     let mut outcome = ParseOutcome::default();
-    for value in shipments {
-        let shipment = match Shipment::deserialize(value) {
+    for raw in shipments {
+        let shipment = match serde_json::from_str::<Shipment>(raw.get()) {
             Ok(shipment) => shipment,
             Err(err) => {
                 outcome.problem(format!("unreadable shipment: {err}"));
@@ -217,7 +221,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         };
         for warning in &shipment.warnings {
             outcome.problems.push(Problem {
-                tracking_number: shipment.inquiry_number.clone(),
+                tracking_number: shipment.inquiry_number.as_deref().map(str::to_owned),
                 message: format!("{}: {}", warning.code, warning.message),
             });
         }
