@@ -11,7 +11,10 @@
 mod table;
 
 use chrono::{DateTime, NaiveDateTime};
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::common::join_non_empty;
 use crate::oauth::{self, CredentialsIn};
@@ -56,42 +59,43 @@ impl UspsAdapter {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UspsEvent {
-    #[serde(default)]
-    event_type: Option<String>,
-    #[serde(default)]
-    event_timestamp: Option<String>,
-    #[serde(rename = "GMTTimestamp", default)]
-    gmt_timestamp: Option<String>,
-    #[serde(rename = "GMTOffset", default)]
-    gmt_offset: Option<String>,
-    #[serde(default)]
-    event_country: Option<String>,
-    #[serde(default)]
-    event_city: Option<String>,
-    #[serde(default)]
-    event_state: Option<String>,
-    #[serde(rename = "eventZIP", default)]
-    event_zip: Option<String>,
-    #[serde(default)]
-    event_code: Option<String>,
+struct UspsEvent<'a> {
+    #[serde(default, borrow)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "GMTTimestamp", default, borrow)]
+    gmt_timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "GMTOffset", default, borrow)]
+    gmt_offset: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_country: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_city: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_state: Option<Cow<'a, str>>,
+    #[serde(rename = "eventZIP", default, borrow)]
+    event_zip: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UspsTracking {
-    tracking_number: String,
-    #[serde(default)]
-    status_category: Option<String>,
-    #[serde(default, alias = "expectedDeliveryTimeStamp")]
-    expected_delivery_timestamp: Option<String>,
-    #[serde(default)]
-    expected_delivery_date: Option<String>,
-    #[serde(default)]
-    tracking_events: Vec<serde_json::Value>,
+struct UspsTracking<'a> {
+    #[serde(borrow)]
+    tracking_number: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status_category: Option<Cow<'a, str>>,
+    #[serde(default, borrow, alias = "expectedDeliveryTimeStamp")]
+    expected_delivery_timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    expected_delivery_date: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tracking_events: Vec<&'a RawValue>,
 }
 
-fn event_instant(event: &UspsEvent) -> Option<(Instant, Option<String>)> {
+fn event_instant(event: &UspsEvent<'_>) -> Option<(Instant, Option<String>)> {
     if let Some(gmt) = event
         .gmt_timestamp
         .as_deref()
@@ -124,11 +128,11 @@ fn event_instant(event: &UspsEvent) -> Option<(Instant, Option<String>)> {
     Some(local_at_place(naive, &place))
 }
 
-fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
-    let number = tracking.tracking_number;
+fn parse_tracking(tracking: UspsTracking<'_>, outcome: &mut ParseOutcome) {
+    let number = tracking.tracking_number.into_owned();
     let mut events = Vec::with_capacity(tracking.tracking_events.len());
-    for value in tracking.tracking_events {
-        let event: UspsEvent = match serde_json::from_value(value) {
+    for raw in tracking.tracking_events {
+        let event: UspsEvent = match serde_json::from_str(raw.get()) {
             Ok(event) => event,
             Err(err) => {
                 outcome.problem_for(&number, format!("unreadable tracking event: {err}"));
@@ -142,9 +146,14 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
         if let Some(message) = note {
             outcome.problem_for(&number, message);
         }
-        let raw_code = event.event_code.unwrap_or_default();
+        let raw_code = event.event_code.as_deref().unwrap_or_default().to_owned();
         let (status, sub_status) = map_event_code(&raw_code);
-        let description = event.event_type.unwrap_or_default().trim().to_owned();
+        let description = event
+            .event_type
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         let location = join_non_empty([
             event.event_city.as_deref(),
             event.event_state.as_deref(),
@@ -193,31 +202,57 @@ fn parse_tracking(tracking: UspsTracking, outcome: &mut ParseOutcome) {
 
 /// Parse a tracking answer, or either of USPS's error shapes (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    match value.get("error") {
-        Some(serde_json::Value::Object(error)) => {
-            let text = |key: &str| error.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    // Two borrowed passes over the bytes, no tree: is it one of the error shapes, then the
+    // tracking answer itself.
+    // (serde reads a struct from an array too, positionally: only an object is probed.)
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let probe: ErrorProbe = if is_object {
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?
+    } else {
+        ErrorProbe::default()
+    };
+    if let Some(error) = probe.error {
+        if error.get().starts_with('{') {
+            let error: ErrorObject = serde_json::from_str(error.get()).unwrap_or_default();
+            let text = |raw: Option<&RawValue>| {
+                raw.and_then(|r| serde_json::from_str::<Cow<str>>(r.get()).ok())
+                    .unwrap_or_default()
+            };
             return Err(ParseError::CarrierError(format!(
                 "{}: {}",
-                text("code"),
-                text("message")
+                text(error.code),
+                text(error.message)
             )));
         }
-        Some(serde_json::Value::String(code)) => {
-            let description = value
-                .get("error_description")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
+        if let Ok(code) = serde_json::from_str::<Cow<str>>(error.get()) {
+            let description = probe.error_description.as_deref().unwrap_or("");
             return Err(ParseError::CarrierError(format!("{code}: {description}")));
         }
-        _ => {}
     }
-    let tracking: UspsTracking = serde_json::from_value(value)
+    let tracking: UspsTracking = serde_json::from_slice(body)
         .map_err(|err| ParseError::Body(format!("not a USPS tracking response: {err}")))?;
     let mut outcome = ParseOutcome::default();
     parse_tracking(tracking, &mut outcome);
     Ok(outcome)
+}
+
+/// USPS's two error shapes: `{"error": {"code", "message"}}` and
+/// `{"error": "code", "error_description": "…"}`.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorProbe<'a> {
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error_description: Option<Cow<'a, str>>,
+}
+
+/// Each field read as text if it is text (a number or anything else reads as empty).
+#[derive(Debug, Default, Deserialize)]
+struct ErrorObject<'a> {
+    #[serde(default, borrow)]
+    code: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
 }
 
 impl CarrierAdapter for UspsAdapter {
@@ -298,5 +333,30 @@ mod tests {
             err,
             ParseError::CarrierError("invalid_client: Client authentication failed.".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod error_shape_tests {
+    use super::*;
+
+    #[test]
+    fn both_error_shapes_are_carrier_errors_and_odd_bodies_are_not() {
+        let err = |body: &str| parse_poll(body.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err(r#"{"error": {"code": "404", "message": "not found"}}"#).contains("404: not found")
+        );
+        // A code that is not text reads as empty, as it always did.
+        assert!(err(r#"{"error": {"code": 404, "message": "gone"}}"#).contains(": gone"));
+        assert!(
+            err(r#"{"error": "invalid_token", "error_description": "expired"}"#)
+                .contains("invalid_token: expired")
+        );
+        // An array is not probed for an error (serde would read a struct from it by position).
+        assert!(matches!(
+            parse_poll(br#"[{"code": "1"}, "x"]"#),
+            Err(ParseError::Body(_))
+        ));
+        assert!(matches!(parse_poll(b"not json"), Err(ParseError::Body(_))));
     }
 }
