@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod batching;
 pub mod cli;
 pub mod config;
 pub mod demo;

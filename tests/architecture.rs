@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module of `src/` and its layer: a module may use only lower numbers.
 const RANKS: &[(&str, u8)] = &[
     ("domain", 0),
+    ("batching", 0),
     ("config", 1),
     ("telemetry", 2),
     ("metrics", 2),

@@ -26,7 +26,7 @@ pub(super) async fn run_worker(
 ) {
     let max_batch = shared.settings.process_batch.max(1);
     loop {
-        let next = super::writer::recv_batch(&mut receiver, max_batch);
+        let next = crate::batching::recv_batch(&mut receiver, max_batch);
         let batch = tokio::select! {
             _ = shutdown.cancelled() => return,
             batch = next => batch,

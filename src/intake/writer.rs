@@ -53,7 +53,7 @@ async fn run_writer(
     loop {
         let batch = {
             let mut receiver = receiver.lock().await;
-            match recv_batch(&mut receiver, max_batch).await {
+            match crate::batching::recv_batch(&mut receiver, max_batch).await {
                 Some(batch) => batch,
                 None => return,
             }
@@ -77,19 +77,4 @@ async fn run_writer(
             }
         }
     }
-}
-
-/// Wait for one item, then take every other one already waiting, up to `max`: a batch as large
-/// as the backlog, never waiting for more. `None` once the channel is closed.
-pub(super) async fn recv_batch<T>(receiver: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
-    let first = receiver.recv().await?;
-    let mut batch = Vec::with_capacity(max.min(64));
-    batch.push(first);
-    while batch.len() < max {
-        match receiver.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
 }

@@ -62,14 +62,7 @@ impl Recorder {
 }
 
 async fn run(store: Store, mut receiver: mpsc::Receiver<Pending>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batching::recv_batch(&mut receiver, MAX_BATCH).await {
         let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match store.record_attempts(&records).await {
             Ok(mut next) => {

@@ -137,11 +137,17 @@ impl Store {
         push_attempt::Entity::insert_many(records.iter().map(attempt_row))
             .exec_without_returning(&txn)
             .await?;
-        let settled = push_outbox::Entity::find()
+        // Only what finding the next push needs, not the settled rows' payloads.
+        let settled: Vec<(String, String, i64)> = push_outbox::Entity::find()
+            .select_only()
+            .column(push_outbox::Column::Id)
+            .column(push_outbox::Column::ShipmentId)
+            .column(push_outbox::Column::Seq)
             .filter(push_outbox::Column::Id.is_in(ids))
+            .into_tuple()
             .all(&txn)
             .await?;
-        let shipments: Vec<String> = settled.iter().map(|r| r.shipment_id.clone()).collect();
+        let shipments: Vec<String> = settled.iter().map(|(_, s, _)| s.clone()).collect();
         let pending = push_outbox::Entity::find()
             .filter(push_outbox::Column::ShipmentId.is_in(shipments))
             .filter(push_outbox::Column::State.eq(OutboxState::Pending))
@@ -151,17 +157,17 @@ impl Store {
         txn.commit().await?;
         Ok(settled
             .into_iter()
-            .filter_map(|row| {
+            .filter_map(|(id, shipment_id, seq)| {
                 let next = pending
                     .iter()
-                    .find(|p| p.shipment_id == row.shipment_id && p.seq > row.seq)?;
+                    .find(|p| p.shipment_id == shipment_id && p.seq > seq)?;
                 let next = NextPush {
                     id: next.id.clone(),
                     shipment_id: next.shipment_id.clone(),
                     seq: next.seq,
                     payload: next.payload.clone(),
                 };
-                Some((row.id, next))
+                Some((id, next))
             })
             .collect())
     }
