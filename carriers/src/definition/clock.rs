@@ -5,9 +5,9 @@
 //! definition's zone: UTC, a fixed offset, an IANA zone, or the event's country through the
 //! zone table ([`crate::zones`]) — flagged as inferred, never silently taken as UTC.
 
+use super::node::Node;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::Value;
 
 use crate::Instant;
 
@@ -127,14 +127,14 @@ pub struct Place<'a> {
 /// place whose zone cannot be known is read as UTC (flagged as inferred) with a note for the
 /// caller's problems, as the built-in adapters do, rather than dropped.
 pub fn read(
-    value: &Value,
+    value: &Node<'_>,
     formats: &[TimeFormat],
     zone: &Zone,
     place: &Place<'_>,
 ) -> Result<(Instant, Option<String>), String> {
     let text = match value {
-        Value::String(s) => s.trim().to_owned(),
-        Value::Number(n) => n.to_string(),
+        Node::Text(s) => std::borrow::Cow::Borrowed(s.trim()),
+        Node::Number(n) => std::borrow::Cow::Owned(n.to_string()),
         other => return Err(format!("`{other}` is not a time")),
     };
     for format in formats {
@@ -284,7 +284,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn at(text: Value, formats: &[&str], zone: &str) -> Result<Instant, String> {
+    fn at(text: serde_json::Value, formats: &[&str], zone: &str) -> Result<Instant, String> {
+        let text = Node::from(&text);
         let formats: Vec<_> = formats
             .iter()
             .map(|f| TimeFormat::parse(f).unwrap())

@@ -4,7 +4,7 @@
 
 use std::path::Path as FsPath;
 
-use serde_json::Value;
+use super::node::Node;
 
 use super::path::{Field, Path, Scope};
 use super::{Definition, DefinitionError};
@@ -32,7 +32,7 @@ pub fn lint_samples(definition: &Definition) -> Vec<DefinitionError> {
         match std::fs::read(sample) {
             Err(err) => findings.push(fail(&key, format!("{}: {err}", sample.display()))),
             Ok(body) => match definition.format.read(&body) {
-                Ok(tree) => trees.push(tree),
+                Ok(tree) => trees.push(tree.into_owned()),
                 Err(err) => findings.push(fail(&key, format!("{}: {err}", sample.display()))),
             },
         }
@@ -49,15 +49,15 @@ pub fn lint_samples(definition: &Definition) -> Vec<DefinitionError> {
     findings
 }
 
-fn reaches(path: &Path, scopes: &[Scope<'_>]) -> bool {
+fn reaches(path: &Path, scopes: &[Scope<'_, '_>]) -> bool {
     scopes
         .iter()
         .any(|s| path.first(s.start(path.anchor)).is_some())
 }
 
 /// (key path, path text) of every path that reaches nothing in `trees`.
-pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, String)> {
-    let mut shipments: Vec<(&Value, &Value)> = Vec::new();
+pub fn unmatched(definition: &Definition, trees: &[Node<'_>]) -> Vec<(String, String)> {
+    let mut shipments: Vec<(&Node<'_>, &Node<'_>)> = Vec::new();
     for tree in trees {
         let mut found = Vec::new();
         for path in &definition.shipments.paths {
@@ -65,7 +65,7 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
         }
         shipments.extend(found.into_iter().map(|s| (tree, s)));
     }
-    let mut events: Vec<Scope<'_>> = Vec::new();
+    let mut events: Vec<Scope<'_, '_>> = Vec::new();
     for (root, shipment) in &shipments {
         let mut found = Vec::new();
         definition.events.path.select(shipment, &mut found);
@@ -75,7 +75,7 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
             root,
         }));
     }
-    let shipment_scopes: Vec<Scope<'_>> = shipments
+    let shipment_scopes: Vec<Scope<'_, '_>> = shipments
         .iter()
         .map(|(root, s)| Scope {
             here: s,
@@ -85,12 +85,12 @@ pub fn unmatched(definition: &Definition, trees: &[Value]) -> Vec<(String, Strin
         .collect();
     let mut missing = Vec::new();
     let check_path =
-        |missing: &mut Vec<(String, String)>, key: &str, path: &Path, scopes: &[Scope<'_>]| {
+        |missing: &mut Vec<(String, String)>, key: &str, path: &Path, scopes: &[Scope<'_, '_>]| {
             if !reaches(path, scopes) {
                 missing.push((key.to_owned(), path.text.clone()));
             }
         };
-    let roots: Vec<Scope<'_>> = trees
+    let roots: Vec<Scope<'_, '_>> = trees
         .iter()
         .map(|t| Scope {
             here: t,
@@ -157,7 +157,7 @@ fn check_field(
     missing: &mut Vec<(String, String)>,
     key: &str,
     field: Option<&Field>,
-    scopes: &[Scope<'_>],
+    scopes: &[Scope<'_, '_>],
 ) {
     if let Some(field) = field
         && !field.paths().is_empty()

@@ -13,6 +13,7 @@ mod adapter;
 mod clock;
 mod compile;
 pub mod lint;
+mod node;
 mod parse;
 mod path;
 mod poll_checks;
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
 pub use adapter::DefinedAdapter;
+pub use node::Node;
 use parse::CodeTable;
 use parse::KeyPart;
 use path::{Field, Path};

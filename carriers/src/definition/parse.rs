@@ -3,10 +3,11 @@
 //! for its number and never drops the rest, a code not in the table is `unknown` with the raw
 //! code kept, and a status is never guessed from free text.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::Definition;
 use super::clock::{self, Place};
+use super::node::Node;
 use super::path::{Scope, text_of};
 use crate::{
     ParseError, ParseOutcome, Status, TrackingEvent, TrackingUpdate, apply_current_status,
@@ -42,7 +43,7 @@ impl Definition {
     /// Parse a payload tree rooted at `root`.
     pub fn parse_tree(
         &self,
-        root: &Value,
+        root: &Node<'_>,
         asked: Option<&str>,
     ) -> Result<ParseOutcome, ParseError> {
         let mut shipments = Vec::new();
@@ -54,9 +55,7 @@ impl Definition {
             // An empty string or `false` (`"Error": ""`) is no error.
             let hit = errors.when.iter().find_map(|p| {
                 p.first(root).filter(|v| {
-                    v.is_object()
-                        || v.is_array()
-                        || text_of(v).is_some_and(|t| t != "false" && t != "0")
+                    v.is_container() || text_of(v).is_some_and(|t| t != "false" && t != "0")
                 })
             });
             if let Some(hit) = hit {
@@ -101,7 +100,7 @@ impl Definition {
     }
 
     /// The shipment's number: read from it, else the one number the poll asked for.
-    fn number_of(&self, scope: Scope<'_>, asked: Option<&str>) -> Option<String> {
+    fn number_of(&self, scope: Scope<'_, '_>, asked: Option<&str>) -> Option<String> {
         self.shipments
             .number
             .as_ref()
@@ -111,8 +110,8 @@ impl Definition {
 
     fn parse_shipment(
         &self,
-        root: &Value,
-        shipment: &Value,
+        root: &Node<'_>,
+        shipment: &Node<'_>,
         asked: Option<&str>,
         outcome: &mut ParseOutcome,
     ) {
@@ -167,9 +166,9 @@ impl Definition {
         let estimated_delivery = spec.estimated_delivery.as_ref().and_then(|f| {
             let node = f.node(scope)?;
             let value = if f.is_plain() {
-                node.clone()
+                Cow::Borrowed(node)
             } else {
-                Value::String(f.read(scope)?)
+                Cow::Owned(Node::Text(Cow::Owned(f.read(scope)?)))
             };
             match clock::read(
                 &value,
@@ -192,7 +191,7 @@ impl Definition {
         });
     }
 
-    fn parse_event(&self, scope: Scope<'_>) -> Result<(TrackingEvent, Option<String>), String> {
+    fn parse_event(&self, scope: Scope<'_, '_>) -> Result<(TrackingEvent, Option<String>), String> {
         let spec = &self.events;
         let read = |f: &Option<super::path::Field>| f.as_ref().and_then(|f| f.read(scope));
         let time_node = spec
@@ -200,9 +199,11 @@ impl Definition {
             .node(scope)
             .ok_or_else(|| format!("an event without a time at `{}`", spec.time.paths()[0].text))?;
         let time_value = if spec.time.is_plain() {
-            time_node.clone()
+            Cow::Borrowed(time_node)
         } else {
-            Value::String(spec.time.read(scope).ok_or("an event without a time")?)
+            Cow::Owned(Node::Text(Cow::Owned(
+                spec.time.read(scope).ok_or("an event without a time")?,
+            )))
         };
         let country = read(&spec.country);
         let subdivision = read(&spec.subdivision);
@@ -275,7 +276,7 @@ impl CodeTable {
 
     /// (status, sub-status, raw code): the code through the table, else the fallback field's
     /// value through it; the raw code is the code, or the fallback's value when there is none.
-    fn classify(&self, code: &str, scope: Scope<'_>) -> (Status, Option<String>, String) {
+    fn classify(&self, code: &str, scope: Scope<'_, '_>) -> (Status, Option<String>, String) {
         let (status, sub) = self.lookup(code);
         if status != Status::Unknown {
             return (status, sub, code.to_owned());

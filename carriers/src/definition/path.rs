@@ -7,8 +7,8 @@
 //! with `^` reads the enclosing shipment from inside an event. Paths are parsed once, when the
 //! definition loads; evaluation allocates nothing but the output list.
 
+use super::node::Node;
 use regex::Regex;
-use serde_json::Value;
 
 use super::DefinitionError;
 use super::spec::FieldSpec;
@@ -121,27 +121,27 @@ impl Path {
     }
 
     /// Every node the path reaches from `node`, arrays at the end flattened.
-    pub fn select<'a>(&self, node: &'a Value, out: &mut Vec<&'a Value>) {
+    pub fn select<'a, 'b>(&self, node: &'a Node<'b>, out: &mut Vec<&'a Node<'b>>) {
         walk(node, &self.steps, out);
     }
 
     /// The first node the path reaches, if any.
-    pub fn first<'a>(&self, node: &'a Value) -> Option<&'a Value> {
+    pub fn first<'a, 'b>(&self, node: &'a Node<'b>) -> Option<&'a Node<'b>> {
         first(node, &self.steps)
     }
 }
 
-fn walk<'a>(node: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+fn walk<'a, 'b>(node: &'a Node<'b>, steps: &[Step], out: &mut Vec<&'a Node<'b>>) {
     let Some((step, rest)) = steps.split_first() else {
         match node {
-            Value::Array(items) => out.extend(items.iter().filter(|v| !v.is_null())),
-            Value::Null => {}
+            Node::List(items) => out.extend(items.iter().filter(|v| !v.is_null())),
+            Node::Null => {}
             other => out.push(other),
         }
         return;
     };
     match (step, node) {
-        (_, Value::Array(items)) if !matches!(step, Step::Index(_)) => {
+        (_, Node::List(items)) if !matches!(step, Step::Index(_)) => {
             for item in items {
                 walk(
                     item,
@@ -154,18 +154,14 @@ fn walk<'a>(node: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
                 );
             }
         }
-        (Step::Key(key), Value::Object(map)) => {
-            if let Some(child) = map.get(key.as_str()) {
+        (Step::Key(key), Node::Map(_)) => {
+            if let Some(child) = node.get(key) {
                 walk(child, rest, out);
             }
         }
-        (Step::Has(key), Value::Object(map)) if map.contains_key(key.as_str()) => {
-            walk(node, rest, out)
-        }
-        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => {
-            walk(node, rest, out)
-        }
-        (Step::Index(i), Value::Array(items)) => {
+        (Step::Has(key), Node::Map(_)) if node.contains_key(key) => walk(node, rest, out),
+        (Step::Lacks(key), Node::Map(_)) if !node.contains_key(key) => walk(node, rest, out),
+        (Step::Index(i), Node::List(items)) => {
             if let Some(child) = items.get(*i) {
                 walk(child, rest, out);
             }
@@ -175,16 +171,16 @@ fn walk<'a>(node: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
     }
 }
 
-fn first<'a>(node: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+fn first<'a, 'b>(node: &'a Node<'b>, steps: &[Step]) -> Option<&'a Node<'b>> {
     let Some((step, rest)) = steps.split_first() else {
         return match node {
-            Value::Array(items) => items.iter().find(|v| !v.is_null()),
-            Value::Null => None,
+            Node::List(items) => items.iter().find(|v| !v.is_null()),
+            Node::Null => None,
             other => Some(other),
         };
     };
     match (step, node) {
-        (_, Value::Array(items)) if !matches!(step, Step::Index(_)) => {
+        (_, Node::List(items)) if !matches!(step, Step::Index(_)) => {
             let steps = if matches!(step, Step::All) {
                 rest
             } else {
@@ -192,12 +188,10 @@ fn first<'a>(node: &'a Value, steps: &[Step]) -> Option<&'a Value> {
             };
             items.iter().find_map(|item| first(item, steps))
         }
-        (Step::Key(key), Value::Object(map)) => first(map.get(key.as_str())?, rest),
-        (Step::Has(key), Value::Object(map)) if map.contains_key(key.as_str()) => first(node, rest),
-        (Step::Lacks(key), Value::Object(map)) if !map.contains_key(key.as_str()) => {
-            first(node, rest)
-        }
-        (Step::Index(i), Value::Array(items)) => first(items.get(*i)?, rest),
+        (Step::Key(key), Node::Map(_)) => first(node.get(key)?, rest),
+        (Step::Has(key), Node::Map(_)) if node.contains_key(key) => first(node, rest),
+        (Step::Lacks(key), Node::Map(_)) if !node.contains_key(key) => first(node, rest),
+        (Step::Index(i), Node::List(items)) => first(items.get(*i)?, rest),
         (Step::Index(0) | Step::All, other) if !other.is_null() => first(other, rest),
         _ => None,
     }
@@ -205,13 +199,13 @@ fn first<'a>(node: &'a Value, steps: &[Step]) -> Option<&'a Value> {
 
 /// A scalar as text: strings as they are, numbers and booleans printed; an XML element with
 /// attributes gives its text. Empty strings count as absent.
-pub fn text_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+pub fn text_of<'a>(value: &'a Node<'_>) -> Option<std::borrow::Cow<'a, str>> {
     use std::borrow::Cow;
     let text = match value {
-        Value::String(s) => Cow::Borrowed(s.trim()),
-        Value::Number(n) => Cow::Owned(n.to_string()),
-        Value::Bool(b) => Cow::Owned(b.to_string()),
-        Value::Object(map) => return map.get("#text").and_then(text_of),
+        Node::Text(s) => Cow::Borrowed(s.trim()),
+        Node::Number(n) => Cow::Owned(n.to_string()),
+        Node::Bool(b) => Cow::Owned(b.to_string()),
+        Node::Map(_) => return value.get("#text").and_then(text_of),
         _ => return None,
     };
     (!text.is_empty()).then_some(text)
@@ -219,14 +213,14 @@ pub fn text_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
 
 /// The nodes a field may read: the one being read, the shipment around it and the root.
 #[derive(Clone, Copy)]
-pub struct Scope<'a> {
-    pub here: &'a Value,
-    pub shipment: &'a Value,
-    pub root: &'a Value,
+pub struct Scope<'a, 'b> {
+    pub here: &'a Node<'b>,
+    pub shipment: &'a Node<'b>,
+    pub root: &'a Node<'b>,
 }
 
-impl<'a> Scope<'a> {
-    pub fn start(&self, anchor: Anchor) -> &'a Value {
+impl<'a, 'b> Scope<'a, 'b> {
+    pub fn start(&self, anchor: Anchor) -> &'a Node<'b> {
         match anchor {
             Anchor::Here => self.here,
             Anchor::Shipment => self.shipment,
@@ -281,7 +275,7 @@ impl Field {
     }
 
     /// The field's text in `scope`, if it has one.
-    pub fn read(&self, scope: Scope<'_>) -> Option<String> {
+    pub fn read(&self, scope: Scope<'_, '_>) -> Option<String> {
         if let Some(constant) = &self.constant {
             return Some(constant.clone());
         }
@@ -312,7 +306,7 @@ impl Field {
     }
 
     /// The field's first node in `scope` (numbers stay numbers: epoch times).
-    pub fn node<'a>(&self, scope: Scope<'a>) -> Option<&'a Value> {
+    pub fn node<'a, 'b>(&self, scope: Scope<'a, 'b>) -> Option<&'a Node<'b>> {
         self.paths
             .iter()
             .find_map(|p| p.first(scope.start(p.anchor)))
@@ -342,10 +336,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn all(path: &str, value: &Value) -> Vec<Value> {
+    fn all(path: &str, value: &serde_json::Value) -> Vec<serde_json::Value> {
+        let tree = Node::from(value);
         let mut out = Vec::new();
-        Path::parse(path).unwrap().select(value, &mut out);
-        out.into_iter().cloned().collect()
+        Path::parse(path).unwrap().select(&tree, &mut out);
+        out.into_iter()
+            .map(|n| serde_json::to_value(n).unwrap())
+            .collect()
     }
 
     #[test]

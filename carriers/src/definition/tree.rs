@@ -6,8 +6,9 @@
 //! dropped: carriers change them between releases) and `#text` for mixed content. A child that
 //! repeats becomes an array; one that does not stays bare, which paths treat alike.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use super::node::Node;
 use crate::ParseError;
 
 /// How bodies of a defined carrier are encoded.
@@ -26,7 +27,8 @@ impl Format {
         }
     }
 
-    pub fn read(self, body: &[u8]) -> Result<Value, ParseError> {
+    /// The body as a tree; JSON text borrows from `body`.
+    pub fn read(self, body: &[u8]) -> Result<Node<'_>, ParseError> {
         match self {
             Format::Json => {
                 serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))
@@ -40,7 +42,7 @@ impl Format {
 /// below bounded whatever it allows).
 const MAX_DEPTH: usize = 128;
 
-fn xml_tree(body: &[u8]) -> Result<Value, ParseError> {
+fn xml_tree(body: &[u8]) -> Result<Node<'static>, ParseError> {
     let text = std::str::from_utf8(body).map_err(|err| ParseError::Body(err.to_string()))?;
     let document = roxmltree::Document::parse_with_options(
         text,
@@ -51,12 +53,13 @@ fn xml_tree(body: &[u8]) -> Result<Value, ParseError> {
     )
     .map_err(|err| ParseError::Body(format!("not XML: {err}")))?;
     let root = document.root_element();
-    let mut top = Map::new();
-    top.insert(root.tag_name().name().to_owned(), element(root, 0)?);
-    Ok(Value::Object(top))
+    Ok(Node::Map(vec![(
+        Cow::Owned(root.tag_name().name().to_owned()),
+        element(root, 0)?,
+    )]))
 }
 
-fn element(node: roxmltree::Node<'_, '_>, depth: usize) -> Result<Value, ParseError> {
+fn element(node: roxmltree::Node<'_, '_>, depth: usize) -> Result<Node<'static>, ParseError> {
     if depth > MAX_DEPTH {
         return Err(ParseError::Body(format!(
             "XML nested deeper than {MAX_DEPTH}"
@@ -75,33 +78,31 @@ fn element(node: roxmltree::Node<'_, '_>, depth: usize) -> Result<Value, ParseEr
         .trim()
         .to_owned();
     if children.is_empty() && attributes.is_empty() {
-        return Ok(Value::String(text));
+        return Ok(Node::Text(Cow::Owned(text)));
     }
-    let mut map = Map::new();
+    let mut map: Vec<(Cow<'static, str>, Node<'static>)> = Vec::new();
     for attribute in attributes {
-        map.insert(
-            format!("@{}", attribute.name()),
-            Value::String(attribute.value().to_owned()),
-        );
+        map.push((
+            Cow::Owned(format!("@{}", attribute.name())),
+            Node::Text(Cow::Owned(attribute.value().to_owned())),
+        ));
     }
     for child in children {
         let value = element(child, depth + 1)?;
         let name = child.tag_name().name();
-        match map.get_mut(name) {
-            None => {
-                map.insert(name.to_owned(), value);
-            }
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
+        match map.iter_mut().find(|(k, _)| k == name) {
+            None => map.push((Cow::Owned(name.to_owned()), value)),
+            Some((_, Node::List(items))) => items.push(value),
+            Some((_, existing)) => {
+                let first = std::mem::replace(existing, Node::Null);
+                *existing = Node::List(vec![first, value]);
             }
         }
     }
     if !text.is_empty() {
-        map.insert("#text".into(), Value::String(text));
+        map.push((Cow::Borrowed("#text"), Node::Text(Cow::Owned(text))));
     }
-    Ok(Value::Object(map))
+    Ok(Node::Map(map))
 }
 
 #[cfg(test)]
@@ -118,12 +119,12 @@ mod tests {
               </r:Reply></soap:Body></soap:Envelope>"#;
         let tree = Format::Xml.read(xml).unwrap();
         assert_eq!(
-            tree,
-            json!({"Envelope": {"Body": {"Reply": {
+            serde_json::to_value(&tree).unwrap(),
+            (json!({"Envelope": {"Body": {"Reply": {
                 "@version": "2",
                 "Item": [{"No": "1"}, {"No": "2"}],
                 "Note": {"@lang": "en", "#text": "hi"}
-            }}}})
+            }}}}))
         );
     }
 
