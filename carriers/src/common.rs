@@ -56,3 +56,18 @@ impl Address {
         join_non_empty([&self.city, &self.state, &self.zip, &self.country].map(|p| p.as_deref()))
     }
 }
+
+/// A JSON value as text when it is a string — borrowed when it has no escapes — and `None` for
+/// anything else (serde's own `Cow<str>` always copies).
+pub(crate) fn borrowed_text(
+    raw: &serde_json::value::RawValue,
+) -> Option<std::borrow::Cow<'_, str>> {
+    let json = raw.get();
+    if !json.starts_with('"') {
+        return None;
+    }
+    serde_json::from_str::<&str>(json)
+        .map(std::borrow::Cow::Borrowed)
+        .or_else(|_| serde_json::from_str::<String>(json).map(std::borrow::Cow::Owned))
+        .ok()
+}

@@ -12,6 +12,7 @@ pub mod catalog;
 mod common;
 pub mod couriers;
 pub mod definition;
+mod lenient;
 mod model;
 pub mod numbers;
 pub mod oauth;

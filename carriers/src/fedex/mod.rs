@@ -14,6 +14,8 @@
 mod table;
 mod wire;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
@@ -26,8 +28,12 @@ use crate::{
     ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
+use crate::lenient::ObjectOr;
 pub use table::{map_derived_code, map_event_type};
-use wire::{CarrierError, CompleteTrackResult, FedExAddress, ScanEvent, TrackResult};
+use wire::{
+    Answer, CarrierError, CompleteTrackResult, FedExAddress, NumberOnly, ScanEvent, TrackResult,
+    object,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FedExConfig {
@@ -102,12 +108,12 @@ fn estimate_instant(text: &str) -> Option<DateTime<Utc>> {
 
 fn parse_events(
     number: &str,
-    result: TrackResult,
+    result: TrackResult<'_>,
     outcome: &mut ParseOutcome,
 ) -> Vec<TrackingEvent> {
     let mut events = Vec::with_capacity(result.scan_events.len());
-    for value in result.scan_events {
-        let scan: ScanEvent = match serde_json::from_value(value) {
+    for raw in result.scan_events {
+        let scan: ScanEvent = match serde_json::from_str(raw.get()) {
             Ok(scan) => scan,
             Err(err) => {
                 outcome.problem_for(number, format!("unreadable scan event: {err}"));
@@ -146,7 +152,7 @@ fn parse_events(
         events.push(TrackingEvent::at(
             instant,
             (status, sub_status),
-            scan.event_type,
+            scan.event_type.into_owned(),
             description,
             location,
             key,
@@ -166,8 +172,8 @@ fn parse_events(
     events
 }
 
-fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
-    let number = complete.tracking_number;
+fn parse_complete(complete: CompleteTrackResult<'_>, outcome: &mut ParseOutcome) {
+    let number = complete.tracking_number.into_owned();
     let mut candidates = Vec::new();
     for result in complete.track_results {
         if let Some(error) = &result.error {
@@ -186,16 +192,8 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
                 .date_and_times
                 .iter()
                 .find(|d| d.kind == "ESTIMATED_DELIVERY")
-                .map(|d| d.date_time.clone())
-                .or_else(|| {
-                    let window = result.estimated_delivery_time_window.as_ref()?;
-                    let window = window.get("window")?;
-                    window
-                        .get("ends")
-                        .or_else(|| window.get("begins"))?
-                        .as_str()
-                        .map(str::to_owned)
-                })
+                .map(|d| Cow::Borrowed(d.date_time.as_ref()))
+                .or_else(|| result.window_estimate())
                 .and_then(|text| estimate_instant(&text));
             (parse_events(&number, result, outcome), estimate)
         })
@@ -224,16 +222,22 @@ fn parse_complete(complete: CompleteTrackResult, outcome: &mut ParseOutcome) {
 
 /// Parse a Track API answer, or its top-level `errors` envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    let Some(results) = value
-        .pointer("/output/completeTrackResults")
-        .and_then(|r| r.as_array())
-    else {
-        let errors: Vec<CarrierError> = value
-            .get("errors")
-            .cloned()
-            .and_then(|e| serde_json::from_value(e).ok())
+    let answer: Answer = if body.trim_ascii_start().starts_with(b"{") {
+        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?
+    } else {
+        // Valid JSON that is not an object answers nothing; invalid JSON is a body error.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|err| ParseError::Body(err.to_string()))?;
+        Answer {
+            output: ObjectOr(None),
+            errors: None,
+        }
+    };
+    let results = answer.output.0.and_then(|o| o.complete_track_results.0);
+    let Some(results) = results else {
+        let errors: Vec<CarrierError> = answer
+            .errors
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or_default();
         return Err(match errors.as_slice() {
             [] => ParseError::Body("no `output.completeTrackResults`".into()),
@@ -247,14 +251,13 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         });
     };
     let mut outcome = ParseOutcome::default();
-    for value in results {
-        match CompleteTrackResult::deserialize(value) {
+    for raw in results {
+        match serde_json::from_str::<CompleteTrackResult>(raw.get()) {
             Ok(complete) => parse_complete(complete, &mut outcome),
             Err(err) => outcome.problems.push(Problem {
-                tracking_number: value
-                    .get("trackingNumber")
-                    .and_then(|n| n.as_str())
-                    .map(str::to_owned),
+                tracking_number: object::<NumberOnly>(raw)
+                    .and_then(|n| n.tracking_number)
+                    .map(Cow::into_owned),
                 message: format!("unreadable track result: {err}"),
             }),
         }
@@ -332,6 +335,40 @@ mod tests {
         let event = &parse_poll(body).unwrap().updates[0].events[0];
         assert_eq!(event.status, Status::Returned);
         assert_eq!(event.raw_code, "DL");
+    }
+
+    #[test]
+    fn odd_shapes_read_as_they_did_from_a_tree() {
+        // Not an object at all: valid JSON answers nothing, invalid JSON is a body error.
+        for body in [&b"[1]"[..], b"\"x\"", b"null"] {
+            assert!(
+                matches!(parse_poll(body), Err(ParseError::Body(m)) if m.contains("completeTrackResults"))
+            );
+        }
+        assert!(matches!(parse_poll(b"{"), Err(ParseError::Body(_))));
+        // A track result that cannot be read keeps its number only when the number is text.
+        let body = br#"{"output":{"completeTrackResults":[
+            {"trackingNumber":"1","trackResults":"nope"},
+            {"trackingNumber":2,"trackResults":"nope"}]}}"#;
+        let outcome = parse_poll(body).unwrap();
+        let numbers: Vec<_> = outcome
+            .problems
+            .iter()
+            .map(|p| p.tracking_number.as_deref())
+            .collect();
+        assert_eq!(numbers, [Some("1"), None]);
+        // The window's end, else its beginning; an end that is there but null is no estimate.
+        let estimate = |window: &str| {
+            let body = format!(
+                r#"{{"output":{{"completeTrackResults":[{{"trackingNumber":"1","trackResults":[{{
+                "estimatedDeliveryTimeWindow":{window},"scanEvents":[]}}]}}]}}}}"#
+            );
+            parse_poll(body.as_bytes()).unwrap().updates[0].estimated_delivery
+        };
+        assert!(estimate(r#"{"window":{"begins":"2026-12-01T10:00:00Z"}}"#).is_some());
+        assert!(estimate(r#"{"window":{"ends":null,"begins":"2026-12-01T10:00:00Z"}}"#).is_none());
+        assert!(estimate(r#"[{"window":{"ends":"2026-12-01T10:00:00Z"}}]"#).is_none());
+        assert!(estimate("7").is_none());
     }
 
     #[test]

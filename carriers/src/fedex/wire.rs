@@ -1,77 +1,158 @@
 //! The Track API's JSON, as far as trackgate reads it: every field optional or defaulted, so a
-//! field FedEx adds or drops never fails a whole response.
+//! field FedEx adds or drops never fails a whole response. The types borrow from the body (text
+//! without escapes is not copied), and what must fail alone — a track result, a scan — is kept
+//! as a `RawValue` and read on its own: no `serde_json::Value` tree is built.
 
-use serde::Deserialize;
+use std::borrow::Cow;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct FedExAddress {
-    pub(super) city: Option<String>,
-    pub(super) state_or_province_code: Option<String>,
-    pub(super) postal_code: Option<String>,
-    pub(super) country_code: Option<String>,
-}
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ScanEvent {
-    #[serde(default)]
-    pub(super) date: String,
-    #[serde(default)]
-    pub(super) event_type: String,
-    #[serde(default)]
-    pub(super) event_description: String,
-    #[serde(default)]
-    pub(super) exception_code: String,
-    #[serde(default)]
-    pub(super) exception_description: String,
-    #[serde(default)]
-    pub(super) scan_location: Option<FedExAddress>,
-}
+use crate::lenient::{ObjectOr, RawList};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct LatestStatus {
-    #[serde(default)]
-    pub(super) derived_code: String,
+pub(super) struct FedExAddress<'a> {
+    #[serde(borrow)]
+    pub(super) city: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) state_or_province_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) postal_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) country_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct DateAndTime {
-    #[serde(rename = "type", default)]
-    pub(super) kind: String,
-    #[serde(default)]
-    pub(super) date_time: String,
+pub(super) struct ScanEvent<'a> {
+    #[serde(default, borrow)]
+    pub(super) date: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) event_type: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) event_description: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) exception_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) exception_description: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) scan_location: Option<FedExAddress<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct CarrierError {
-    #[serde(default)]
-    pub(super) code: String,
-    #[serde(default)]
-    pub(super) message: String,
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LatestStatus<'a> {
+    #[serde(default, borrow)]
+    pub(super) derived_code: Cow<'a, str>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct TrackResult {
-    #[serde(default)]
-    pub(super) latest_status_detail: Option<LatestStatus>,
-    #[serde(default)]
-    pub(super) date_and_times: Vec<DateAndTime>,
-    #[serde(default)]
-    pub(super) estimated_delivery_time_window: Option<serde_json::Value>,
-    #[serde(default)]
-    pub(super) scan_events: Vec<serde_json::Value>,
-    #[serde(default)]
-    pub(super) error: Option<CarrierError>,
+pub(super) struct DateAndTime<'a> {
+    #[serde(rename = "type", default, borrow)]
+    pub(super) kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) date_time: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CarrierError<'a> {
+    #[serde(default, borrow)]
+    pub(super) code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) message: Cow<'a, str>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct CompleteTrackResult {
-    pub(super) tracking_number: String,
-    #[serde(default)]
-    pub(super) track_results: Vec<TrackResult>,
+pub(super) struct TrackResult<'a> {
+    #[serde(default, borrow)]
+    pub(super) latest_status_detail: Option<LatestStatus<'a>>,
+    #[serde(default, borrow)]
+    pub(super) date_and_times: Vec<DateAndTime<'a>>,
+    /// Any shape: only `window.ends` (else `window.begins`) is read, when it is text.
+    #[serde(default, borrow)]
+    pub(super) estimated_delivery_time_window: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(super) scan_events: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(super) error: Option<CarrierError<'a>>,
+}
+
+impl<'a> TrackResult<'a> {
+    /// `estimatedDeliveryTimeWindow.window.ends`, else `.begins`, when it is text; a present
+    /// `ends` that is not text (null included) is no estimate, as it always was.
+    pub(super) fn window_estimate(&self) -> Option<Cow<'a, str>> {
+        let outer = object::<Outer>(self.estimated_delivery_time_window?)?;
+        let window = object::<Window>(outer.window?)?;
+        serde_json::from_str(window.ends.or(window.begins)?.get()).ok()
+    }
+}
+
+#[derive(Deserialize)]
+struct Outer<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    window: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Window<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    ends: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    begins: Option<&'a RawValue>,
+}
+
+/// A key that is there, even when its value is `null` (serde's `Option` reads `null` as absent).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// `raw` read as `T` only when it is a JSON object (a struct would read an array positionally).
+pub(super) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    raw.get()
+        .starts_with('{')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CompleteTrackResult<'a> {
+    #[serde(borrow)]
+    pub(super) tracking_number: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(super) track_results: Vec<TrackResult<'a>>,
+}
+
+/// Only `trackingNumber`, for the problem of a track result that cannot be read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NumberOnly<'a> {
+    #[serde(default, borrow, deserialize_with = "text_only")]
+    pub(super) tracking_number: Option<Cow<'a, str>>,
+}
+
+/// Text, or nothing when the value is anything else.
+fn text_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    Ok(crate::common::borrowed_text(raw))
+}
+
+/// The whole answer, read in one pass: `output.completeTrackResults` (each item kept raw and
+/// read on its own), or `errors`; an `output` or a list of another shape reads as absent.
+#[derive(Deserialize)]
+pub(super) struct Answer<'a> {
+    #[serde(default, borrow)]
+    pub(super) output: ObjectOr<Output<'a>>,
+    #[serde(default, borrow)]
+    pub(super) errors: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Output<'a> {
+    #[serde(default, borrow)]
+    pub(super) complete_track_results: RawList<'a>,
 }

@@ -1,0 +1,136 @@
+//! Reading an answer in one pass without letting an odd shape fail it: a list that must be a
+//! list, an object that must be an object, anything else read as absent — the way
+//! `value.pointer(…).and_then(as_array)` read a `serde_json::Value`, but straight from the
+//! bytes. The items are kept as `RawValue` slices of the body, so each is read on its own and
+//! one bad item is a problem, not a refusal. Without this, every level kept raw is scanned again
+//! by the level below it: four nested raw levels cost four passes over the body.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The scalar visits of a visitor that reads every scalar as `$none`.
+macro_rules! not_this_shape {
+    ($none:expr) => {
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+}
+
+/// The items of a JSON array, each as its raw text; `None` when the value is not an array.
+#[derive(Debug, Default)]
+pub(crate) struct RawList<'a>(pub Option<Vec<&'a RawValue>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawList<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ListVisitor<'a> {
+            type Value = RawList<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawList<'a>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(RawList(Some(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawList<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawList(None))
+            }
+            not_this_shape!(RawList(None));
+        }
+        deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// `T` read from a JSON object; `None` when the value is not an object. Inside the object `T`
+/// reads as usual: its own errors are errors.
+#[derive(Debug)]
+pub(crate) struct ObjectOr<T>(pub Option<T>);
+
+impl<T> Default for ObjectOr<T> {
+    fn default() -> Self {
+        ObjectOr(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = ObjectOr<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectOr<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|t| ObjectOr(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectOr<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ObjectOr(None))
+            }
+            not_this_shape!(ObjectOr(None));
+        }
+        deserializer.deserialize_any(ObjectVisitor(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Doc<'a> {
+        #[serde(default, borrow)]
+        list: RawList<'a>,
+        #[serde(default)]
+        inner: ObjectOr<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[test]
+    fn other_shapes_read_as_absent_and_items_stay_raw() {
+        let doc: Doc =
+            serde_json::from_str(r#"{"list":[1,{"a":[2]},"x"],"inner":{"n":3}}"#).unwrap();
+        let items: Vec<&str> = doc.list.0.unwrap().iter().map(|r| r.get()).collect();
+        assert_eq!(items, ["1", r#"{"a":[2]}"#, r#""x""#]);
+        assert_eq!(doc.inner.0.unwrap().n, 3);
+        for odd in [r#"{"a":1}"#, "[1,2]", r#""s""#, "1.5", "-1", "true", "null"] {
+            let list = if odd.starts_with('[') { "{}" } else { odd };
+            let inner = if odd.starts_with('{') { "[]" } else { odd };
+            let text = format!(r#"{{"list":{list},"inner":{inner}}}"#);
+            let doc: Doc = serde_json::from_str(&text).unwrap();
+            assert!(doc.list.0.is_none() && doc.inner.0.is_none(), "{odd}");
+        }
+        let absent: Doc = serde_json::from_str("{}").unwrap();
+        assert!(absent.list.0.is_none() && absent.inner.0.is_none());
+        // Inside an object the type's own rules hold.
+        assert!(serde_json::from_str::<Doc>(r#"{"inner":{"n":"x"}}"#).is_err());
+    }
+}
