@@ -12,6 +12,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::ParseError;
+
 /// The scalar visits of a visitor that reads every scalar as `$none`.
 macro_rules! not_this_shape {
     ($none:expr) => {
@@ -34,6 +36,18 @@ macro_rules! not_this_shape {
             Ok($none)
         }
     };
+}
+
+/// A whole answer read as `T` when it is a JSON object; valid JSON of another shape reads as
+/// `T::default()` (an answer without the expected parts), invalid JSON is a body error.
+pub(crate) fn answer<'a, T: Deserialize<'a> + Default>(body: &'a [u8]) -> Result<T, ParseError> {
+    let body_error = |err: serde_json::Error| ParseError::Body(err.to_string());
+    if body.trim_ascii_start().starts_with(b"{") {
+        serde_json::from_slice(body).map_err(body_error)
+    } else {
+        serde_json::from_slice::<IgnoredAny>(body).map_err(body_error)?;
+        Ok(T::default())
+    }
 }
 
 /// The items of a JSON array, each as its raw text; `None` when the value is not an array.

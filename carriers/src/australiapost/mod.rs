@@ -7,8 +7,13 @@
 //! the newest event. Dates come with their offset. A tracking id Australia Post rejects comes
 //! back with `errors` inside its result and becomes a problem for that id.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::lenient::RawList;
 
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
@@ -60,54 +65,66 @@ pub fn map_item_status(status: &str) -> (Status, Option<String>) {
     (status, sub.map(str::to_owned))
 }
 
+// The answer's types borrow from the body (text without escapes is not copied); a tracking
+// result is kept raw and read on its own, so one bad result is a problem, not a refusal.
+
 #[derive(Debug, Deserialize)]
-struct Event {
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    location: Option<String>,
+struct Event<'a> {
+    #[serde(default, borrow)]
+    description: Cow<'a, str>,
+    #[serde(default, borrow)]
+    date: Cow<'a, str>,
+    #[serde(default, borrow)]
+    location: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Item {
-    article_id: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    events: Vec<Event>,
+struct Item<'a> {
+    #[serde(borrow)]
+    article_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    events: Vec<Event<'a>>,
+}
+
+/// A trackable item: its `items`, or — without them — itself the article.
+#[derive(Debug, Deserialize)]
+struct TrackableItem<'a> {
+    #[serde(default, borrow)]
+    items: Option<Vec<Item<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct TrackableItem {
-    #[serde(default)]
-    items: Option<Vec<Item>>,
-    // A trackable item without `items` is itself the article.
-    #[serde(flatten)]
-    itself: serde_json::Value,
+struct ApiError<'a> {
+    #[serde(default, borrow)]
+    code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
+struct TrackingResult<'a> {
+    #[serde(borrow)]
+    tracking_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    trackable_items: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    errors: Vec<ApiError<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct TrackingResult {
-    tracking_id: String,
-    #[serde(default)]
-    trackable_items: Vec<TrackableItem>,
-    #[serde(default)]
-    errors: Vec<ApiError>,
+/// The whole answer: `tracking_results` (each kept raw), or `errors`.
+#[derive(Debug, Default, Deserialize)]
+struct Answer<'a> {
+    #[serde(default, borrow)]
+    tracking_results: RawList<'a>,
+    #[serde(default, borrow)]
+    errors: Option<&'a RawValue>,
 }
 
-fn error_text(errors: &[ApiError]) -> String {
+fn error_text(errors: &[ApiError<'_>]) -> String {
     errors
         .iter()
         .map(|e| {
@@ -118,8 +135,8 @@ fn error_text(errors: &[ApiError]) -> String {
         .join("; ")
 }
 
-fn parse_item(item: Item, outcome: &mut ParseOutcome) {
-    let number = item.article_id;
+fn parse_item(item: Item<'_>, outcome: &mut ParseOutcome) {
+    let number = item.article_id.into_owned();
     let mut events = Vec::with_capacity(item.events.len());
     for event in item.events {
         let Some(instant) = Instant::parse_rfc3339(&event.date) else {
@@ -130,7 +147,10 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
             continue;
         };
         let description = event.description.trim().to_owned();
-        let location = event.location.filter(|l| !l.trim().is_empty());
+        let location = event
+            .location
+            .filter(|l| !l.trim().is_empty())
+            .map(Cow::into_owned);
         let key = dedupe_key(&[
             &instant.utc.to_rfc3339(),
             &description,
@@ -160,15 +180,32 @@ fn parse_item(item: Item, outcome: &mut ParseOutcome) {
     });
 }
 
+/// A tracking result's articles; `Err` when one of its trackable items cannot be read, which
+/// makes the whole result unreadable.
+fn articles<'a>(result: &TrackingResult<'a>) -> Result<Vec<Item<'a>>, serde_json::Error> {
+    let mut articles = Vec::new();
+    for raw in &result.trackable_items {
+        if !raw.get().starts_with('{') {
+            return Err(serde::de::Error::custom(format!(
+                "a trackable item that is not an object: {}",
+                raw.get()
+            )));
+        }
+        match serde_json::from_str::<TrackableItem>(raw.get())?.items {
+            Some(items) => articles.extend(items),
+            None => articles.extend(serde_json::from_str::<Item>(raw.get()).ok()),
+        }
+    }
+    Ok(articles)
+}
+
 /// Parse a track answer, or its top-level `errors` (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
-    let Some(results) = value.get("tracking_results").and_then(|r| r.as_array()) else {
-        let errors: Vec<ApiError> = value
-            .get("errors")
-            .cloned()
-            .and_then(|e| serde_json::from_value(e).ok())
+    let answer: Answer = crate::lenient::answer(body)?;
+    let Some(results) = answer.tracking_results.0 else {
+        let errors: Vec<ApiError> = answer
+            .errors
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or_default();
         return Err(match errors.as_slice() {
             [] => ParseError::Body("no `tracking_results`".into()),
@@ -176,9 +213,11 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         });
     };
     let mut outcome = ParseOutcome::default();
-    for value in results {
-        let result: TrackingResult = match serde_json::from_value(value.clone()) {
-            Ok(result) => result,
+    for raw in results {
+        let read = serde_json::from_str::<TrackingResult>(raw.get())
+            .and_then(|result| Ok((articles(&result)?, result)));
+        let (articles, result) = match read {
+            Ok(read) => read,
             Err(err) => {
                 outcome.problem(format!("unreadable tracking result: {err}"));
                 continue;
@@ -187,17 +226,9 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         if !result.errors.is_empty() {
             outcome.problem_for(&result.tracking_id, error_text(&result.errors));
         }
-        for trackable in result.trackable_items {
-            let items = match trackable.items {
-                Some(items) => items,
-                None => serde_json::from_value::<Item>(trackable.itself)
-                    .map(|item| vec![item])
-                    .unwrap_or_default(),
-            };
-            items
-                .into_iter()
-                .for_each(|item| parse_item(item, &mut outcome));
-        }
+        articles
+            .into_iter()
+            .for_each(|item| parse_item(item, &mut outcome));
     }
     Ok(outcome)
 }
@@ -266,5 +297,30 @@ mod tests {
         let update = &parse_poll(body).unwrap().updates[0];
         assert_eq!(update.events[0].status, Status::Delivered);
         assert_eq!(update.events[1].status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_result_with_an_unreadable_item_is_one_problem_and_the_others_read() {
+        let body = br#"{"tracking_results":[
+            {"tracking_id":"A1","trackable_items":["A1"]},
+            {"tracking_id":"B2","trackable_items":[{"items":[{"status":"Delivered"}]}]},
+            {"tracking_id":"C3","trackable_items":[{"items":null,"article_id":"C3","events":[]}]}]}"#;
+        let outcome = parse_poll(body).unwrap();
+        assert_eq!(outcome.problems.len(), 2, "{:?}", outcome.problems);
+        assert!(
+            outcome
+                .problems
+                .iter()
+                .all(|p| p.message.starts_with("unreadable tracking result"))
+        );
+        let numbers: Vec<_> = outcome
+            .updates
+            .iter()
+            .map(|u| u.tracking_number.as_str())
+            .collect();
+        assert_eq!(numbers, ["C3"]);
+        for body in [&b"[]"[..], b"{}", br#"{"tracking_results":{}}"#] {
+            assert!(matches!(parse_poll(body), Err(ParseError::Body(_))));
+        }
     }
 }

@@ -28,7 +28,6 @@ use crate::{
     ParseOutcome, PollTarget, Problem, Status, TrackingEvent, TrackingUpdate, dedupe_key,
 };
 
-use crate::lenient::ObjectOr;
 pub use table::{map_derived_code, map_event_type};
 use wire::{
     Answer, CarrierError, CompleteTrackResult, FedExAddress, NumberOnly, ScanEvent, TrackResult,
@@ -222,17 +221,7 @@ fn parse_complete(complete: CompleteTrackResult<'_>, outcome: &mut ParseOutcome)
 
 /// Parse a Track API answer, or its top-level `errors` envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let answer: Answer = if body.trim_ascii_start().starts_with(b"{") {
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?
-    } else {
-        // Valid JSON that is not an object answers nothing; invalid JSON is a body error.
-        serde_json::from_slice::<serde::de::IgnoredAny>(body)
-            .map_err(|err| ParseError::Body(err.to_string()))?;
-        Answer {
-            output: ObjectOr(None),
-            errors: None,
-        }
-    };
+    let answer: Answer = crate::lenient::answer(body)?;
     let results = answer.output.0.and_then(|o| o.complete_track_results.0);
     let Some(results) = results else {
         let errors: Vec<CarrierError> = answer

@@ -142,7 +142,7 @@ fn text_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D
 
 /// The whole answer, read in one pass: `output.completeTrackResults` (each item kept raw and
 /// read on its own), or `errors`; an `output` or a list of another shape reads as absent.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub(super) struct Answer<'a> {
     #[serde(default, borrow)]
     pub(super) output: ObjectOr<Output<'a>>,
