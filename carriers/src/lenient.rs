@@ -41,11 +41,10 @@ macro_rules! not_this_shape {
 /// A whole answer read as `T` when it is a JSON object; valid JSON of another shape reads as
 /// `T::default()` (an answer without the expected parts), invalid JSON is a body error.
 pub(crate) fn answer<'a, T: Deserialize<'a> + Default>(body: &'a [u8]) -> Result<T, ParseError> {
-    let body_error = |err: serde_json::Error| ParseError::Body(err.to_string());
     if body.trim_ascii_start().starts_with(b"{") {
-        serde_json::from_slice(body).map_err(body_error)
+        crate::common::json(body)
     } else {
-        serde_json::from_slice::<IgnoredAny>(body).map_err(body_error)?;
+        crate::common::json::<IgnoredAny>(body)?;
         Ok(T::default())
     }
 }

@@ -96,8 +96,7 @@ struct Meta {
 }
 
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let envelope: Envelope = crate::common::json(body)?;
     if !(200..300).contains(&envelope.meta.code) {
         return Err(ParseError::CarrierError(format!(
             "{} {}: {}",
@@ -129,8 +128,7 @@ struct Webhook {
 }
 
 pub fn parse_webhook_body(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let hook: Webhook =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let hook: Webhook = crate::common::json(body)?;
     let mut outcome = ParseOutcome::default();
     if hook.event == "tracking_update" {
         parse_tracking(hook.msg, &mut outcome);

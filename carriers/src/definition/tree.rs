@@ -30,9 +30,7 @@ impl Format {
     /// The body as a tree; JSON text borrows from `body`.
     pub fn read(self, body: &[u8]) -> Result<Node<'_>, ParseError> {
         match self {
-            Format::Json => {
-                serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))
-            }
+            Format::Json => crate::common::json(body),
             Format::Xml => xml_tree(body),
         }
     }

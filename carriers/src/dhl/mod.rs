@@ -228,8 +228,7 @@ fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
 
 /// Parse an answer: `shipments[]`, or DHL's problem document (`title`, `detail`, `status`).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     let Some(shipments) = value.get("shipments").and_then(|s| s.as_array()) else {
         let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
         return match (text("title"), text("detail")) {

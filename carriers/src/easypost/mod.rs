@@ -196,8 +196,7 @@ struct ErrorDetail {
 
 /// Parse a poll answer: a tracker list, a single tracker, or EasyPost's error envelope.
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     if let Ok(error) = ErrorBody::deserialize(&value) {
         return Err(ParseError::CarrierError(format!(
             "{}: {}",
@@ -230,8 +229,7 @@ struct Event {
 
 /// Parse a webhook Event; only `tracker.*` events carry tracking data.
 pub fn parse_event(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let event: Event =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let event: Event = crate::common::json(body)?;
     let mut outcome = ParseOutcome::default();
     if event.description.starts_with("tracker.") {
         parse_tracker(event.result, &mut outcome);

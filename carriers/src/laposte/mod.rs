@@ -141,8 +141,7 @@ fn parse_answer(answer: Answer, outcome: &mut ParseOutcome) {
 
 /// Parse an answer: one object, or an array of them for several numbers.
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     let answers = match value {
         serde_json::Value::Array(items) => items,
         single => vec![single],

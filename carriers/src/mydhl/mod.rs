@@ -117,8 +117,7 @@ fn checkpoint_instant(checkpoint: &Checkpoint) -> Option<(Instant, Option<String
 
 /// Parse a tracking answer, or DHL's problem document (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     let Some(shipments) = value.get("shipments").and_then(|s| s.as_array()) else {
         let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
         return Err(ParseError::CarrierError(format!(

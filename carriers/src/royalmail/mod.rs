@@ -121,8 +121,7 @@ fn estimate(estimate: &Estimate) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// Parse an events answer, or Royal Mail's error envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     let Some(piece) = value.get("mailPieces").cloned() else {
         let text = |v: &serde_json::Value, k: &str| {
             v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned()

@@ -111,8 +111,7 @@ struct WireEvent {
 
 /// Parse the shared webhook/poll shape.
 pub fn parse(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let envelope: Envelope = crate::common::json(body)?;
     let mut outcome = ParseOutcome::default();
     for value in envelope.shipments {
         let number_hint = value

@@ -122,8 +122,7 @@ struct Push {
 /// Parse a push: `TRACKING_UPDATED` carries the number's whole track; `TRACKING_STOPPED` says
 /// 17TRACK no longer follows the number (`stopped`, with a problem; no events).
 pub fn parse_push(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let push: Push =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let push: Push = crate::common::json(body)?;
     let mut outcome = ParseOutcome::default();
     let number = push
         .data
@@ -166,8 +165,7 @@ struct RejectedError {
 
 /// Parse a `gettrackinfo` answer (`code` 0, `data.accepted[]` and `data.rejected[]`).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     let code = value.get("code").and_then(|c| c.as_i64());
     if code != Some(0) {
         let errors = value

@@ -195,8 +195,7 @@ fn parse_track(value: serde_json::Value) -> Result<ParseOutcome, ParseError> {
 }
 
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let value: serde_json::Value = crate::common::json(body)?;
     if value.get("tracking_number").is_none()
         && let Some(detail) = value.get("detail").and_then(|d| d.as_str())
     {
@@ -212,8 +211,7 @@ struct Webhook {
 }
 
 pub fn parse_webhook_body(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let hook: Webhook =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let hook: Webhook = crate::common::json(body)?;
     if hook.event != "track_updated" {
         let mut outcome = ParseOutcome::default();
         outcome.problem(format!(

@@ -192,8 +192,7 @@ fn parse_package(package: Package<'_>, fallback_number: Option<&str>, outcome: &
 /// Parse a Track API answer: `trackResponse.shipment[].package[]`, or the `response.errors`
 /// envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let answer: Answer =
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?;
+    let answer: Answer = crate::common::json(body)?;
     if let Some(envelope) = answer
         .response
         .and_then(|raw| serde_json::from_str::<ErrorResponse>(raw.get()).ok())

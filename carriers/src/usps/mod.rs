@@ -207,7 +207,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     // (serde reads a struct from an array too, positionally: only an object is probed.)
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let probe: ErrorProbe = if is_object {
-        serde_json::from_slice(body).map_err(|err| ParseError::Body(err.to_string()))?
+        crate::common::json(body)?
     } else {
         ErrorProbe::default()
     };
@@ -229,8 +229,10 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
             return Err(ParseError::CarrierError(format!("{code}: {description}")));
         }
     }
-    let tracking: UspsTracking = serde_json::from_slice(body)
-        .map_err(|err| ParseError::Body(format!("not a USPS tracking response: {err}")))?;
+    let tracking: UspsTracking = crate::common::json(body).map_err(|err| match err {
+        ParseError::Body(err) => ParseError::Body(format!("not a USPS tracking response: {err}")),
+        other => other,
+    })?;
     let mut outcome = ParseOutcome::default();
     parse_tracking(tracking, &mut outcome);
     Ok(outcome)
