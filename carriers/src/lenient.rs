@@ -4,6 +4,10 @@
 //! bytes. The items are kept as `RawValue` slices of the body, so each is read on its own and
 //! one bad item is a problem, not a refusal. Without this, every level kept raw is scanned again
 //! by the level below it: four nested raw levels cost four passes over the body.
+//!
+//! An answer that reads strictly — every item of the expected shape, the common case — is read
+//! in one pass with its items [`Ready`]; only when that fails is it read again tolerantly, with
+//! its items raw ([`ItemOf`] lets one answer type describe both).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -46,6 +50,30 @@ pub(crate) fn answer<'a, T: Deserialize<'a> + Default>(body: &'a [u8]) -> Result
     } else {
         crate::common::json::<IgnoredAny>(body)?;
         Ok(T::default())
+    }
+}
+
+/// An item of a list, as an answer type holds it: already read ([`Ready`], in the one-pass
+/// read) or kept raw and read when asked (after the one-pass read failed), so one type
+/// describes both reads and the code after them is the same.
+pub(crate) trait ItemOf<'a, T>: Deserialize<'a> {
+    fn item(self) -> Result<T, serde_json::Error>;
+}
+
+impl<'a, T: Deserialize<'a>> ItemOf<'a, T> for &'a RawValue {
+    fn item(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.get())
+    }
+}
+
+/// An item read in the same pass as the answer around it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Ready<T>(pub T);
+
+impl<'a, T: Deserialize<'a>> ItemOf<'a, T> for Ready<T> {
+    fn item(self) -> Result<T, serde_json::Error> {
+        Ok(self.0)
     }
 }
 

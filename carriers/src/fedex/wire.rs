@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::lenient::{ObjectOr, RawList};
+use crate::lenient::{ObjectOr, RawList, Ready};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,9 +64,10 @@ pub(super) struct CarrierError<'a> {
     pub(super) message: Cow<'a, str>,
 }
 
+/// A track result; its scans `E` are read in the same pass ([`Ready`]) or kept raw.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct TrackResult<'a> {
+pub(super) struct TrackResult<'a, E> {
     #[serde(default, borrow)]
     pub(super) latest_status_detail: Option<LatestStatus<'a>>,
     #[serde(default, borrow)]
@@ -74,13 +75,13 @@ pub(super) struct TrackResult<'a> {
     /// Any shape: only `window.ends` (else `window.begins`) is read, when it is text.
     #[serde(default, borrow)]
     pub(super) estimated_delivery_time_window: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    pub(super) scan_events: Vec<&'a RawValue>,
+    #[serde(default = "Vec::new")]
+    pub(super) scan_events: Vec<E>,
     #[serde(default, borrow)]
     pub(super) error: Option<CarrierError<'a>>,
 }
 
-impl<'a> TrackResult<'a> {
+impl<'a, E> TrackResult<'a, E> {
     /// `estimatedDeliveryTimeWindow.window.ends`, else `.begins`, when it is text; a present
     /// `ends` that is not text (null included) is no estimate, as it always was.
     pub(super) fn window_estimate(&self) -> Option<Cow<'a, str>> {
@@ -119,11 +120,25 @@ pub(super) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct CompleteTrackResult<'a> {
+pub(super) struct CompleteTrackResult<'a, E> {
     #[serde(borrow)]
     pub(super) tracking_number: Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub(super) track_results: Vec<TrackResult<'a>>,
+    #[serde(default = "Vec::new", borrow)]
+    pub(super) track_results: Vec<TrackResult<'a, E>>,
+}
+
+/// The answer read strictly, in one pass: every track result and scan of the expected shape.
+#[derive(Deserialize)]
+pub(super) struct Strict<'a> {
+    #[serde(borrow)]
+    pub(super) output: StrictOutput<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StrictOutput<'a> {
+    #[serde(borrow)]
+    pub(super) complete_track_results: Vec<CompleteTrackResult<'a, Ready<ScanEvent<'a>>>>,
 }
 
 /// Only `trackingNumber`, for the problem of a track result that cannot be read.
