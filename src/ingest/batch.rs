@@ -129,7 +129,9 @@ pub(super) async fn apply_batch(
     let tasks = outbox
         .iter()
         .filter(|row| queued.contains(&row.id))
-        .map(|row| push_task(&row.id, &row.shipment_id, row.seq, &row.payload))
+        // Only the first push of a shipment with none pending is queued here (`Effects::
+        // to_enqueue`), under the shipment's lock: it is first in line.
+        .map(|row| push_task(&row.id, &row.shipment_id, row.seq, &row.payload, true))
         .collect();
     Store::insert_outbox_rows(writes, &outbox);
     Ok(Queued {

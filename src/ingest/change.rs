@@ -94,7 +94,8 @@ pub(super) async fn write_outbox(
         .await?
         .contains(&change.shipment.id);
     let (row, note) = outbox_row(change, now)?;
-    let task = push_task(&row.id, &row.shipment_id, row.seq, &row.payload);
+    // Queued only when none is pending, under the shipment's lock: first in line.
+    let task = push_task(&row.id, &row.shipment_id, row.seq, &row.payload, true);
     push_outbox::ActiveModel::from(row).insert(txn).await?;
     Ok(Written {
         to_enqueue: (!earlier_pending).then_some(task),

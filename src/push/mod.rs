@@ -44,13 +44,14 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, tasks: Vec<Task>) {
 }
 
 /// The push task of a row about to be (or just) written: what the worker sends, carried along.
-pub fn push_task(id: &str, shipment_id: &str, seq: i64, payload: &str) -> Task {
+pub fn push_task(id: &str, shipment_id: &str, seq: i64, payload: &str, head: bool) -> Task {
     Task::push(
         id,
         PushTicket {
             shipment_id: shipment_id.to_owned(),
             seq,
             payload: payload.to_owned(),
+            head,
         },
     )
 }

@@ -3,7 +3,9 @@
 //! The task carries what it sends (the payload as stored, its shipment and sequence); the
 //! worker reads only the shipment's pending pushes (one small query: the store is the truth)
 //! and sends only if this one is the earliest, so a newer push never overtakes an older
-//! undelivered one; a push that must wait is taken off the queue and re-enqueued when its
+//! undelivered one. A task ingest queued as first in line (`PushTicket::head`) skips that read
+//! on its first delivery — nothing can be ahead of it or have settled it — which is most pushes
+//! at a steady rate; a retried or redelivered one reads like any other; a push that must wait is taken off the queue and re-enqueued when its
 //! predecessor is settled. When others wait behind the head, all of them are folded into the
 //! newest, which then goes alone: a backlog (after a broker or mall outage) drains as one push
 //! per shipment. After a send the attempt and the row's new state are recorded — together with
@@ -57,7 +59,8 @@ impl PushWorker {
     }
 
     /// Deliver one push task; the settlement its delivery gets.
-    pub async fn handle(&self, task: &Task) -> Result<Settlement, StoreError> {
+    /// `redelivered`: the queue handed it out before (see [`crate::queue::Delivery`]).
+    pub async fn handle(&self, task: &Task, redelivered: bool) -> Result<Settlement, StoreError> {
         let outbox_id = task.ref_id.as_str();
         let ticket = match &task.push {
             Some(ticket) => ticket.clone(),
@@ -67,6 +70,7 @@ impl PushWorker {
                     shipment_id: row.shipment_id,
                     seq: row.seq,
                     payload: row.payload,
+                    head: false,
                 },
                 None => {
                     tracing::warn!(outbox_id, "push task for a missing outbox row; dropping it");
@@ -74,39 +78,17 @@ impl PushWorker {
                 }
             },
         };
-        let pending = self
-            .store
-            .pending_of_shipment(&ticket.shipment_id, 2)
-            .await?;
-        let Some(mine) = pending.iter().find(|p| p.id == outbox_id) else {
-            // Already settled (a duplicate task after a crash or a replay), or folded away.
-            return Ok(Settlement::Ack);
-        };
-        if pending[0].id != outbox_id {
-            // An earlier push of this shipment is not settled yet: this one goes after it.
-            self.store.mark_waiting(outbox_id).await?;
-            tracing::debug!(
-                outbox_id,
-                seq = ticket.seq,
-                waits_for = pending[0].seq,
-                "push waits for an earlier one"
-            );
-            return Ok(Settlement::Ack);
-        }
-        if pending.len() > 1 {
-            // Others wait behind this one: one push carries them all (the newest status, every
-            // event), and goes as its own task.
-            let folded = self
-                .store
-                .fold_pending_pushes(&ticket.shipment_id, fold)
-                .await?;
-            if let Some(into) = folded {
-                tracing::debug!(outbox_id, into = %into.id, "pending pushes folded into the newest");
-                self.enqueue(into).await;
-                return Ok(Settlement::Ack);
+        let attempt = if ticket.head && task.attempt == 0 && !redelivered {
+            // First in line when it was queued, and never handed out before: nothing is ahead
+            // of it and nothing has settled it, so the shipment's pending pushes need no read.
+            // (Pushes written behind it since wait; the record releases the next one.)
+            1
+        } else {
+            match self.turn(outbox_id, &ticket).await? {
+                Turn::Send { attempt } => attempt,
+                Turn::Done(settlement) => return Ok(settlement),
             }
-        }
-        let attempt = mine.attempts + 1;
+        };
         let carrier = carrier_of(&ticket.payload);
         let (decision, next) = self.send(outbox_id, &ticket, attempt, carrier).await?;
         let shipment_id = &ticket.shipment_id;
@@ -148,6 +130,46 @@ impl PushWorker {
                 );
                 Settlement::DeadLetter
             }
+        })
+    }
+
+    /// Whether this push goes now: one read of the shipment's pending pushes. Not when it is
+    /// settled already, or waits behind an earlier one, or is folded with those behind it.
+    async fn turn(&self, outbox_id: &str, ticket: &PushTicket) -> Result<Turn, StoreError> {
+        let pending = self
+            .store
+            .pending_of_shipment(&ticket.shipment_id, 2)
+            .await?;
+        let Some(mine) = pending.iter().find(|p| p.id == outbox_id) else {
+            // Already settled (a duplicate task after a crash or a replay), or folded away.
+            return Ok(Turn::Done(Settlement::Ack));
+        };
+        if pending[0].id != outbox_id {
+            // An earlier push of this shipment is not settled yet: this one goes after it.
+            self.store.mark_waiting(outbox_id).await?;
+            tracing::debug!(
+                outbox_id,
+                seq = ticket.seq,
+                waits_for = pending[0].seq,
+                "push waits for an earlier one"
+            );
+            return Ok(Turn::Done(Settlement::Ack));
+        }
+        if pending.len() > 1 {
+            // Others wait behind this one: one push carries them all (the newest status, every
+            // event), and goes as its own task.
+            let folded = self
+                .store
+                .fold_pending_pushes(&ticket.shipment_id, fold)
+                .await?;
+            if let Some(into) = folded {
+                tracing::debug!(outbox_id, into = %into.id, "pending pushes folded into the newest");
+                self.enqueue(into).await;
+                return Ok(Turn::Done(Settlement::Ack));
+            }
+        }
+        Ok(Turn::Send {
+            attempt: mine.attempts + 1,
         })
     }
 
@@ -248,7 +270,8 @@ impl PushWorker {
     /// Queue a shipment's next push, carrying its payload. A failure is only logged: the row
     /// stays off the queue and the relay sends it.
     async fn enqueue(&self, next: NextPush) {
-        let task = super::push_task(&next.id, &next.shipment_id, next.seq, &next.payload);
+        // Not `head`: others may wait behind it, and its worker folds them.
+        let task = super::push_task(&next.id, &next.shipment_id, next.seq, &next.payload, false);
         super::enqueue_new_many(&self.store, &self.queue, vec![task]).await;
     }
 }
@@ -267,6 +290,14 @@ fn carrier_of(payload: &str) -> &str {
 }
 
 /// Fold stored payloads (oldest first) into one, as stored text.
+/// What the read of a shipment's pending pushes decided for one push.
+enum Turn {
+    /// Send it now, as this attempt.
+    Send { attempt: i32 },
+    /// Nothing to send: settle the task so.
+    Done(Settlement),
+}
+
 fn fold(payloads: Vec<String>) -> Result<String, StoreError> {
     let parsed = payloads
         .iter()

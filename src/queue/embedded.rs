@@ -152,6 +152,8 @@ impl EmbeddedQueue {
             };
             return Ok(Some(Delivery {
                 task,
+                // Its tasks carry no ticket: the push worker always reads the row.
+                redelivered: false,
                 handle: DeliveryHandle::Embedded(row.id),
             }));
         }

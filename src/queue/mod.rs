@@ -43,6 +43,12 @@ pub struct PushTicket {
     pub shipment_id: String,
     pub seq: i64,
     pub payload: String,
+    /// First in line when the task was made: ingest wrote the row, under the shipment's lock,
+    /// while no other push of the shipment was pending. A first delivery of such a task is sent
+    /// without reading the shipment's pending pushes (nothing can be ahead of it, and nothing
+    /// has settled it). Absent (false) from older messages and from every other task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub head: bool,
 }
 
 impl Task {
@@ -93,6 +99,9 @@ pub enum Settlement {
 #[derive(Debug)]
 pub struct Delivery {
     pub task: Task,
+    /// Delivered before, to a consumer that went away without settling it: it may have been
+    /// done already.
+    pub redelivered: bool,
     handle: DeliveryHandle,
 }
 
@@ -289,10 +298,17 @@ mod tests {
                 shipment_id: "shp_1".into(),
                 seq: 3,
                 payload: r#"{"a":1}"#.into(),
+                head: true,
             },
         );
         let wire = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<Task>(&wire).unwrap(), task);
+        // A ticket written before `head` existed is not first in line: the worker reads.
+        let before_head: Task = serde_json::from_str(
+            r#"{"kind":"push","ref_id":"msg_1","attempt":0,"push":{"shipment_id":"shp_1","seq":3,"payload":"{}"}}"#,
+        )
+        .unwrap();
+        assert!(!before_head.push.unwrap().head);
         // A message published by a version without tickets: the worker reads the row instead.
         let older: Task =
             serde_json::from_str(r#"{"kind":"push","ref_id":"msg_1","attempt":2}"#).unwrap();

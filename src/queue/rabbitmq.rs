@@ -346,6 +346,7 @@ impl RabbitQueue {
             };
             let handed = Delivery {
                 task,
+                redelivered: delivery.redelivered,
                 handle: DeliveryHandle::Rabbit(delivery.acker),
             };
             if self.inner.sender.send(handed).await.is_err() {

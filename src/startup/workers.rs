@@ -56,7 +56,7 @@ pub(super) async fn run_queue_worker(worker: QueueWorker, shutdown: Cancellation
         };
         let task = delivery.task.clone();
         let handled = match task.kind {
-            TaskKind::Push => pusher.handle(&task).await,
+            TaskKind::Push => pusher.handle(&task, delivery.redelivered).await,
             TaskKind::Poll => poller.handle(&task).await,
             TaskKind::Subscription => poller.handle_subscription(&task).await,
         };

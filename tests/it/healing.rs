@@ -332,3 +332,56 @@ async fn pushes_that_missed_the_queue_are_relayed_in_order_on_postgres_rabbitmq(
     assert_the_mall_has_everything(&app, std::slice::from_ref(&id)).await;
     app.finish().await;
 }
+
+/// The first delivery of a push that was first in line when ingest queued it goes without
+/// reading the shipment's pending pushes; any other delivery reads them first. So a task the
+/// broker hands out again (its consumer went away before acknowledging it) is not sent again
+/// once its push is settled, whereas the fast path trusts the ticket.
+#[tokio::test]
+async fn a_redelivered_push_task_is_not_sent_again_once_settled() {
+    let app = TestApp::spawn(Backend::PostgresRabbit).await;
+    app.mall_accepts_pushes().await;
+    let shipment = app.register("sandbox", "SBX-REDELIVER", None).await;
+    let id = shipment["id"].as_str().unwrap().to_owned();
+    let body = sandbox_event("SBX-REDELIVER", "r1", "2026-11-20T10:00:00+01:00", "IT");
+    assert_eq!(app.sandbox_webhook(&body).await.status().as_u16(), 200);
+    wait_until("the push delivered", Duration::from_secs(30), || {
+        all_delivered(&app, std::slice::from_ref(&id))
+    })
+    .await;
+    let row = app
+        .gateway()
+        .store
+        .outbox_of_shipment(&id)
+        .await
+        .unwrap()
+        .remove(0);
+    let gateway = app.gateway();
+    let settings = &gateway.settings;
+    let worker = trackgate::push::PushWorker::new(
+        gateway.store.clone(),
+        gateway.queue.clone(),
+        trackgate::push::MallClient::new(&settings.mall).unwrap(),
+        settings.retry,
+        gateway.metrics.clone(),
+    );
+    let task = trackgate::push::push_task(&row.id, &row.shipment_id, row.seq, &row.payload, true);
+    let sent = || async { app.mall.received_requests().await.unwrap().len() };
+    let before = sent().await;
+    let settlement = worker.handle(&task, true).await.unwrap();
+    assert_eq!(settlement, trackgate::queue::Settlement::Ack);
+    assert_eq!(
+        sent().await,
+        before,
+        "a redelivered task of a settled push is not sent"
+    );
+    let mut retried = task.clone();
+    retried.attempt = 1;
+    worker.handle(&retried, false).await.unwrap();
+    assert_eq!(sent().await, before, "nor is a retried one");
+    // The first delivery trusts the ticket: it is sent without a read (a duplicate the mall
+    // drops by webhook-id, which is why only first deliveries take this path).
+    worker.handle(&task, false).await.unwrap();
+    assert_eq!(sent().await, before + 1);
+    app.finish().await;
+}
