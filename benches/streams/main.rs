@@ -153,6 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
         url: database_url.clone(),
         max_connections: 4,
+        statement_cache: 32,
         migrate_on_start: false,
     })
     .await?;

@@ -52,6 +52,8 @@ pub struct DatabaseSettings {
     #[serde(serialize_with = "serialize_url")]
     pub url: String,
     pub max_connections: u32,
+    /// Prepared statements cached per connection (PostgreSQL, MySQL).
+    pub statement_cache: usize,
     pub migrate_on_start: bool,
 }
 

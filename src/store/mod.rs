@@ -99,7 +99,15 @@ impl Store {
             // sqlx pings a pooled connection on every acquire by default: one extra round trip
             // per query (measured: a third of a support lookup's time). Only connections idle
             // for a while are checked; a dead one still fails its query, which callers retry.
-            .test_before_acquire_if_idle_for(Duration::from_secs(30));
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
+            .map_sqlx_postgres_opts({
+                let capacity = settings.statement_cache;
+                move |o| o.statement_cache_capacity(capacity)
+            })
+            .map_sqlx_mysql_opts({
+                let capacity = settings.statement_cache;
+                move |o| o.statement_cache_capacity(capacity)
+            });
         let db = Database::connect(options).await?;
         if is_sqlite {
             // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.

@@ -170,6 +170,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
     let store = Store::connect(&trackgate::config::DatabaseSettings {
         url: storage.database_url.clone(),
         max_connections: 2,
+        statement_cache: 32,
         migrate_on_start: false,
     })
     .await
@@ -321,6 +322,7 @@ async fn subscriptions_survive_kill_9(backend: Backend) {
     let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
         url: storage.database_url.clone(),
         max_connections: 2,
+        statement_cache: 32,
         migrate_on_start: false,
     })
     .await
