@@ -77,6 +77,14 @@ impl<'a, T: Deserialize<'a>> ItemOf<'a, T> for Ready<T> {
     }
 }
 
+/// `raw` read as `T` only when it is a JSON object (a struct would read an array positionally).
+pub(crate) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    raw.get()
+        .starts_with('{')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
+}
+
 /// The items of a JSON array, each as its raw text; `None` when the value is not an array.
 #[derive(Debug, Default)]
 pub(crate) struct RawList<'a>(pub Option<Vec<&'a RawValue>>);

@@ -12,8 +12,13 @@
 //! Times: with an offset as given; DHL Parcel sends local times without one, which are resolved
 //! at the event's country (through the zone table) and flagged as inferred.
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::lenient::{ItemOf, RawList, Ready};
 
 use crate::places::Place;
 use crate::zones::local_at_place;
@@ -59,65 +64,135 @@ pub fn map_status_code(code: &str, returning: bool) -> (Status, Option<String>) 
     (status, sub)
 }
 
+// The answer's types borrow from the body. It is read strictly in one pass (events `Ready`);
+// only when that fails is it read again shipment by shipment and event by event (raw), so one
+// bad event is a problem for its number, not a refusal.
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DhlAddress {
-    country_code: Option<String>,
-    postal_code: Option<String>,
-    address_locality: Option<String>,
+struct DhlAddress<'a> {
+    #[serde(borrow)]
+    country_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    postal_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    address_locality: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct DhlLocation {
-    #[serde(default)]
-    address: Option<DhlAddress>,
+struct DhlLocation<'a> {
+    #[serde(default, borrow)]
+    address: Option<DhlAddress<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DhlEvent {
-    #[serde(default)]
-    timestamp: String,
-    #[serde(default)]
-    location: Option<DhlLocation>,
-    #[serde(default)]
-    status_code: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
+struct DhlEvent<'a> {
+    #[serde(default, borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(default, borrow)]
+    location: Option<DhlLocation<'a>>,
+    #[serde(default, borrow)]
+    status_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
     #[serde(default)]
     return_flag: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Id {
-    Text(String),
+/// A shipment id: text, or a number as DHL sometimes sends it.
+#[derive(Debug)]
+enum Id<'a> {
+    Text(Cow<'a, str>),
     Number(serde_json::Number),
 }
 
+impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        if let Some(text) = crate::common::borrowed_text(raw) {
+            return Ok(Id::Text(text));
+        }
+        serde_json::from_str(raw.get())
+            .map(Id::Number)
+            .map_err(|_| {
+                serde::de::Error::custom("data did not match any variant of untagged enum Id")
+            })
+    }
+}
+
+/// A shipment; its events `E` read in the same pass ([`Ready`]) or kept raw.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DhlShipment {
-    id: Id,
-    #[serde(default)]
-    status: Option<serde_json::Value>,
-    #[serde(default)]
-    events: Vec<serde_json::Value>,
-    #[serde(default)]
-    estimated_time_of_delivery: Option<String>,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
+struct DhlShipment<'a, E> {
+    #[serde(borrow)]
+    id: Id<'a>,
+    /// The newest event again (any shape: read on its own when needed).
+    #[serde(default, borrow)]
+    status: Option<&'a RawValue>,
+    #[serde(default = "Vec::new")]
+    events: Vec<E>,
+    #[serde(default, borrow)]
+    estimated_time_of_delivery: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    details: Option<&'a RawValue>,
+}
+
+/// What `status` and `details` are read for, whatever else they hold.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Flags<'a> {
+    #[serde(default, deserialize_with = "bool_only")]
+    return_flag: Option<bool>,
+    #[serde(default, borrow, deserialize_with = "text_only")]
+    status_code: Option<Cow<'a, str>>,
+}
+
+fn bool_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    Ok(match raw.get() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+}
+
+fn text_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    let raw = <&'de RawValue>::deserialize(d)?;
+    Ok(crate::common::borrowed_text(raw))
+}
+
+fn flags(raw: Option<&RawValue>) -> Option<Flags<'_>> {
+    raw.and_then(crate::lenient::object)
+}
+
+/// The answer read strictly, in one pass.
+#[derive(Deserialize)]
+struct Strict<'a> {
+    #[serde(borrow)]
+    shipments: Vec<DhlShipment<'a, Ready<DhlEvent<'a>>>>,
+}
+
+/// The answer read tolerantly: `shipments` (each kept raw), or a problem document.
+#[derive(Default, Deserialize)]
+struct Answer<'a> {
+    #[serde(default, borrow)]
+    shipments: RawList<'a>,
+    #[serde(default, borrow)]
+    title: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    detail: Option<&'a RawValue>,
 }
 
 fn event_of(
     number: &str,
-    value: serde_json::Value,
+    read: Result<DhlEvent<'_>, serde_json::Error>,
     shipment_returning: bool,
     outcome: &mut ParseOutcome,
 ) -> Option<TrackingEvent> {
-    let event: DhlEvent = match serde_json::from_value(value) {
+    let event = match read {
         Ok(event) => event,
         Err(err) => {
             outcome.problem_for(number, format!("unreadable event: {err}"));
@@ -178,38 +253,35 @@ fn event_of(
     Some(TrackingEvent::at(
         instant,
         (status, sub_status),
-        event.status_code,
+        event.status_code.into_owned(),
         description,
         location,
         key,
     ))
 }
 
-fn flag(value: Option<&serde_json::Value>) -> bool {
-    value
-        .and_then(|v| v.get("returnFlag"))
-        .and_then(|f| f.as_bool())
-        .unwrap_or(false)
-}
-
-fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
+fn parse_shipment<'a, E: ItemOf<'a, DhlEvent<'a>>>(
+    shipment: DhlShipment<'a, E>,
+    outcome: &mut ParseOutcome,
+) {
     let number = match shipment.id {
-        Id::Text(text) => text,
+        Id::Text(text) => text.into_owned(),
         Id::Number(number) => number.to_string(),
     };
-    let returning = flag(shipment.details.as_ref()) || flag(shipment.status.as_ref());
+    let returned = |raw| flags(raw).and_then(|f| f.return_flag).unwrap_or(false);
+    let returning = returned(shipment.details) || returned(shipment.status);
     let mut events: Vec<TrackingEvent> = shipment
         .events
         .into_iter()
-        .filter_map(|value| event_of(&number, value, returning, outcome))
+        .filter_map(|item| event_of(&number, item.item(), returning, outcome))
         .collect();
     // The shipment's `status` repeats its newest event; it is an event of its own only when
     // DHL sent no event list (some services do without `?service=` details).
     if let Some(current) = shipment.status {
         if events.is_empty() {
-            events.extend(event_of(&number, current, returning, outcome));
-        } else if let Some(code) = current.get("statusCode").and_then(|c| c.as_str()) {
-            let (status, sub_status) = map_status_code(code, returning);
+            events.extend(event_of(&number, current.item(), returning, outcome));
+        } else if let Some(code) = flags(Some(current)).and_then(|f| f.status_code) {
+            let (status, sub_status) = map_status_code(&code, returning);
             crate::apply_current_status(&mut events, status, sub_status);
         }
     }
@@ -228,17 +300,28 @@ fn parse_shipment(shipment: DhlShipment, outcome: &mut ParseOutcome) {
 
 /// Parse an answer: `shipments[]`, or DHL's problem document (`title`, `detail`, `status`).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value = crate::common::json(body)?;
-    let Some(shipments) = value.get("shipments").and_then(|s| s.as_array()) else {
-        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
-        return match (text("title"), text("detail")) {
-            ("", "") => Err(ParseError::Body("no `shipments` list".into())),
+    let mut outcome = ParseOutcome::default();
+    if let Ok(strict) = crate::common::json::<Strict>(body) {
+        for shipment in strict.shipments {
+            parse_shipment(shipment, &mut outcome);
+        }
+        return Ok(outcome);
+    }
+    let answer: Answer = crate::lenient::answer(body)?;
+    let Some(shipments) = answer.shipments.0 else {
+        fn text(raw: Option<&RawValue>) -> Cow<'_, str> {
+            raw.and_then(crate::common::borrowed_text)
+                .unwrap_or_default()
+        }
+        return match (text(answer.title), text(answer.detail)) {
+            (title, detail) if title.is_empty() && detail.is_empty() => {
+                Err(ParseError::Body("no `shipments` list".into()))
+            }
             (title, detail) => Err(ParseError::CarrierError(format!("{title}: {detail}"))),
         };
     };
-    let mut outcome = ParseOutcome::default();
-    for value in shipments {
-        match DhlShipment::deserialize(value) {
+    for raw in shipments {
+        match serde_json::from_str::<DhlShipment<&RawValue>>(raw.get()) {
             Ok(shipment) => parse_shipment(shipment, &mut outcome),
             Err(err) => outcome.problem(format!("unreadable shipment: {err}")),
         }
@@ -319,6 +402,31 @@ mod tests {
             "2026-11-19T07:00:00+00:00"
         );
         assert!(update.events[1].offset_inferred);
+    }
+
+    #[test]
+    fn one_bad_event_reads_shipment_by_shipment_to_the_same_events() {
+        let good = br#"{"shipments":[{"id":7,"events":[
+            {"timestamp":"2026-11-20T10:00:00+01:00","statusCode":"delivered"},
+            {"timestamp":"2026-11-19T10:00:00+01:00","statusCode":"transit"}]},
+            {"id":"JJD2","events":[]}]}"#;
+        let strict = parse_poll(good).unwrap();
+        assert_eq!(strict.updates[0].tracking_number, "7");
+        assert_eq!(strict.updates[0].events.len(), 2);
+        let spoiled = String::from_utf8(good.to_vec())
+            .unwrap()
+            .replacen(r#""events":["#, r#""events":[{"statusCode":5},"#, 1)
+            .replace(r#"{"id":"JJD2""#, r#"{"id":true},{"id":"JJD2""#);
+        let tolerant = parse_poll(spoiled.as_bytes()).unwrap();
+        assert_eq!(tolerant.updates, strict.updates);
+        let messages: Vec<_> = tolerant
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].starts_with("unreadable event"));
+        assert!(messages[1].starts_with("unreadable shipment") && messages[1].contains("enum Id"));
     }
 
     #[test]

@@ -31,10 +31,10 @@ use crate::{
 use serde_json::value::RawValue;
 pub use table::{map_derived_code, map_event_type};
 
-use crate::lenient::ItemOf;
+use crate::lenient::{ItemOf, object};
 use wire::{
     Answer, CarrierError, CompleteTrackResult, FedExAddress, NumberOnly, ScanEvent, Strict,
-    TrackResult, object,
+    TrackResult,
 };
 
 #[derive(Debug, Clone, Deserialize)]

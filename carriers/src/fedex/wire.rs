@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::lenient::{ObjectOr, RawList, Ready};
+use crate::lenient::{ObjectOr, RawList, Ready, object};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,14 +108,6 @@ struct Window<'a> {
 /// A key that is there, even when its value is `null` (serde's `Option` reads `null` as absent).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
-}
-
-/// `raw` read as `T` only when it is a JSON object (a struct would read an array positionally).
-pub(super) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
-    raw.get()
-        .starts_with('{')
-        .then(|| serde_json::from_str(raw.get()).ok())
-        .flatten()
 }
 
 #[derive(Debug, Deserialize)]
