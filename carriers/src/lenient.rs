@@ -85,6 +85,31 @@ pub(crate) fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
         .flatten()
 }
 
+/// Field readers for `deserialize_with` that never fail on the value's shape, as reading a
+/// `serde_json::Value` with `get(…).as_str()` / `as_bool()` did.
+///
+/// A key that is there, even when its value is `null` (serde's `Option` reads `null` as absent).
+pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Text, or nothing when the value is anything else.
+pub(crate) fn text_only<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::borrow::Cow<'de, str>>, D::Error> {
+    let raw = <&'de RawValue>::deserialize(d)?;
+    Ok(crate::common::borrowed_text(raw))
+}
+
+/// A boolean, or nothing when the value is anything else.
+pub(crate) fn bool_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match <&RawValue>::deserialize(d)?.get() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+}
+
 /// The items of a JSON array, each as its raw text; `None` when the value is not an array.
 #[derive(Debug, Default)]
 pub(crate) struct RawList<'a>(pub Option<Vec<&'a RawValue>>);

@@ -144,24 +144,10 @@ struct DhlShipment<'a, E> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Flags<'a> {
-    #[serde(default, deserialize_with = "bool_only")]
+    #[serde(default, deserialize_with = "crate::lenient::bool_only")]
     return_flag: Option<bool>,
-    #[serde(default, borrow, deserialize_with = "text_only")]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
     status_code: Option<Cow<'a, str>>,
-}
-
-fn bool_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    let raw = <&RawValue>::deserialize(d)?;
-    Ok(match raw.get() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    })
-}
-
-fn text_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    let raw = <&'de RawValue>::deserialize(d)?;
-    Ok(crate::common::borrowed_text(raw))
 }
 
 fn flags(raw: Option<&RawValue>) -> Option<Flags<'_>> {

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::lenient::{ObjectOr, RawList, Ready, object};
@@ -93,21 +93,16 @@ impl<'a, E> TrackResult<'a, E> {
 
 #[derive(Deserialize)]
 struct Outer<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::present")]
     window: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct Window<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::present")]
     ends: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::present")]
     begins: Option<&'a RawValue>,
-}
-
-/// A key that is there, even when its value is `null` (serde's `Option` reads `null` as absent).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,14 +132,8 @@ pub(super) struct StrictOutput<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct NumberOnly<'a> {
-    #[serde(default, borrow, deserialize_with = "text_only")]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
     pub(super) tracking_number: Option<Cow<'a, str>>,
-}
-
-/// Text, or nothing when the value is anything else.
-fn text_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    let raw = <&RawValue>::deserialize(d)?;
-    Ok(crate::common::borrowed_text(raw))
 }
 
 /// The whole answer, read in one pass: `output.completeTrackResults` (each item kept raw and

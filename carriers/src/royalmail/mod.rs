@@ -6,8 +6,13 @@
 //! applied at the newest event. Times come with their offset. Errors (`httpCode`, `errors[]`)
 //! are carrier errors.
 
+use std::borrow::Cow;
+
 use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::lenient::RawList;
 
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
@@ -65,43 +70,80 @@ pub fn map_status_category(category: &str) -> (Status, Option<String>) {
     (status, None)
 }
 
+// The answer's types borrow from the body; a mail piece is read whole (one bad event makes the
+// piece unreadable, as it always did).
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Event {
-    #[serde(default)]
-    event_code: String,
-    #[serde(default)]
-    event_name: String,
-    #[serde(default)]
-    event_date_time: String,
-    #[serde(default)]
-    location_name: Option<String>,
+struct Event<'a> {
+    #[serde(default, borrow)]
+    event_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    event_name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    event_date_time: Cow<'a, str>,
+    #[serde(default, borrow)]
+    location_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Summary {
-    #[serde(default)]
-    status_category: Option<String>,
+struct Summary<'a> {
+    #[serde(default, borrow)]
+    status_category: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Estimate {
-    date: Option<String>,
-    end_of_estimated_window: Option<String>,
+struct Estimate<'a> {
+    #[serde(borrow)]
+    date: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    end_of_estimated_window: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MailPiece {
-    mail_piece_id: String,
-    #[serde(default)]
-    summary: Option<Summary>,
-    #[serde(default)]
-    estimated_delivery: Option<Estimate>,
-    #[serde(default)]
-    events: Vec<Event>,
+struct MailPiece<'a> {
+    #[serde(borrow)]
+    mail_piece_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    summary: Option<Summary<'a>>,
+    #[serde(default, borrow)]
+    estimated_delivery: Option<Estimate<'a>>,
+    #[serde(default, borrow)]
+    events: Vec<Event<'a>>,
+}
+
+/// The usual answer, read in one pass.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Strict<'a> {
+    #[serde(borrow)]
+    mail_pieces: MailPiece<'a>,
+}
+
+/// Any other answer: a mail piece that does not read, or the error envelope.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer<'a> {
+    #[serde(default, borrow, deserialize_with = "crate::lenient::present")]
+    mail_pieces: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    http_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    http_message: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    errors: RawList<'a>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorText<'a> {
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    error_description: Option<Cow<'a, str>>,
 }
 
 /// The end of the estimated window (`date` + `endOfEstimatedWindow` with its offset), or the
@@ -121,29 +163,12 @@ fn estimate(estimate: &Estimate) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// Parse an events answer, or Royal Mail's error envelope (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value = crate::common::json(body)?;
-    let Some(piece) = value.get("mailPieces").cloned() else {
-        let text = |v: &serde_json::Value, k: &str| {
-            v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned()
-        };
-        let details: Vec<String> = value
-            .get("errors")
-            .and_then(|e| e.as_array())
-            .into_iter()
-            .flatten()
-            .map(|e| format!("{} {}", text(e, "errorCode"), text(e, "errorDescription")))
-            .collect();
-        return Err(ParseError::CarrierError(format!(
-            "{} {}: {}",
-            text(&value, "httpCode"),
-            text(&value, "httpMessage"),
-            details.join("; ")
-        )));
+    let piece = match crate::common::json::<Strict>(body) {
+        Ok(strict) => strict.mail_pieces,
+        Err(_) => mail_piece_or_error(body)?,
     };
-    let piece: MailPiece = serde_json::from_value(piece)
-        .map_err(|err| ParseError::Body(format!("unreadable mail piece: {err}")))?;
     let mut outcome = ParseOutcome::default();
-    let number = piece.mail_piece_id;
+    let number = piece.mail_piece_id.into_owned();
     let mut events = Vec::with_capacity(piece.events.len());
     for event in piece.events {
         let Some(instant) = Instant::parse_rfc3339(&event.event_date_time) else {
@@ -154,7 +179,10 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
             continue;
         };
         let (status, sub_status) = map_event_code(&event.event_code);
-        let location = event.location_name.filter(|l| !l.trim().is_empty());
+        let location = event
+            .location_name
+            .filter(|l| !l.trim().is_empty())
+            .map(Cow::into_owned);
         let key = dedupe_key(&[
             &instant.utc.to_rfc3339(),
             &event.event_code,
@@ -163,7 +191,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         events.push(TrackingEvent::at(
             instant,
             (status, sub_status),
-            event.event_code,
+            event.event_code.into_owned(),
             event.event_name.trim().to_owned(),
             location,
             key,
@@ -180,6 +208,31 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
         events,
     });
     Ok(outcome)
+}
+
+/// The answer the one-pass read refused: its mail piece with the reason it does not read, or
+/// the error envelope.
+fn mail_piece_or_error(body: &[u8]) -> Result<MailPiece<'_>, ParseError> {
+    let answer: Answer = crate::lenient::answer(body)?;
+    let Some(piece) = answer.mail_pieces else {
+        let text = |t: &Option<Cow<str>>| t.as_deref().unwrap_or("").to_owned();
+        let details: Vec<String> = answer
+            .errors
+            .0
+            .into_iter()
+            .flatten()
+            .map(|raw| crate::lenient::object::<ErrorText>(raw).unwrap_or_default())
+            .map(|e| format!("{} {}", text(&e.error_code), text(&e.error_description)))
+            .collect();
+        return Err(ParseError::CarrierError(format!(
+            "{} {}: {}",
+            text(&answer.http_code),
+            text(&answer.http_message),
+            details.join("; ")
+        )));
+    };
+    serde_json::from_str(piece.get())
+        .map_err(|err| ParseError::Body(format!("unreadable mail piece: {err}")))
 }
 
 impl CarrierAdapter for RoyalMailAdapter {
@@ -226,5 +279,32 @@ impl CarrierAdapter for RoyalMailAdapter {
 
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_poll(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_other_than_a_mail_piece_read_as_they_did_from_a_tree() {
+        // Only text counts as text in the envelope; an error that is not an object is blank.
+        let envelope = br#"{"httpCode":400,"httpMessage":"Bad","errors":["x",{"errorCode":"E1","errorDescription":"d"}]}"#;
+        assert_eq!(
+            parse_poll(envelope).unwrap_err(),
+            ParseError::CarrierError(" Bad:  ; E1 d".into())
+        );
+        // A mail piece that is there but does not read is a body error, null included.
+        for piece in ["null", r#"{"events":[]}"#] {
+            let body = format!(r#"{{"mailPieces":{piece}}}"#);
+            assert!(matches!(
+                parse_poll(body.as_bytes()),
+                Err(ParseError::Body(m)) if m.starts_with("unreadable mail piece")
+            ));
+        }
+        assert_eq!(
+            parse_poll(b"[]").unwrap_err(),
+            ParseError::CarrierError(" : ".into())
+        );
     }
 }
