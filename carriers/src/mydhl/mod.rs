@@ -9,9 +9,12 @@
 //! multi-zone country) it is taken as UTC with a problem saying so. Errors come as problem
 //! documents (`title`, `detail`).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use serde::Deserialize;
 
+use crate::lenient::RawList;
 use crate::{
     AccessToken, Capabilities, CarrierAdapter, HttpMethod, HttpRequest, Instant, ParseError,
     ParseOutcome, PollTarget, Status, TrackingEvent, TrackingUpdate, dedupe_key,
@@ -58,40 +61,62 @@ pub fn map_type_code(code: &str) -> (Status, Option<String>) {
     (status, sub.map(str::to_owned))
 }
 
+// The answer's types borrow from the body; it is read in one pass, and only when that fails
+// shipment by shipment (each kept raw), so one bad shipment is a problem, not a refusal.
+
 #[derive(Debug, Deserialize)]
-struct ServiceArea {
-    #[serde(default)]
-    description: Option<String>,
+struct ServiceArea<'a> {
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Checkpoint {
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    time: String,
-    #[serde(rename = "GMTOffset", default)]
-    gmt_offset: Option<String>,
-    #[serde(default)]
-    type_code: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    service_area: Vec<ServiceArea>,
+struct Checkpoint<'a> {
+    #[serde(default, borrow)]
+    date: Cow<'a, str>,
+    #[serde(default, borrow)]
+    time: Cow<'a, str>,
+    #[serde(rename = "GMTOffset", default, borrow)]
+    gmt_offset: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    type_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    description: Cow<'a, str>,
+    #[serde(default, borrow)]
+    service_area: Vec<ServiceArea<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Shipment {
-    shipment_tracking_number: String,
-    #[serde(default)]
-    estimated_time_of_delivery: Option<String>,
-    #[serde(default)]
-    events: Vec<Checkpoint>,
+struct Shipment<'a> {
+    #[serde(borrow)]
+    shipment_tracking_number: Cow<'a, str>,
+    #[serde(default, borrow)]
+    estimated_time_of_delivery: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    events: Vec<Checkpoint<'a>>,
 }
 
-fn checkpoint_instant(checkpoint: &Checkpoint) -> Option<(Instant, Option<String>)> {
+/// The usual answer, in one pass.
+#[derive(Deserialize)]
+struct Strict<'a> {
+    #[serde(borrow)]
+    shipments: Vec<Shipment<'a>>,
+}
+
+/// Any other answer: shipments kept raw, or a problem document.
+#[derive(Default, Deserialize)]
+struct Answer<'a> {
+    #[serde(default, borrow)]
+    shipments: RawList<'a>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    title: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    detail: Option<Cow<'a, str>>,
+}
+
+fn checkpoint_instant(checkpoint: &Checkpoint<'_>) -> Option<(Instant, Option<String>)> {
     let date = NaiveDate::parse_from_str(checkpoint.date.trim(), "%Y-%m-%d").ok()?;
     let time = NaiveTime::parse_from_str(checkpoint.time.trim(), "%H:%M:%S").ok()?;
     let naive = date.and_time(time);
@@ -117,79 +142,85 @@ fn checkpoint_instant(checkpoint: &Checkpoint) -> Option<(Instant, Option<String
 
 /// Parse a tracking answer, or DHL's problem document (a carrier error).
 pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
-    let value: serde_json::Value = crate::common::json(body)?;
-    let Some(shipments) = value.get("shipments").and_then(|s| s.as_array()) else {
-        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let mut outcome = ParseOutcome::default();
+    if let Ok(strict) = crate::common::json::<Strict>(body) {
+        for shipment in strict.shipments {
+            parse_shipment(shipment, &mut outcome);
+        }
+        return Ok(outcome);
+    }
+    let answer: Answer = crate::lenient::answer(body)?;
+    let Some(shipments) = answer.shipments.0 else {
         return Err(ParseError::CarrierError(format!(
             "{}: {}",
-            text("title"),
-            text("detail")
+            answer.title.as_deref().unwrap_or(""),
+            answer.detail.as_deref().unwrap_or("")
         )));
     };
-    let mut outcome = ParseOutcome::default();
-    for value in shipments {
-        let shipment: Shipment = match serde_json::from_value(value.clone()) {
-            Ok(shipment) => shipment,
-            Err(err) => {
-                outcome.problem(format!("unreadable shipment: {err}"));
-                continue;
-            }
-        };
-        let number = shipment.shipment_tracking_number;
-        let mut events = Vec::with_capacity(shipment.events.len());
-        for checkpoint in shipment.events {
-            let Some((instant, note)) = checkpoint_instant(&checkpoint) else {
-                outcome.problem_for(
-                    &number,
-                    format!(
-                        "checkpoint time `{} {}` is unreadable",
-                        checkpoint.date, checkpoint.time
-                    ),
-                );
-                continue;
-            };
-            if let Some(message) = note {
-                outcome.problem_for(&number, message);
-            }
-            let (status, sub_status) = map_type_code(&checkpoint.type_code);
-            let location = checkpoint
-                .service_area
-                .first()
-                .and_then(|a| a.description.clone())
-                .filter(|d| !d.trim().is_empty());
-            let description = checkpoint.description.trim().to_owned();
-            let key = dedupe_key(&[
-                &instant.utc.to_rfc3339(),
-                &checkpoint.type_code,
-                &description,
-                location.as_deref().unwrap_or(""),
-            ]);
-            events.push(TrackingEvent::at(
-                instant,
-                (status, sub_status),
-                checkpoint.type_code,
-                description,
-                location,
-                key,
-            ));
+    for raw in shipments {
+        match serde_json::from_str::<Shipment>(raw.get()) {
+            Ok(shipment) => parse_shipment(shipment, &mut outcome),
+            Err(err) => outcome.problem(format!("unreadable shipment: {err}")),
         }
-        outcome.updates.push(TrackingUpdate {
-            tracking_number: number,
-            courier: None,
-            estimated_delivery: shipment
-                .estimated_time_of_delivery
-                .as_deref()
-                .and_then(|t| {
-                    Instant::parse_rfc3339(t).map(|i| i.utc).or_else(|| {
-                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
-                            .ok()
-                            .map(|n| n.and_utc())
-                    })
-                }),
-            events,
-        });
     }
     Ok(outcome)
+}
+
+fn parse_shipment(shipment: Shipment<'_>, outcome: &mut ParseOutcome) {
+    let number = shipment.shipment_tracking_number.into_owned();
+    let mut events = Vec::with_capacity(shipment.events.len());
+    for checkpoint in shipment.events {
+        let Some((instant, note)) = checkpoint_instant(&checkpoint) else {
+            outcome.problem_for(
+                &number,
+                format!(
+                    "checkpoint time `{} {}` is unreadable",
+                    checkpoint.date, checkpoint.time
+                ),
+            );
+            continue;
+        };
+        if let Some(message) = note {
+            outcome.problem_for(&number, message);
+        }
+        let (status, sub_status) = map_type_code(&checkpoint.type_code);
+        let location = checkpoint
+            .service_area
+            .first()
+            .and_then(|a| a.description.as_deref())
+            .filter(|d| !d.trim().is_empty())
+            .map(str::to_owned);
+        let description = checkpoint.description.trim().to_owned();
+        let key = dedupe_key(&[
+            &instant.utc.to_rfc3339(),
+            &checkpoint.type_code,
+            &description,
+            location.as_deref().unwrap_or(""),
+        ]);
+        events.push(TrackingEvent::at(
+            instant,
+            (status, sub_status),
+            checkpoint.type_code.into_owned(),
+            description,
+            location,
+            key,
+        ));
+    }
+    outcome.updates.push(TrackingUpdate {
+        tracking_number: number,
+        courier: None,
+        estimated_delivery: shipment
+            .estimated_time_of_delivery
+            .as_deref()
+            .and_then(|t| {
+                Instant::parse_rfc3339(t).map(|i| i.utc).or_else(|| {
+                    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                        .ok()
+                        .map(|n| n.and_utc())
+                })
+            }),
+        events,
+    });
 }
 
 impl CarrierAdapter for MyDhlAdapter {
@@ -241,5 +272,33 @@ impl CarrierAdapter for MyDhlAdapter {
 
     fn parse_poll_response(&self, body: &[u8]) -> Result<ParseOutcome, ParseError> {
         parse_poll(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_shipment_is_one_problem_and_the_others_read() {
+        let body = br#"{"shipments":[
+            {"events":[]},
+            {"shipmentTrackingNumber":"123","events":[{"date":"2026-11-20","time":"10:00:00",
+              "GMTOffset":"+01:00","typeCode":"OK","description":"Delivered"}]}]}"#;
+        let outcome = parse_poll(body).unwrap();
+        assert_eq!(outcome.updates.len(), 1);
+        assert_eq!(outcome.updates[0].events[0].status, Status::Delivered);
+        assert_eq!(outcome.problems.len(), 1);
+        assert!(
+            outcome.problems[0]
+                .message
+                .starts_with("unreadable shipment")
+        );
+        // A problem document: only text counts.
+        let problem = br#"{"title":404,"detail":"No shipment found"}"#;
+        assert_eq!(
+            parse_poll(problem).unwrap_err(),
+            ParseError::CarrierError(": No shipment found".into())
+        );
     }
 }
