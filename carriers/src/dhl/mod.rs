@@ -166,10 +166,10 @@ struct Strict<'a> {
 struct Answer<'a> {
     #[serde(default, borrow)]
     shipments: RawList<'a>,
-    #[serde(default, borrow)]
-    title: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    detail: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    title: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    detail: Option<Cow<'a, str>>,
 }
 
 fn event_of(
@@ -295,14 +295,10 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     }
     let answer: Answer = crate::lenient::answer(body)?;
     let Some(shipments) = answer.shipments.0 else {
-        fn text(raw: Option<&RawValue>) -> Cow<'_, str> {
-            raw.and_then(crate::common::borrowed_text)
-                .unwrap_or_default()
-        }
-        return match (text(answer.title), text(answer.detail)) {
-            (title, detail) if title.is_empty() && detail.is_empty() => {
-                Err(ParseError::Body("no `shipments` list".into()))
-            }
+        let title = answer.title.as_deref().unwrap_or("");
+        let detail = answer.detail.as_deref().unwrap_or("");
+        return match (title, detail) {
+            ("", "") => Err(ParseError::Body("no `shipments` list".into())),
             (title, detail) => Err(ParseError::CarrierError(format!("{title}: {detail}"))),
         };
     };

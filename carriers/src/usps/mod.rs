@@ -205,8 +205,7 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     // Two borrowed passes over the bytes, no tree: is it one of the error shapes, then the
     // tracking answer itself.
     // (serde reads a struct from an array too, positionally: only an object is probed.)
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let probe: ErrorProbe = if is_object {
+    let probe: ErrorProbe = if body.trim_ascii_start().starts_with(b"{") {
         crate::common::json(body)?
     } else {
         ErrorProbe::default()
@@ -214,17 +213,13 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
     if let Some(error) = probe.error {
         if error.get().starts_with('{') {
             let error: ErrorObject = serde_json::from_str(error.get()).unwrap_or_default();
-            let text = |raw: Option<&RawValue>| {
-                raw.and_then(|r| serde_json::from_str::<Cow<str>>(r.get()).ok())
-                    .unwrap_or_default()
-            };
             return Err(ParseError::CarrierError(format!(
                 "{}: {}",
-                text(error.code),
-                text(error.message)
+                error.code.as_deref().unwrap_or(""),
+                error.message.as_deref().unwrap_or("")
             )));
         }
-        if let Ok(code) = serde_json::from_str::<Cow<str>>(error.get()) {
+        if let Some(code) = crate::common::borrowed_text(error) {
             let description = probe.error_description.as_deref().unwrap_or("");
             return Err(ParseError::CarrierError(format!("{code}: {description}")));
         }
@@ -244,17 +239,17 @@ pub fn parse_poll(body: &[u8]) -> Result<ParseOutcome, ParseError> {
 struct ErrorProbe<'a> {
     #[serde(default, borrow)]
     error: Option<&'a RawValue>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
     error_description: Option<Cow<'a, str>>,
 }
 
 /// Each field read as text if it is text (a number or anything else reads as empty).
 #[derive(Debug, Default, Deserialize)]
 struct ErrorObject<'a> {
-    #[serde(default, borrow)]
-    code: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "crate::lenient::text_only")]
+    message: Option<Cow<'a, str>>,
 }
 
 impl CarrierAdapter for UspsAdapter {
