@@ -154,6 +154,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         url: database_url.clone(),
         max_connections: 4,
         statement_cache: 32,
+        read_lanes: 0,
         migrate_on_start: false,
     })
     .await?;

@@ -10,21 +10,21 @@ use crate::gateway::Gateway;
 use crate::store::shipments::ShipmentLookup;
 use crate::store::states::Scope;
 
-/// The shipments matching `lookup` with their timelines (one query).
+/// The shipments matching `lookup` with their timelines and subscriptions (one query).
 async fn timelines(
     gateway: &Gateway,
     lookup: ShipmentLookup<'_>,
 ) -> Result<Vec<ShipmentOut>, ApiError> {
-    let found: Vec<ShipmentOut> = gateway
+    Ok(gateway
         .store
         .timelines(lookup)
         .await?
         .into_iter()
-        .map(|(shipment, events)| ShipmentOut::new(shipment, Some(events)))
-        .collect();
-    let ids: Vec<String> = found.iter().map(|s| s.id.clone()).collect();
-    let rows = gateway.store.subscriptions_of(&ids).await?;
-    Ok(ShipmentOut::list_with_subscriptions(found, rows))
+        .map(|found| {
+            ShipmentOut::new(found.shipment, Some(found.events))
+                .with_subscription(found.subscription)
+        })
+        .collect())
 }
 
 /// `GET /v1/track/{number}`: every spelling of the number finds its shipments (each configured

@@ -54,6 +54,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Prepared statements cached per connection (PostgreSQL, MySQL).
     pub statement_cache: usize,
+    /// PostgreSQL connections the support lookups keep out of the pool (0: none).
+    pub read_lanes: usize,
     pub migrate_on_start: bool,
 }
 

@@ -45,11 +45,19 @@ pub mod shipment {
     pub enum Relation {
         #[sea_orm(has_many = "super::tracking_event::Entity")]
         TrackingEvents,
+        #[sea_orm(has_one = "super::subscription::Entity")]
+        Subscription,
     }
 
     impl Related<super::tracking_event::Entity> for Entity {
         fn to() -> RelationDef {
             Relation::TrackingEvents.def()
+        }
+    }
+
+    impl Related<super::subscription::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Subscription.def()
         }
     }
 
@@ -221,7 +229,20 @@ pub mod subscription {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::shipment::Entity",
+            from = "Column::ShipmentId",
+            to = "super::shipment::Column::Id"
+        )]
+        Shipment,
+    }
+
+    impl Related<super::shipment::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Shipment.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod console;
 pub mod entities;
 pub mod keys;
+pub mod lanes;
 pub mod outbox;
 pub mod scheduling;
 pub mod sessions;
@@ -80,6 +81,8 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// PostgreSQL connections the support lookups keep ([`lanes`]); `None` on other stores.
+    lanes: Option<std::sync::Arc<lanes::Lanes>>,
 }
 
 impl Store {
@@ -119,7 +122,14 @@ impl Store {
                 db.execute_unprepared(pragma).await?;
             }
         }
-        Ok(Store { db })
+        let lanes = (db.get_database_backend() == DbBackend::Postgres && settings.read_lanes > 0)
+            .then(|| {
+                std::sync::Arc::new(lanes::Lanes::new(
+                    db.get_postgres_connection_pool().clone(),
+                    settings.read_lanes,
+                ))
+            });
+        Ok(Store { db, lanes })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -138,6 +148,12 @@ impl Store {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A free read lane for a lookup's query, if this store has lanes and one is free; the
+    /// caller otherwise queries through [`Self::conn`].
+    pub async fn lane(&self) -> Option<lanes::Lane<'_>> {
+        self.lanes.as_ref()?.take().await
     }
 
     /// A transaction for the write path. On MySQL/MariaDB it reads committed data: under

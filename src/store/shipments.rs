@@ -50,6 +50,16 @@ pub enum ShipmentLookup<'a> {
     Order(&'a str),
 }
 
+/// What a support lookup shows of one shipment: its timeline and its carrier subscription.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub shipment: shipment::Model,
+    /// In timeline order (the status rule's order).
+    pub events: Vec<tracking_event::Model>,
+    /// For carriers that need one.
+    pub subscription: Option<subscription::Model>,
+}
+
 /// A shipment with its events, oldest first.
 #[derive(Debug, Clone)]
 pub struct ShipmentWithEvents {
@@ -181,28 +191,44 @@ impl Store {
         Ok(events)
     }
 
-    /// Shipments matching `lookup` across every carrier, each with its timeline, in one query
-    /// (a join), oldest shipment first: the support lookups' read.
-    pub async fn timelines(
-        &self,
-        lookup: ShipmentLookup<'_>,
-    ) -> Result<Vec<(shipment::Model, Vec<tracking_event::Model>)>, StoreError> {
+    /// Shipments matching `lookup` across every carrier, each with its timeline and its
+    /// subscription, oldest shipment first: the support lookups' read. One query (the shipment
+    /// joined to both), so one round trip: on a busy box each round trip is a context switch
+    /// to PostgreSQL and back, which the lookup's profile showed as its largest cost.
+    pub async fn timelines(&self, lookup: ShipmentLookup<'_>) -> Result<Vec<Timeline>, StoreError> {
         let filter = match lookup {
             ShipmentLookup::TrackingNumbers(numbers) => {
                 shipment::Column::TrackingNumber.is_in(numbers.iter().cloned())
             }
             ShipmentLookup::Order(order_id) => shipment::Column::OrderId.eq(order_id),
         };
-        let mut found = shipment::Entity::find()
+        // `consolidate` gathers each shipment's rows (by primary key) and drops the repeats of
+        // its subscription the join puts beside every event.
+        let select = shipment::Entity::find()
             .filter(filter)
-            .find_with_related(tracking_event::Entity)
-            .all(self.conn())
-            .await?;
-        found.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        for (_, events) in &mut found {
-            sort_timeline(events);
-        }
-        Ok(found)
+            .find_also_related(subscription::Entity)
+            .find_also_related(tracking_event::Entity)
+            .consolidate();
+        let found = match self.lane().await {
+            Some(lane) => select.all(lane.conn()).await?,
+            None => select.all(self.conn()).await?,
+        };
+        let mut timelines: Vec<Timeline> = found
+            .into_iter()
+            .map(|(shipment, subscriptions, mut events)| {
+                sort_timeline(&mut events);
+                Timeline {
+                    shipment,
+                    events,
+                    // At most one: the subscription's primary key is the shipment's id.
+                    subscription: subscriptions.into_iter().next(),
+                }
+            })
+            .collect();
+        timelines.sort_by(|a, b| {
+            (a.shipment.created_at, &a.shipment.id).cmp(&(b.shipment.created_at, &b.shipment.id))
+        });
+        Ok(timelines)
     }
 
     /// Shipments whose number is not in their kind's canonical spelling: those migration 6

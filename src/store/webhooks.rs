@@ -85,11 +85,35 @@ fn statements_under(rows: Vec<NewInbound>, budget: usize) -> Vec<Vec<NewInbound>
     statements
 }
 
+/// One multi-row `INSERT … RETURNING id` (PostgreSQL, SQLite): the new rows' ids, in order.
+async fn insert_returning_ids(
+    db: &impl ConnectionTrait,
+    rows: Vec<NewInbound>,
+) -> Result<Vec<i64>, StoreError> {
+    let expected = rows.len();
+    let stored =
+        inbound_webhook::Entity::insert_many(rows.into_iter().map(NewInbound::into_active))
+            .exec_with_returning_keys(db)
+            .await?;
+    if stored.len() != expected {
+        return Err(StoreError::Corrupt(format!(
+            "stored {expected} webhooks but got {} ids back",
+            stored.len()
+        )));
+    }
+    Ok(stored)
+}
+
 impl Store {
-    /// Store many webhooks in one transaction (one durable commit for all of them: the group
-    /// commit of the webhook intake) and return their ids in order. PostgreSQL and SQLite write
-    /// them with multi-row `INSERT … RETURNING id`s of up to [`STATEMENT_BYTES`]; MySQL has no
-    /// `RETURNING`, so there it is one `INSERT` per row, still under the one commit.
+    /// Store many webhooks with one durable commit for all of them (the group commit of the
+    /// webhook intake) and return their ids in order. PostgreSQL and SQLite write them with
+    /// multi-row `INSERT … RETURNING id`s of up to [`STATEMENT_BYTES`]; MySQL has no
+    /// `RETURNING`, so there it is one `INSERT` per row, under one transaction.
+    ///
+    /// A batch that fits one statement is that statement alone, which commits by itself: no
+    /// `BEGIN` and `COMMIT` round trips, which on a busy box are each a wait for a PostgreSQL
+    /// backend to be scheduled, before the carriers get their answer. On PostgreSQL it runs on
+    /// a read lane ([`super::lanes`]) when one is free, so no ping follows it either.
     pub async fn store_inbound_webhooks(
         &self,
         rows: Vec<NewInbound>,
@@ -97,27 +121,24 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        let backend = self.backend();
+        let mut statements = statements_under(rows, STATEMENT_BYTES);
+        if backend != DbBackend::MySql && statements.len() == 1 {
+            let statement = statements.pop().expect("one statement");
+            return match self.lane().await {
+                Some(lane) => insert_returning_ids(lane.conn(), statement).await,
+                None => insert_returning_ids(self.conn(), statement).await,
+            };
+        }
         let txn = self.conn().begin().await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        if txn.get_database_backend() == DbBackend::MySql {
-            for row in rows {
-                ids.push(row.into_active().insert(&txn).await?.id);
-            }
-        } else {
-            for statement in statements_under(rows, STATEMENT_BYTES) {
-                let expected = statement.len();
-                let stored = inbound_webhook::Entity::insert_many(
-                    statement.into_iter().map(NewInbound::into_active),
-                )
-                .exec_with_returning_keys(&txn)
-                .await?;
-                if stored.len() != expected {
-                    return Err(StoreError::Corrupt(format!(
-                        "stored {expected} webhooks but got {} ids back",
-                        stored.len()
-                    )));
+        let mut ids = Vec::new();
+        for statement in statements {
+            if backend == DbBackend::MySql {
+                for row in statement {
+                    ids.push(row.into_active().insert(&txn).await?.id);
                 }
-                ids.extend(stored);
+            } else {
+                ids.extend(insert_returning_ids(&txn, statement).await?);
             }
         }
         txn.commit().await?;

@@ -217,6 +217,83 @@ async fn pushes_survive_terminated_connections_on_postgres_rabbitmq() {
     app.finish().await;
 }
 
+/// Support lookups and the intake's one-statement group commits run on kept PostgreSQL
+/// connections (read lanes). When PostgreSQL terminates every connection (as a restart does), a
+/// lane fails its next query at most, is dropped, and takes a fresh connection: lookups and
+/// webhooks come back by themselves, and no lane is left broken.
+#[tokio::test]
+async fn lanes_heal_after_postgres_terminates_their_connections() {
+    let app = TestApp::spawn_with(
+        Backend::PostgresRabbit,
+        &[("database.read_lanes", json!(2))],
+    )
+    .await;
+    app.mall_accepts_pushes().await;
+    app.register("sandbox", "SBX-LANE1", Some("ORD-LANE")).await;
+    let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+        .await
+        .unwrap();
+    let database = app
+        .storage
+        .as_ref()
+        .unwrap()
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let lookup = || async { app.get_json("/v1/track/SBX-LANE1", &app.keys.support).await };
+    for round in 0..3 {
+        // Lookups at once, so that both lanes hold a connection.
+        let answers = futures_util::future::join_all((0..6).map(|_| lookup())).await;
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "round {round}: {body}");
+            assert_eq!(
+                body["shipments"][0]["tracking_number"], "SBX-LANE1",
+                "{body}"
+            );
+        }
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+            ))
+            .await
+            .unwrap();
+        // Each terminated connection fails one query at most (a pooled one too, when it was
+        // used less than 30 s ago); then every lookup answers again.
+        let mut failed = 0;
+        while lookup().await.0 != 200 {
+            failed += 1;
+            assert!(failed < 20, "round {round}: lookups did not come back");
+        }
+        for _ in 0..20 {
+            let (status, body) = lookup().await;
+            assert_eq!(status, 200, "round {round}: a broken lane was kept: {body}");
+        }
+        // The intake's group commit heals the same way: a carrier's retry is stored.
+        let time = format!("2026-11-20T0{round}:00:00+01:00");
+        let body = sandbox_event("SBX-LANE1", &format!("lane{round}"), &time, "IT");
+        let mut refused = 0;
+        while !app.sandbox_webhook(&body).await.status().is_success() {
+            refused += 1;
+            assert!(
+                refused < 20,
+                "round {round}: the webhook was never accepted"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    app.settled().await;
+    let (status, body) = lookup().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["shipments"][0]["events"].as_array().unwrap().len(),
+        3,
+        "{body}"
+    );
+    app.finish().await;
+}
+
 /// The mall fails a share of the calls and answers slowly; a busy shipment changes status
 /// twelve times in quick succession. The first delivery of each push must come in sequence
 /// order: a newer push never overtakes an older undelivered one.

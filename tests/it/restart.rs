@@ -171,6 +171,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
         url: storage.database_url.clone(),
         max_connections: 2,
         statement_cache: 32,
+        read_lanes: 0,
         migrate_on_start: false,
     })
     .await
@@ -323,6 +324,7 @@ async fn subscriptions_survive_kill_9(backend: Backend) {
         url: storage.database_url.clone(),
         max_connections: 2,
         statement_cache: 32,
+        read_lanes: 0,
         migrate_on_start: false,
     })
     .await

@@ -1,0 +1,179 @@
+//! Read lanes: a few PostgreSQL connections kept out of the pool for the one-statement hot
+//! paths, the support lookups and the intake's group commit, instead of one taken from the
+//! pool and given back for every statement.
+//!
+//! Why: sqlx pings every connection given back to its pool (a `Sync` message and the backend's
+//! `ReadyForQuery`), so a one-query lookup costs two round trips, and on a busy box every round
+//! trip is a wake-up of a PostgreSQL backend and of a gateway thread. `strace` of the lookup
+//! run showed the ping's 27-byte TLS record after every query. A lane is taken from the pool
+//! once and kept; a statement runs on a free lane, or on a pooled connection as before when
+//! every lane is busy, so lanes never make anything wait. (Transactions keep the pool: their
+//! ping is one per batch.)
+//!
+//! Health stays the pool's: a lane idle for [`IDLE_CHECK`] goes back to the pool and the next
+//! statement takes a connection again (the pool pings connections idle that long), and a lane
+//! whose statement failed is dropped, so a PostgreSQL restart costs each lane one failed
+//! statement, as it costs each pooled connection (`healing::lanes_heal_after_postgres_…`). A
+//! statement cancelled half-way (the client went away) leaves nothing behind: sqlx reads what
+//! the backend still owes before it sends the next one.
+//!
+//! PostgreSQL only: SQLite has one connection and no ping, and MySQL keeps the pool.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{self, PgPool, Postgres};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// A lane idle this long is given back to the pool, which checks it before it is used again:
+/// the same threshold the pool uses (`test_before_acquire_if_idle_for`).
+pub const IDLE_CHECK: Duration = Duration::from_secs(30);
+
+/// The lanes of one store.
+#[derive(Debug)]
+pub struct Lanes {
+    pool: PgPool,
+    slots: Box<[Mutex<Slot>]>,
+    /// Where the next search for a free lane starts, so load spreads over every lane.
+    next: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    held: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl Lanes {
+    pub fn new(pool: PgPool, lanes: usize) -> Lanes {
+        Lanes {
+            pool,
+            slots: (0..lanes).map(|_| Mutex::new(Slot::default())).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// A free lane with its connection, or `None` when every lane is busy or no connection
+    /// could be taken (the caller then uses the pool, which reports the failure as usual).
+    pub async fn take(&self) -> Option<Lane<'_>> {
+        let count = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut slot = (0..count).find_map(|i| self.slots[(start + i) % count].try_lock().ok())?;
+        let conn = match slot.held.take() {
+            Some((conn, used_at)) if used_at.elapsed() < IDLE_CHECK => conn,
+            // Idle too long: back to the pool (dropped), which checks it on the next acquire.
+            _ => self.pool.acquire().await.ok()?,
+        };
+        Some(Lane {
+            slot,
+            conn: OnLane {
+                conn: Mutex::new(Some(conn)),
+                failed: AtomicBool::new(false),
+            },
+        })
+    }
+}
+
+/// A lane in use. Dropped, it keeps its connection for the next query, unless a query on it
+/// failed: that connection goes back to the pool, which pings it and closes it if broken.
+#[derive(Debug)]
+pub struct Lane<'a> {
+    slot: MutexGuard<'a, Slot>,
+    conn: OnLane,
+}
+
+impl Lane<'_> {
+    /// The lane's connection, for sea-orm queries (one at a time).
+    pub fn conn(&self) -> &OnLane {
+        &self.conn
+    }
+}
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        if !self.conn.failed.load(Ordering::Relaxed) {
+            self.slot.held = self
+                .conn
+                .conn
+                .get_mut()
+                .take()
+                .map(|conn| (conn, Instant::now()));
+        }
+    }
+}
+
+/// One lane's connection as sea-orm sees it.
+#[derive(Debug)]
+pub struct OnLane {
+    conn: Mutex<Option<PoolConnection<Postgres>>>,
+    failed: AtomicBool,
+}
+
+impl OnLane {
+    fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+        let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
+        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+    }
+
+    async fn connection(&self) -> MutexGuard<'_, Option<PoolConnection<Postgres>>> {
+        self.conn.lock().await
+    }
+
+    fn fail(&self, err: sqlx::Error) -> RuntimeErr {
+        self.failed.store(true, Ordering::Relaxed);
+        RuntimeErr::SqlxError(Arc::new(err))
+    }
+}
+
+/// The connection is only taken out of its lock when the lane is dropped.
+const HELD: &str = "a lane holds its connection while in use";
+
+#[async_trait::async_trait]
+impl ConnectionTrait for OnLane {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        Self::query(&stmt)
+            .execute(conn)
+            .await
+            .map(ExecResult::from)
+            .map_err(|err| DbErr::Exec(self.fail(err)))
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(conn)
+            .await
+            .map(ExecResult::from)
+            .map_err(|err| DbErr::Exec(self.fail(err)))
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        Self::query(&stmt)
+            .fetch_optional(conn)
+            .await
+            .map(|row| row.map(QueryResult::from))
+            .map_err(|err| DbErr::Query(self.fail(err)))
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        Self::query(&stmt)
+            .fetch_all(conn)
+            .await
+            .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+            .map_err(|err| DbErr::Query(self.fail(err)))
+    }
+}
