@@ -41,14 +41,6 @@ impl Settings {
                 "must start with sqlite:, postgres:// or mysql:// (MySQL 8 / MariaDB 10.6+)",
             );
         }
-        if self.database.url.starts_with("postgres")
-            && self.database.read_lanes >= self.database.max_connections as usize
-        {
-            return invalid(
-                "database.read_lanes",
-                "must be less than database.max_connections (lanes are kept out of the pool)",
-            );
-        }
         if self.queue.prefetch == 0 {
             return invalid("queue.prefetch", "must be at least 1");
         }

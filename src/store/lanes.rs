@@ -10,9 +10,9 @@
 //! every lane is busy, so lanes never make anything wait. (Transactions keep the pool: their
 //! ping is one per batch.)
 //!
-//! Health stays the pool's: a lane idle for [`IDLE_CHECK`] goes back to the pool and the next
-//! statement takes a connection again (the pool pings connections idle that long), and a lane
-//! whose statement failed is dropped, so a PostgreSQL restart costs each lane one failed
+//! Health stays as the pool keeps it: a lane takes an idle pooled connection and pings it once,
+//! a lane idle for [`IDLE_CHECK`] goes back to the pool, and a lane whose statement failed is
+//! dropped, so a PostgreSQL restart costs each lane one failed
 //! statement, as it costs each pooled connection (`healing::lanes_heal_after_postgres_…`). A
 //! statement cancelled half-way (the client went away) leaves nothing behind: sqlx reads what
 //! the backend still owes before it sends the next one.
@@ -56,16 +56,22 @@ impl Lanes {
         }
     }
 
-    /// A free lane with its connection, or `None` when every lane is busy or no connection
-    /// could be taken (the caller then uses the pool, which reports the failure as usual).
+    /// A free lane with its connection, or `None` when every lane is busy or has no
+    /// connection to hand (the caller then uses the pool, which waits for a connection and
+    /// reports a database that is down the usual way: a lane never adds a wait).
     pub async fn take(&self) -> Option<Lane<'_>> {
         let count = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut slot = (0..count).find_map(|i| self.slots[(start + i) % count].try_lock().ok())?;
         let conn = match slot.held.take() {
             Some((conn, used_at)) if used_at.elapsed() < IDLE_CHECK => conn,
-            // Idle too long: back to the pool (dropped), which checks it on the next acquire.
-            _ => self.pool.acquire().await.ok()?,
+            // None yet, or idle too long (dropped: back to the pool). A lane takes only an idle
+            // pooled connection, and checks it once: the pool does not when handing it this way.
+            _ => {
+                let mut conn = self.pool.try_acquire()?;
+                sqlx::Connection::ping(&mut *conn).await.ok()?;
+                conn
+            }
         };
         Some(Lane {
             slot,

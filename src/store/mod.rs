@@ -122,11 +122,15 @@ impl Store {
                 db.execute_unprepared(pragma).await?;
             }
         }
-        let lanes = (db.get_database_backend() == DbBackend::Postgres && settings.read_lanes > 0)
-            .then(|| {
+        // Lanes keep at most half the pool's connections: the rest is for everything else.
+        let read_lanes = settings
+            .read_lanes
+            .min(settings.max_connections as usize / 2);
+        let lanes =
+            (db.get_database_backend() == DbBackend::Postgres && read_lanes > 0).then(|| {
                 std::sync::Arc::new(lanes::Lanes::new(
                     db.get_postgres_connection_pool().clone(),
-                    settings.read_lanes,
+                    read_lanes,
                 ))
             });
         Ok(Store { db, lanes })

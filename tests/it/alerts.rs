@@ -282,15 +282,7 @@ async fn an_unreachable_database_alerts_and_resolves_on_postgres_rabbitmq() {
     let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
         .await
         .unwrap();
-    let database = app
-        .storage
-        .as_ref()
-        .unwrap()
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let database = app.database_name();
     use sea_orm::ConnectionTrait;
     let sql = |text: String| {
         let admin = admin.clone();

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use trackgate::store::states::OutboxState;
 use wiremock::matchers::{method, path};
@@ -176,11 +175,6 @@ async fn pushes_survive_terminated_connections_on_postgres_rabbitmq() {
         let shipment = app.register("sandbox", &format!("SBX-TERM{n}"), None).await;
         ids.push(shipment["id"].as_str().unwrap().to_owned());
     }
-    let storage = app.storage.as_ref().unwrap();
-    let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
-        .await
-        .unwrap();
-    let database = storage.database_url.rsplit('/').next().unwrap().to_owned();
     let codes = ["PU", "IT", "OD", "FA", "DL"];
     for (step, code) in codes.iter().enumerate() {
         for n in 0..4 {
@@ -198,12 +192,7 @@ async fn pushes_survive_terminated_connections_on_postgres_rabbitmq() {
             };
             assert!(retried.await, "the webhook was never accepted");
         }
-        admin
-            .execute_unprepared(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-            ))
-            .await
-            .unwrap();
+        app.terminate_postgres_connections().await;
     }
     wait_until("every push delivered", Duration::from_secs(60), || {
         all_delivered(&app, &ids)
@@ -230,18 +219,6 @@ async fn lanes_heal_after_postgres_terminates_their_connections() {
     .await;
     app.mall_accepts_pushes().await;
     app.register("sandbox", "SBX-LANE1", Some("ORD-LANE")).await;
-    let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
-        .await
-        .unwrap();
-    let database = app
-        .storage
-        .as_ref()
-        .unwrap()
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
     let lookup = || async { app.get_json("/v1/track/SBX-LANE1", &app.keys.support).await };
     for round in 0..3 {
         // Lookups at once, so that both lanes hold a connection.
@@ -253,12 +230,7 @@ async fn lanes_heal_after_postgres_terminates_their_connections() {
                 "{body}"
             );
         }
-        admin
-            .execute_unprepared(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-            ))
-            .await
-            .unwrap();
+        app.terminate_postgres_connections().await;
         // Each terminated connection fails one query at most (a pooled one too, when it was
         // used less than 30 s ago); then every lookup answers again.
         let mut failed = 0;

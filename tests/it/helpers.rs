@@ -381,6 +381,33 @@ impl TestApp {
         response
     }
 
+    /// The name of this app's scratch database (PostgreSQL, MySQL).
+    pub fn database_name(&self) -> String {
+        let url = &self
+            .storage
+            .as_ref()
+            .expect("a database store")
+            .database_url;
+        url.rsplit('/').next().unwrap().to_owned()
+    }
+
+    /// PostgreSQL's own fault: every connection to this app's database terminated, as a
+    /// restart does ("terminating connection due to administrator command").
+    pub async fn terminate_postgres_connections(&self) {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(postgres_admin_url())
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                self.database_name()
+            ))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+    }
+
     /// Wait until no stored webhook is left unprocessed.
     pub async fn settled(&self) {
         let store = self.gateway().store.clone();
