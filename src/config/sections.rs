@@ -54,7 +54,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Prepared statements cached per connection (PostgreSQL, MySQL).
     pub statement_cache: usize,
-    /// PostgreSQL connections the support lookups keep out of the pool (0: none).
+    /// PostgreSQL connections kept out of the pool for the support lookups and one-statement
+    /// group commits (`store::lanes`; at most half of `max_connections`; 0: none).
     pub read_lanes: usize,
     pub migrate_on_start: bool,
 }

@@ -12,10 +12,10 @@
 //!
 //! Health stays as the pool keeps it: a lane takes an idle pooled connection and pings it once,
 //! a lane idle for [`IDLE_CHECK`] goes back to the pool, and a lane whose statement failed is
-//! dropped, so a PostgreSQL restart costs each lane one failed
-//! statement, as it costs each pooled connection (`healing::lanes_heal_after_postgres_…`). A
-//! statement cancelled half-way (the client went away) leaves nothing behind: sqlx reads what
-//! the backend still owes before it sends the next one.
+//! dropped (back to the pool, which pings it and closes it if broken), so a PostgreSQL restart
+//! costs each lane one failed statement at most, as it costs each pooled connection
+//! (`healing::lanes_heal_after_postgres_…`). A statement cancelled half-way (the client went
+//! away) leaves nothing behind: sqlx reads what the backend still owes before the next one.
 //!
 //! PostgreSQL only: SQLite has one connection and no ping, and MySQL keeps the pool.
 
