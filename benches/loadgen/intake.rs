@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
+use crate::cpu::CpuReading;
 use crate::drive::{self, Source};
 use crate::gateway::{Gateway, RssSampler};
 use crate::mall::Mall;
@@ -83,6 +84,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
         None
     };
     let rss = RssSampler::start(setup.gateway.pid());
+    let cpu_before = CpuReading::take(setup.gateway.pid());
     let sending_started = setup.started.elapsed();
     let mut sent = drive::run(
         &drive::client(args.connections),
@@ -100,6 +102,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let sending_done = setup.started.elapsed();
     sent.latencies.sort_unstable();
     let drained = drain(args, &setup, store.conn()).await?;
+    let cpu_after = CpuReading::take(setup.gateway.pid());
     let calls = match &statements {
         Some(Ok(())) => Some(crate::statements::read(store.conn()).await?),
         _ => None,
@@ -107,6 +110,10 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     let reconciliation = Reconciliation::check(&setup, &sent, store.conn()).await?;
     let windows = (sending_started, sending_done, drained);
     crate::reconcile::report(&setup, &sent, &reconciliation, windows, &rss, &ceilings).await?;
+    println!();
+    for line in cpu_before.report(&cpu_after, sent.ok) {
+        println!("{line}");
+    }
     match (statements, calls) {
         (Some(Ok(())), Some(calls)) => {
             let changed = count(store.conn(), "/* loadgen */ SELECT count(*) FROM push_outbox").await?;

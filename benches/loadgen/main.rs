@@ -12,6 +12,7 @@
 //! the store and the fake mall: the run fails (exit 1) if anything acknowledged is missing.
 
 mod ceilings;
+mod cpu;
 mod drive;
 mod gateway;
 mod intake;

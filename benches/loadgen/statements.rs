@@ -24,11 +24,21 @@ pub async fn reset(db: &DatabaseConnection) -> Result<(), String> {
     run("SELECT pg_stat_statements_reset()").await
 }
 
-/// Calls by statement in this database since the reset: (calls, the statement's text), most
-/// called first, the load generator's own and the extension's left out.
-pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<(i64, String)>> {
+/// One statement's counters since the reset.
+pub struct Calls {
+    pub calls: i64,
+    pub query: String,
+    /// Time PostgreSQL spent executing it, in all its calls (ms).
+    pub exec_ms: f64,
+    /// WAL it wrote, in all its calls.
+    pub wal_bytes: f64,
+}
+
+/// Counters by statement in this database since the reset, most called first, the load
+/// generator's own and the extension's left out.
+pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<Calls>> {
     let sql = format!(
-        "{OWN} SELECT calls, query FROM pg_stat_statements \
+        "{OWN} SELECT calls, query, total_exec_time, wal_bytes::float8 FROM pg_stat_statements \
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND query NOT LIKE '{OWN}%' AND query NOT LIKE '%pg_stat_statements%' \
          ORDER BY calls DESC"
@@ -37,21 +47,34 @@ pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<(i64, String)>>
         .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
         .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .map(|row| {
+            Ok(Calls {
+                calls: row.try_get_by_index(0)?,
+                query: row.try_get_by_index(1)?,
+                exec_ms: row.try_get_by_index(2)?,
+                wal_bytes: row.try_get_by_index(3)?,
+            })
+        })
         .collect()
+}
+
+/// A statement's text on one line, cut to `width` characters.
+fn one_line(query: &str, width: usize) -> String {
+    let text: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.chars().take(width).collect()
 }
 
 /// Print the statements per acknowledged webhook and per webhook that changed a shipment (a
 /// push-outbox row written), with and without `BEGIN`/`COMMIT`, and the most called ones.
-pub fn print(calls: &[(i64, String)], webhooks: u64, changed: i64) {
-    let total: i64 = calls.iter().map(|(n, _)| n).sum();
+pub fn print(calls: &[Calls], webhooks: u64, changed: i64) {
+    let total: i64 = calls.iter().map(|c| c.calls).sum();
     let transaction_control: i64 = calls
         .iter()
-        .filter(|(_, q)| {
-            let q = q.trim().to_ascii_uppercase();
+        .filter(|c| {
+            let q = c.query.trim().to_ascii_uppercase();
             q == "BEGIN" || q == "COMMIT" || q == "ROLLBACK" || q.starts_with("SET TRANSACTION")
         })
-        .map(|(n, _)| n)
+        .map(|c| c.calls)
         .sum();
     let work = total - transaction_control;
     let per = |n: i64, d: f64| n as f64 / d.max(1.0);
@@ -66,9 +89,44 @@ pub fn print(calls: &[(i64, String)], webhooks: u64, changed: i64) {
         per(total, changed as f64)
     );
     println!("\nmost called statements (calls per acknowledged webhook):\n");
-    for (n, query) in calls.iter().take(12) {
-        let text: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
-        let text: String = text.chars().take(110).collect();
-        println!("- {:.3} `{}`", per(*n, webhooks as f64), text);
+    for c in calls.iter().take(12) {
+        println!(
+            "- {:.3} `{}`",
+            per(c.calls, webhooks as f64),
+            one_line(&c.query, 110)
+        );
+    }
+    // Where PostgreSQL's time and WAL went: a statement's cost is not its call count (a
+    // multi-row INSERT is one call), so the heaviest are listed by execution time, the
+    // variants of one statement (a multi-row form per batch size) counted together.
+    let exec_ms: f64 = calls.iter().map(|c| c.exec_ms).sum();
+    let wal: f64 = calls.iter().map(|c| c.wal_bytes).sum();
+    let webhooks = webhooks.max(1) as f64;
+    println!(
+        "\nexecution time and WAL per acknowledged webhook: {:.0} µs, {:.0} B; the heaviest statements (variants together):\n",
+        1000.0 * exec_ms / webhooks,
+        wal / webhooks
+    );
+    let mut shapes: Vec<(String, i64, f64, f64)> = Vec::new();
+    for c in calls {
+        let shape = one_line(&c.query, 90);
+        match shapes.iter_mut().find(|(s, ..)| *s == shape) {
+            Some((_, n, ms, bytes)) => {
+                *n += c.calls;
+                *ms += c.exec_ms;
+                *bytes += c.wal_bytes;
+            }
+            None => shapes.push((shape, c.calls, c.exec_ms, c.wal_bytes)),
+        }
+    }
+    shapes.sort_by(|a, b| b.2.total_cmp(&a.2));
+    for (shape, n, ms, bytes) in shapes.into_iter().take(8) {
+        println!(
+            "- {:.0} µs, {:.0} B WAL, {:.1} ms a call ({:.0} % of the time) `{shape}`",
+            1000.0 * ms / webhooks,
+            bytes / webhooks,
+            ms / n.max(1) as f64,
+            100.0 * ms / exec_ms.max(f64::MIN_POSITIVE),
+        );
     }
 }

@@ -10,16 +10,17 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 
+use super::batch::pg_array;
 use super::entities::{push_attempt, push_outbox};
 use super::outbox::new_dead_letter;
-use super::states::{OutboxState, TaskKind};
+use super::states::{OutboxState, TaskKind, label};
 use super::{Store, StoreError};
 
 /// One delivery attempt and the state it leaves its outbox row in.
@@ -52,7 +53,8 @@ pub struct PendingPush {
 }
 
 const RECORD_ON_POSTGRES: &str = "\
-WITH v (id, attempt, state, http_status, error, duration_ms, at) AS (VALUES {rows}), \
+WITH v AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[], $5::text[], \
+      $6::int8[], $7::timestamptz[]) AS v (id, attempt, state, http_status, error, duration_ms, at)), \
 l AS (SELECT id FROM push_outbox WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE), \
 o AS (UPDATE push_outbox AS p SET attempts = v.attempt, state = v.state, last_error = v.error, \
       updated_at = v.at, \
@@ -176,32 +178,21 @@ impl Store {
         &self,
         records: &[AttemptRecord],
     ) -> Result<HashMap<String, NextPush>, StoreError> {
-        let mut values: Vec<Value> = Vec::with_capacity(records.len() * 7);
-        let mut rows = Vec::with_capacity(records.len());
-        for (i, record) in records.iter().enumerate() {
-            let p = i * 7;
-            // Typed placeholders: a VALUES list does not take its types from the table.
-            rows.push(format!(
-                "(${}::text, ${}::int4, ${}::text, ${}::int4, ${}::text, ${}::int8, ${}::timestamptz)",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7
-            ));
-            values.extend([
-                record.outbox_id.clone().into(),
-                record.attempt.into(),
-                record.state.into(),
-                record.http_status.into(),
-                record.error.clone().into(),
-                record.duration_ms.into(),
-                record.at.into(),
-            ]);
-        }
-        let sql = RECORD_ON_POSTGRES.replace("{rows}", &rows.join(", "));
+        // Seven arrays, one per column: the statement's text is the same for any number of
+        // attempts, so each connection prepares it once.
+        let column = |value: fn(&AttemptRecord) -> Option<String>| {
+            Value::from(pg_array(records.iter().map(value)))
+        };
+        let values = vec![
+            column(|r| Some(r.outbox_id.clone())),
+            column(|r| Some(r.attempt.to_string())),
+            column(|r| Some(label(r.state))),
+            column(|r| r.http_status.map(|status| status.to_string())),
+            column(|r| r.error.clone()),
+            column(|r| Some(r.duration_ms.to_string())),
+            column(|r| Some(r.at.to_rfc3339_opts(SecondsFormat::Micros, true))),
+        ];
+        let sql = RECORD_ON_POSTGRES;
         let answered = self
             .conn()
             .query_all_raw(Statement::from_sql_and_values(

@@ -124,6 +124,38 @@ impl FromQueryResult for LockedShipment {
     }
 }
 
+/// A PostgreSQL array literal of text (`{"a","b"}`), bound as one text parameter and cast
+/// with `::text[]`: a list of any length in one parameter, so a statement's text does not
+/// change with its batch's size. Every element is quoted, `"` and `\` escaped.
+pub(crate) fn pg_text_array<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    pg_array(items.into_iter().map(Some))
+}
+
+/// [`pg_text_array`] with `None` as SQL `NULL`; any element type whose text PostgreSQL reads
+/// (numbers, RFC 3339 times) once the literal is cast (`$1::int4[]`, `$1::timestamptz[]`).
+pub(crate) fn pg_array<S: AsRef<str>>(items: impl IntoIterator<Item = Option<S>>) -> String {
+    let mut literal = String::from("{");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        let Some(item) = item else {
+            literal.push_str("NULL");
+            continue;
+        };
+        literal.push('"');
+        for c in item.as_ref().chars() {
+            if c == '"' || c == '\\' {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
+}
+
 /// Rows per statement for a table of `columns` columns.
 fn chunk_rows(columns: usize) -> usize {
     (CHUNK_PARAMS / columns.max(1)).max(1)
@@ -150,13 +182,30 @@ impl Store {
             )
             .and_where(Expr::col((pending, push_outbox::Column::State)).eq(OutboxState::Pending))
             .to_owned();
-        let key = Expr::tuple([
-            Expr::col((shipment::Entity, shipment::Column::CarrierId)),
-            Expr::col((shipment::Entity, shipment::Column::TrackingNumber)),
-        ]);
+        let key = if conn.get_database_backend() == DbBackend::Postgres {
+            // Arrays, not a list of pairs: the statement's text is the same for every batch
+            // size, so each connection prepares it once; and the planner joins the pairs to
+            // the unique index (or hashes them) whatever the statistics say. With a list of
+            // pairs of one carrier and statistics not yet gathered — a new deployment's first
+            // minutes — it factored the carrier out and read every shipment of it, 3–16 ms a
+            // batch. `unnest` runs once per statement; an array compared row by row
+            // (`= ANY($1::text[])`) would be parsed again for every row a scan reads.
+            let carriers = pg_text_array(keys.iter().map(|(carrier, _)| carrier));
+            let numbers = pg_text_array(keys.iter().map(|(_, number)| number));
+            Expr::cust_with_values(
+                r#"("shipments"."carrier_id", "shipments"."tracking_number") IN (SELECT * FROM unnest($1::text[], $2::text[]))"#,
+                [carriers, numbers],
+            )
+        } else {
+            Expr::tuple([
+                Expr::col((shipment::Entity, shipment::Column::CarrierId)),
+                Expr::col((shipment::Entity, shipment::Column::TrackingNumber)),
+            ])
+            .in_tuples(keys.iter().cloned())
+        };
         Ok(shipment::Entity::find()
             .expr_as(Expr::exists(pending_push), "push_pending")
-            .filter(key.in_tuples(keys.iter().cloned()))
+            .filter(key)
             .order_by_asc(shipment::Column::Id)
             .lock_exclusive()
             .into_model::<LockedShipment>()
@@ -173,8 +222,12 @@ impl Store {
         if shipment_ids.is_empty() {
             return Ok(grouped);
         }
+        // A list, not an array: measured on PostgreSQL, `IN (SELECT unnest($1::text[]))` kept
+        // the generic plan made while the table was small (a hash join over a scan of every
+        // event: 6 ms a batch as the table grew, against 1.3 ms for the list's custom plans).
+        let of_these = tracking_event::Column::ShipmentId.is_in(shipment_ids.iter().cloned());
         let events = tracking_event::Entity::find()
-            .filter(tracking_event::Column::ShipmentId.is_in(shipment_ids.iter().cloned()))
+            .filter(of_these)
             .all(conn)
             .await?;
         for event in events {

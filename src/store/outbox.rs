@@ -41,8 +41,12 @@ impl Store {
     /// deadlock (a push can be delivered and recorded before its mark lands). MySQL updates
     /// by primary-key range, in key order already; SQLite has one writer.
     pub async fn mark_enqueued_many(&self, ids: &[String]) -> Result<(), StoreError> {
-        let wanted = push_outbox::Column::Id.is_in(ids.iter().cloned());
         let filter = if self.backend() == DbBackend::Postgres {
+            // One statement text for every number of ids (prepared once per connection).
+            let wanted = Expr::cust_with_values(
+                r#""push_outbox"."id" IN (SELECT unnest($1::text[]))"#,
+                [super::batch::pg_text_array(ids)],
+            );
             let in_order = Query::select()
                 .column(push_outbox::Column::Id)
                 .from(push_outbox::Entity)
@@ -52,7 +56,7 @@ impl Store {
                 .to_owned();
             push_outbox::Column::Id.in_subquery(in_order)
         } else {
-            wanted
+            push_outbox::Column::Id.is_in(ids.iter().cloned())
         };
         push_outbox::Entity::update_many()
             .col_expr(push_outbox::Column::Enqueued, Expr::value(true))

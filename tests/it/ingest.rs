@@ -212,6 +212,9 @@ proptest! {
     }
 }
 
+/// A tracking number with every character a PostgreSQL array literal treats specially.
+const ODD_NUMBER: &str = r#"MIX-"Q\,{3} NULL}"#;
+
 /// One batch mixing two shipments, an unregistered number and duplicates, on each backend:
 /// every report counts what its own webhook did, and each shipment's first new push is the
 /// only one queued (the later ones wait for it).
@@ -220,12 +223,16 @@ async fn a_mixed_batch_reports_per_webhook(backend: Backend) {
     app.mall_accepts_pushes().await;
     let one = app.register("sandbox", "MIX-1", None).await;
     app.register("sandbox", "MIX-2", None).await;
+    // PostgreSQL reads the batch's keys as array literals: quotes, backslashes, commas and
+    // braces in a number must reach it intact.
+    let odd = app.register("sandbox", ODD_NUMBER, None).await;
     let bodies = vec![
         body("MIX-1", &[(0, 0, 0), (1, 5, 1)]),
         body("MIX-2", &[(0, 1, 0)]),
         body("MIX-1", &[(1, 5, 1), (2, 9, 2)]),
         body("MIX-UNKNOWN", &[(0, 1, 0)]),
         body("MIX-1", &[(0, 0, 0)]),
+        body(ODD_NUMBER, &[(0, 2, 0), (1, 3, 1)]),
     ];
     let reports = ingest_as_one_batch(&app, &bodies).await;
     let counts: Vec<(usize, usize, usize)> = reports
@@ -234,8 +241,17 @@ async fn a_mixed_batch_reports_per_webhook(backend: Backend) {
         .collect();
     assert_eq!(
         counts,
-        [(2, 0, 1), (1, 0, 1), (1, 1, 1), (0, 0, 0), (0, 1, 0)]
+        [
+            (2, 0, 1),
+            (1, 0, 1),
+            (1, 1, 1),
+            (0, 0, 0),
+            (0, 1, 0),
+            (2, 0, 1)
+        ]
     );
+    let (_, _, odd_events) = snapshot(&app, odd["id"].as_str().unwrap()).await;
+    assert_eq!(odd_events.len(), 2, "the odd number's events are stored");
     assert_eq!(reports[3].unmatched, ["MIX-UNKNOWN"]);
     let (status, _, events) = snapshot(&app, one["id"].as_str().unwrap()).await;
     assert_eq!((status.as_str(), events.len()), ("in_transit", 3));
