@@ -85,6 +85,7 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     };
     let rss = RssSampler::start(setup.gateway.pid());
     let cpu_before = CpuReading::take(setup.gateway.pid());
+    let analyzing = analyze_periodically(args, store.conn().clone());
     let sending_started = setup.started.elapsed();
     let mut sent = drive::run(
         &drive::client(args.connections),
@@ -103,6 +104,9 @@ pub async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<bool> {
     sent.latencies.sort_unstable();
     let drained = drain(args, &setup, store.conn()).await?;
     let cpu_after = CpuReading::take(setup.gateway.pid());
+    if let Some(analyzing) = analyzing {
+        analyzing.abort();
+    }
     let calls = match &statements {
         Some(Ok(())) => Some(crate::statements::read(store.conn()).await?),
         _ => None,
@@ -184,6 +188,12 @@ async fn set_up(args: &Args, scratch: &Scratch, db: &DatabaseConnection) -> anyh
 }
 
 fn describe(args: &Args, setup: &Setup) {
+    if args.store == "postgres" && args.analyze_every_secs > 0 {
+        println!(
+            "ANALYZE every {} s while sending (as autovacuum keeps a deployment's statistics)",
+            args.analyze_every_secs
+        );
+    }
     println!(
         "{} shipments × {} callbacks, {} sends ({:.0}% duplicates, {:.0}% out of order), mean body {} B, {}, {} connections, mall answers in {} ms\n",
         setup.shipments,
@@ -232,6 +242,28 @@ async fn measure_ceilings(
         ceilings.lines.push(format!("RabbitMQ ceiling (persistent publish + confirm): {windowed:.0} msg/s with 256 in flight, {single:.0} msg/s one at a time"));
     }
     Ok(ceilings)
+}
+
+/// With `--analyze-every-secs` on PostgreSQL: `ANALYZE` the scratch database that often until
+/// aborted, as autovacuum does for a deployment's growing tables (new statistics also make
+/// PostgreSQL plan the gateway's prepared statements again).
+fn analyze_periodically(
+    args: &Args,
+    db: DatabaseConnection,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if args.store != "postgres" || args.analyze_every_secs == 0 {
+        return None;
+    }
+    let every = Duration::from_secs(args.analyze_every_secs);
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let sql = format!("{} ANALYZE", crate::statements::OWN);
+            if let Err(err) = db.execute_unprepared(&sql).await {
+                eprintln!("ANALYZE failed: {err}");
+            }
+        }
+    }))
 }
 
 /// Wait until every stored webhook is ingested, then until every status change is pushed.

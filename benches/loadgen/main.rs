@@ -63,6 +63,12 @@ pub struct Args {
     track: bool,
     #[arg(long, default_value_t = 1_000_000)]
     track_shipments: u64,
+    /// PostgreSQL: `ANALYZE` the scratch database every this many seconds while webhooks are
+    /// sent (0 = never, the default: the run then starts on tables autovacuum has not yet
+    /// analyzed, as a new deployment does; with it, plans follow the tables' growth as they do
+    /// in a deployment autovacuum has been keeping for a while).
+    #[arg(long, default_value_t = 0)]
+    analyze_every_secs: u64,
     /// Extra gateway configuration, KEY=VALUE (e.g. TRACKGATE__INTAKE__MAX_BATCH=1).
     #[arg(long = "gateway-env")]
     gateway_env: Vec<String>,

@@ -32,13 +32,16 @@ pub struct Calls {
     pub exec_ms: f64,
     /// WAL it wrote, in all its calls.
     pub wal_bytes: f64,
+    /// Time spent planning it (ms; 0 unless `pg_stat_statements.track_planning` is on).
+    pub plan_ms: f64,
 }
 
 /// Counters by statement in this database since the reset, most called first, the load
 /// generator's own and the extension's left out.
 pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<Calls>> {
     let sql = format!(
-        "{OWN} SELECT calls, query, total_exec_time, wal_bytes::float8 FROM pg_stat_statements \
+        "{OWN} SELECT calls, query, total_exec_time, wal_bytes::float8, total_plan_time \
+         FROM pg_stat_statements \
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          AND query NOT LIKE '{OWN}%' AND query NOT LIKE '%pg_stat_statements%' \
          ORDER BY calls DESC"
@@ -53,6 +56,7 @@ pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<Calls>> {
                 query: row.try_get_by_index(1)?,
                 exec_ms: row.try_get_by_index(2)?,
                 wal_bytes: row.try_get_by_index(3)?,
+                plan_ms: row.try_get_by_index(4)?,
             })
         })
         .collect()
@@ -101,10 +105,12 @@ pub fn print(calls: &[Calls], webhooks: u64, changed: i64) {
     // variants of one statement (a multi-row form per batch size) counted together.
     let exec_ms: f64 = calls.iter().map(|c| c.exec_ms).sum();
     let wal: f64 = calls.iter().map(|c| c.wal_bytes).sum();
+    let plan_ms: f64 = calls.iter().map(|c| c.plan_ms).sum();
     let webhooks = webhooks.max(1) as f64;
     println!(
-        "\nexecution time and WAL per acknowledged webhook: {:.0} µs, {:.0} B; the heaviest statements (variants together):\n",
+        "\nexecution time, planning time (when `pg_stat_statements.track_planning` is on) and WAL per acknowledged webhook: {:.0} µs, {:.0} µs, {:.0} B; the heaviest statements (variants together):\n",
         1000.0 * exec_ms / webhooks,
+        1000.0 * plan_ms / webhooks,
         wal / webhooks
     );
     let mut shapes: Vec<(String, i64, f64, f64)> = Vec::new();

@@ -23,7 +23,7 @@ mod writer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use trackgate_carriers::{Inbound, ParseError, SignatureError, Unverified, Verified};
@@ -101,6 +101,8 @@ struct Shared {
     /// instead of waiting `recover_after_secs` (memory stays bounded, latency only suffers).
     overflowed: AtomicBool,
     wake_sweep: Notify,
+    /// Small ingest batches committing at once, across the workers ([`process::run_worker`]).
+    small_batch_turns: Semaphore,
 }
 
 impl std::fmt::Debug for Intake {
@@ -141,6 +143,7 @@ impl Intake {
                 parsed_receivers: std::sync::Mutex::new(Some(parsed_receivers)),
                 overflowed: AtomicBool::new(false),
                 wake_sweep: Notify::new(),
+                small_batch_turns: Semaphore::new(process::SMALL_BATCH_TURNS),
             }),
         }
     }
