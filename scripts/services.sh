@@ -43,14 +43,17 @@ ensure_postgres() {
 # only loads at start: set it once and restart the local cluster (a no-op when already loaded).
 ensure_pg_stat_statements() {
   local url=${TRACKGATE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-  if psql "$url" -Atc "SHOW shared_preload_libraries" 2>/dev/null | grep -q pg_stat_statements; then
-    return
+  if ! psql "$url" -Atc "SHOW shared_preload_libraries" 2>/dev/null | grep -q pg_stat_statements; then
+    log "loading pg_stat_statements (restarts the local PostgreSQL once)"
+    psql "$url" -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+    local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+    wait_for_port 5432 60 PostgreSQL
   fi
-  log "loading pg_stat_statements (restarts the local PostgreSQL once)"
-  psql "$url" -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-  local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
-  wait_for_port 5432 60 PostgreSQL
+  # Planning time per statement too (the load generator reports it per webhook); a reload.
+  if [ "$(psql "$url" -Atc "SHOW pg_stat_statements.track_planning")" != on ]; then
+    psql "$url" -qc "ALTER SYSTEM SET pg_stat_statements.track_planning = on" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
 }
 
 ensure_rabbitmq() {
