@@ -30,7 +30,7 @@ use crate::ingest::{StoredWebhook, ingest_webhooks};
 /// transaction at a time left the box idle and the pipeline bound by its latency (end to end
 /// p50 184 ms at 380 webhooks/s). Measured on the 2-core box against four free workers
 /// (BENCHMARKS.md): at 720/s end to end p50 123 → 33 ms, ack p99 76 → 35 ms; flat out fully
-/// ingested 1,035 → 1,317/s.
+/// ingested 1,025 → 1,317/s.
 pub(super) async fn run_worker(
     shared: Arc<Shared>,
     mut receiver: mpsc::Receiver<StoredWebhook>,
