@@ -217,9 +217,9 @@ async fn after_commit(
         queue.wake();
     }
     if !queued.to_enqueue.is_empty() {
-        // Published (and confirmed, and marked) beside the next batch, not before it: the
-        // worker goes on ingesting while the broker confirms. If this process dies first, the
-        // rows are still unmarked and the relay publishes them.
+        // Published (and confirmed) beside the next batch, not before it: the worker goes on
+        // ingesting while the broker confirms. The rows are marked a moment later, those not
+        // delivered by then; if this process dies first, the relay publishes them again.
         let (store, queue) = (store.clone(), queue.clone());
         tokio::spawn(async move {
             crate::push::enqueue_new_many(&store, &queue, queued.to_enqueue).await;

@@ -23,7 +23,8 @@ use crate::queue::{PushTicket, Queue, Task, TaskKind};
 use crate::store::Store;
 
 /// Hand freshly committed outbox rows to the queue (their tasks, each carrying its payload):
-/// one queue call and one store update for all. A failure is logged, not returned: the rows
+/// one queue call for all, and their "enqueued" mark a moment later, only for those not
+/// delivered by then ([`crate::store::marks`]). A failure is logged, not returned: the rows
 /// stay `enqueued = false` and the relay picks them up, so the caller's write still stands.
 /// (With the embedded queue, ingest writes the task rows in its own transaction instead.)
 pub async fn enqueue_new_many(store: &Store, queue: &Queue, tasks: Vec<Task>) {
@@ -31,12 +32,10 @@ pub async fn enqueue_new_many(store: &Store, queue: &Queue, tasks: Vec<Task>) {
         return;
     }
     let ids: Vec<String> = tasks.iter().map(|task| task.ref_id.clone()).collect();
+    // Before the publish: whatever touches a row after this (an attempt, a wait) is newer.
+    let published_at = chrono::Utc::now();
     match queue.enqueue_many(tasks).await {
-        Ok(()) => {
-            if let Err(err) = store.mark_enqueued_many(&ids).await {
-                tracing::warn!(count = ids.len(), error = %err, "pushes enqueued but not marked; they may be sent twice");
-            }
-        }
+        Ok(()) => store.mark_enqueued_later(ids, published_at).await,
         Err(err) => {
             tracing::warn!(count = ids.len(), error = %err, "pushes not all enqueued yet; the relay will retry")
         }

@@ -199,6 +199,19 @@ impl Running {
         {
             tracing::warn!("background work did not stop within {STOP_GRACE:?}; leaving it");
         }
+        // Pushes published in the last moments get their "enqueued" mark now, or the relay
+        // would queue them a second time after the restart.
+        if tokio::time::timeout(
+            Duration::from_secs(5),
+            self.gateway.store.flush_enqueued_marks(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "pushes on the queue not marked in time; the relay may queue them again"
+            );
+        }
     }
 
     /// Serve until SIGINT or SIGTERM arrives on `signals`, then stop gracefully.

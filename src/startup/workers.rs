@@ -18,6 +18,9 @@ const RELAY_EVERY: Duration = Duration::from_secs(10);
 const RELAY_BUSY: Duration = Duration::from_secs(1);
 /// A row committed this recently is probably being enqueued right now by its own writer.
 const RELAY_SETTLE: Duration = Duration::from_secs(15);
+// A published push's write-behind mark lands (or is given up) before the relay would publish
+// its row a second time.
+const _: () = assert!(RELAY_SETTLE.as_secs() > crate::store::marks::MARK_GIVE_UP.as_secs());
 
 /// The parts a queue worker needs.
 #[derive(Clone)]

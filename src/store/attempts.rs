@@ -1,10 +1,12 @@
 //! Push attempts and their outcomes, recorded for many pushes at once.
 //!
 //! Pushes that finish together are recorded together (rows locked in id order, as
-//! [`Store::mark_enqueued_many`] does, so concurrent writers of the outbox cannot deadlock): each attempt's row in `push_attempts`,
-//! its outbox row's new state, and — so the worker can queue it at once — each shipment's next
-//! pending push. On PostgreSQL that is one statement (data-modifying CTEs over one `VALUES`
-//! list); MySQL and SQLite, which have no such CTEs, take one transaction of three statements
+//! [`Store::mark_enqueued_many`] does, so concurrent writers of the outbox cannot deadlock):
+//! each attempt's row in `push_attempts`, its outbox row's new state (marked enqueued: a row
+//! left pending has its retry on the queue, and no separate mark is needed, see
+//! [`super::marks`]) and — so the worker can queue it at once — each shipment's next pending
+//! push. On PostgreSQL that is one statement (data-modifying CTEs over `unnest` of one array
+//! per column); MySQL and SQLite, which have no such CTEs, take one transaction of three statements
 //! for the whole batch. A push going `dead` is recorded on its own with its dead letter
 //! ([`Store::record_dead_push`]) so a dead push is always listed and replayable.
 
@@ -57,7 +59,7 @@ WITH v AS (SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[], 
       $6::int8[], $7::timestamptz[]) AS v (id, attempt, state, http_status, error, duration_ms, at)), \
 l AS (SELECT id FROM push_outbox WHERE id IN (SELECT id FROM v) ORDER BY id FOR UPDATE), \
 o AS (UPDATE push_outbox AS p SET attempts = v.attempt, state = v.state, last_error = v.error, \
-      updated_at = v.at, \
+      updated_at = v.at, enqueued = true, \
       delivered_at = CASE WHEN v.state = 'delivered' THEN v.at ELSE p.delivered_at END \
       FROM v JOIN l ON l.id = v.id WHERE p.id = v.id RETURNING p.id, p.shipment_id, p.seq), \
 a AS (INSERT INTO push_attempts (outbox_id, attempt, attempted_at, http_status, error, duration_ms) \
@@ -126,7 +128,9 @@ impl Store {
             .col_expr(push_outbox::Column::State, state.into())
             .col_expr(push_outbox::Column::Attempts, attempts.into())
             .col_expr(push_outbox::Column::LastError, last_error.into())
-            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(Utc::now()));
+            .col_expr(push_outbox::Column::UpdatedAt, Expr::value(Utc::now()))
+            // A row left pending has its retry on the queue ([`super::marks`]).
+            .col_expr(push_outbox::Column::Enqueued, Expr::value(true));
         if any_delivered {
             // A `CASE` needs at least one branch; the others keep their value.
             let delivered_at = delivered_at.finally(Expr::col(push_outbox::Column::DeliveredAt));

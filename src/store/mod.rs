@@ -14,6 +14,7 @@ pub mod console;
 pub mod entities;
 pub mod keys;
 pub mod lanes;
+pub mod marks;
 pub mod outbox;
 pub mod scheduling;
 pub mod sessions;
@@ -83,6 +84,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// PostgreSQL connections the support lookups keep ([`lanes`]); `None` on other stores.
     lanes: Option<std::sync::Arc<lanes::Lanes>>,
+    /// Where published pushes wait for their "enqueued" mark ([`marks`]).
+    marks: marks::Marks,
 }
 
 impl Store {
@@ -133,7 +136,13 @@ impl Store {
                     read_lanes,
                 ))
             });
-        Ok(Store { db, lanes })
+        let mut store = Store {
+            db,
+            lanes,
+            marks: marks::Marks::default(),
+        };
+        store.marks = marks::Marks::start(store.clone());
+        Ok(store)
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {

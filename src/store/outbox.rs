@@ -8,17 +8,28 @@
 //! ([`Store::fold_pending_pushes`]) and the others are `superseded`. Attempts are recorded in
 //! [`super::attempts`].
 
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, Value,
 };
 
 use super::attempts::NextPush;
 use super::entities::{dead_letter, push_attempt, push_outbox};
 use super::states::{OutboxState, TaskKind};
 use super::{Store, StoreError};
+
+/// Two arrays (ids, publish times): one statement text for any number of rows. The rows are
+/// locked in id order, and the lock re-checks the row's state, so a push delivered meanwhile is
+/// not written.
+const MARK_STILL_PENDING_ON_POSTGRES: &str = "\
+UPDATE push_outbox AS p SET enqueued = true \
+FROM (SELECT q.id FROM push_outbox AS q \
+      JOIN unnest($1::text[], $2::timestamptz[]) AS v (id, published_at) ON q.id = v.id \
+      WHERE q.state = 'pending' AND NOT q.enqueued AND q.updated_at < v.published_at \
+      ORDER BY q.id FOR UPDATE OF q) AS l \
+WHERE p.id = l.id";
 
 impl Store {
     pub async fn outbox_row(&self, id: &str) -> Result<Option<push_outbox::Model>, StoreError> {
@@ -61,6 +72,60 @@ impl Store {
         push_outbox::Entity::update_many()
             .col_expr(push_outbox::Column::Enqueued, Expr::value(true))
             .filter(filter)
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Mark published rows as on the queue where they are still pending, not marked, and
+    /// unchanged since their publish began (`(id, published_at)`): a row delivered, attempted
+    /// (the attempt marks it) or taken off the queue to wait since then is left as it is. Rows
+    /// are locked in id order as in [`Self::mark_enqueued_many`]. See [`super::marks`].
+    pub async fn mark_still_pending_enqueued(
+        &self,
+        published: &[(String, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        if published.is_empty() {
+            return Ok(());
+        }
+        if self.backend() == DbBackend::Postgres {
+            let ids = super::batch::pg_text_array(published.iter().map(|(id, _)| id));
+            let ats = super::batch::pg_array(
+                published
+                    .iter()
+                    .map(|(_, at)| Some(at.to_rfc3339_opts(SecondsFormat::Micros, true))),
+            );
+            self.conn()
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    MARK_STILL_PENDING_ON_POSTGRES,
+                    [Value::from(ids), Value::from(ats)],
+                ))
+                .await?;
+            return Ok(());
+        }
+        // One `id IN (…) AND updated_at < t` per publish moment.
+        let mut by_moment: Vec<(DateTime<Utc>, Vec<String>)> = Vec::new();
+        for (id, at) in published {
+            match by_moment.last_mut() {
+                Some((moment, ids)) if moment == at => ids.push(id.clone()),
+                _ => by_moment.push((*at, vec![id.clone()])),
+            }
+        }
+        let unchanged = by_moment
+            .into_iter()
+            .fold(Condition::any(), |any, (at, ids)| {
+                any.add(
+                    Condition::all()
+                        .add(push_outbox::Column::Id.is_in(ids))
+                        .add(push_outbox::Column::UpdatedAt.lt(at)),
+                )
+            });
+        push_outbox::Entity::update_many()
+            .col_expr(push_outbox::Column::Enqueued, Expr::value(true))
+            .filter(push_outbox::Column::State.eq(OutboxState::Pending))
+            .filter(push_outbox::Column::Enqueued.eq(false))
+            .filter(unchanged)
             .exec(self.conn())
             .await?;
         Ok(())

@@ -112,6 +112,10 @@ async fn attempts_of_a_batch_are_recorded_together(backend: Backend) {
         (OutboxState::Pending, 1, Some("mall answered 503"))
     );
     assert!(retried.delivered_at.is_none());
+    assert!(
+        retried.enqueued,
+        "a push left pending has its retry on the queue: the attempt marks it"
+    );
     assert_eq!(state("msg_rec_3a").await.state, OutboxState::Gone);
     assert_eq!(state("msg_rec_1b").await.state, OutboxState::Pending);
     for (id, status) in [
@@ -140,4 +144,97 @@ async fn attempts_of_a_batch_are_recorded_together_on_postgres() {
 #[tokio::test]
 async fn attempts_of_a_batch_are_recorded_together_on_mysql() {
     attempts_of_a_batch_are_recorded_together(Backend::MySql).await;
+}
+
+/// Published pushes get their "enqueued" mark from the store's write-behind, a moment later and
+/// only where it still matters: a push settled or taken off the queue since its publish began is
+/// left alone (the first stays settled, the second stays visible to the relay).
+async fn published_pushes_are_marked_only_while_pending(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = app.gateway().store.clone();
+    let mut shipments = Vec::new();
+    for number in ["MARK-1", "MARK-2", "MARK-3", "MARK-4"] {
+        let shipment = app.register("sandbox", number, None).await;
+        shipments.push(shipment["id"].as_str().unwrap().to_owned());
+    }
+    let mut rows = vec![
+        outbox_row("msg_mark_pending", &shipments[0], 1),
+        outbox_row("msg_mark_delivered", &shipments[1], 1),
+        outbox_row("msg_mark_waits", &shipments[2], 1),
+        outbox_row("msg_mark_flushed", &shipments[3], 1),
+    ];
+    // Written a moment before their publish, as ingest's commit is.
+    for row in &mut rows {
+        row.updated_at -= chrono::Duration::seconds(1);
+    }
+    let mut writes = Writes::new(store.backend());
+    Store::insert_outbox_rows(&mut writes, &rows);
+    writes.execute(store.conn()).await.unwrap();
+
+    let published_at = Utc::now();
+    // Since the publish: one push was delivered (its row untouched otherwise, so only its state
+    // keeps it from being marked), one was taken off the queue to wait.
+    app.execute("UPDATE push_outbox SET state = 'delivered' WHERE id = 'msg_mark_delivered'")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.mark_waiting("msg_mark_waits").await.unwrap();
+    store
+        .mark_enqueued_later(
+            ["msg_mark_pending", "msg_mark_delivered", "msg_mark_waits"]
+                .map(str::to_owned)
+                .to_vec(),
+            published_at,
+        )
+        .await;
+
+    let enqueued = |id: &'static str| {
+        let store = store.clone();
+        async move { store.outbox_row(id).await.unwrap().unwrap().enqueued }
+    };
+    // The write-behind marks by itself, after its delay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !enqueued("msg_mark_pending").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pending push was never marked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !enqueued("msg_mark_delivered").await,
+        "a delivered push is not written again"
+    );
+    assert!(
+        !enqueued("msg_mark_waits").await,
+        "a push taken off the queue after its publish stays off it"
+    );
+    let relayable = store
+        .unenqueued_outbox_ids(std::time::Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert!(relayable.contains(&"msg_mark_waits".to_owned()));
+    assert!(!relayable.contains(&"msg_mark_pending".to_owned()));
+
+    // A flush (what a graceful stop does) marks at once.
+    store
+        .mark_enqueued_later(vec!["msg_mark_flushed".to_owned()], Utc::now())
+        .await;
+    store.flush_enqueued_marks().await;
+    assert!(enqueued("msg_mark_flushed").await);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn published_pushes_are_marked_only_while_pending_on_sqlite() {
+    published_pushes_are_marked_only_while_pending(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn published_pushes_are_marked_only_while_pending_on_postgres() {
+    published_pushes_are_marked_only_while_pending(Backend::PostgresRabbit).await;
+}
+
+#[tokio::test]
+async fn published_pushes_are_marked_only_while_pending_on_mysql() {
+    published_pushes_are_marked_only_while_pending(Backend::MySql).await;
 }

@@ -225,6 +225,134 @@ async fn pushes_waiting_for_a_retry_survive_kill_9_on_postgres_rabbitmq() {
     pushes_survive_kill_9(Backend::PostgresRabbit).await;
 }
 
+/// kill -9 while pushes are on RabbitMQ but their rows are not yet marked as enqueued (the mark
+/// is written behind, a moment after the publish): after a restart every push is still
+/// delivered and no row is left pending.
+#[tokio::test]
+async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq() {
+    const SHIPMENTS: usize = 12;
+    let storage = Storage::create(Backend::PostgresRabbit).await;
+    let mall = MockServer::start().await;
+    // Slow enough that nothing is delivered, so nothing is settled, before the kill.
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&mall)
+        .await;
+    let port = free_port();
+    let gateway = Gateway::on(
+        &storage,
+        port,
+        &mall.uri(),
+        &[("CARRIERS__SANDBOX__WEBHOOK_SECRET", SANDBOX_SECRET.into())],
+    );
+    let token = gateway.mall_token();
+    let http = reqwest::Client::new();
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let store = Store::connect(&trackgate::config::DatabaseSettings {
+        url: storage.database_url.clone(),
+        max_connections: 2,
+        statement_cache: 32,
+        read_lanes: 0,
+        migrate_on_start: false,
+    })
+    .await
+    .unwrap();
+    let mut shipment_ids = Vec::new();
+    for n in 0..SHIPMENTS {
+        let number = format!("SBX-MARK-{n}");
+        let shipment: Value = http
+            .post(format!("{base}/v1/shipments"))
+            .bearer_auth(&token)
+            .json(&json!({"carrier": "sandbox", "tracking_number": number}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        shipment_ids.push(shipment["id"].as_str().unwrap().to_owned());
+    }
+    for n in 0..SHIPMENTS {
+        let body = sandbox_event(&format!("SBX-MARK-{n}"), "1", "2026-11-20T08:00:00Z", "PU");
+        let response = crate::helpers::post_sandbox_webhook(&http, &base, &body).await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let outbox = || {
+        let (store, ids) = (store.clone(), shipment_ids.clone());
+        async move {
+            let mut rows = Vec::new();
+            for id in &ids {
+                rows.extend(store.outbox_of_shipment(id).await.unwrap());
+            }
+            rows
+        }
+    };
+    wait_until(
+        "every push is written and on its way",
+        Duration::from_secs(15),
+        || async {
+            outbox().await.len() == SHIPMENTS && !mall.received_requests().await.unwrap().is_empty()
+        },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL inside the write-behind window
+    child.wait().unwrap();
+    let at_kill = outbox().await;
+    assert!(
+        at_kill
+            .iter()
+            .any(|row| row.state == OutboxState::Pending && !row.enqueued),
+        "the kill came before the pushes' enqueued marks: {at_kill:?}"
+    );
+
+    mall.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mall)
+        .await;
+    let mut child = gateway.serve();
+    wait_ready(&http, port).await;
+    wait_until(
+        "every push is delivered after the restart",
+        Duration::from_secs(60),
+        || async {
+            outbox()
+                .await
+                .iter()
+                .all(|row| row.state == OutboxState::Delivered)
+        },
+    )
+    .await;
+    let delivered_ids: Vec<String> = mall
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("webhook-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for row in outbox().await {
+        assert!(
+            delivered_ids.contains(&row.id),
+            "{} delivered after the crash under its webhook-id",
+            row.id
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    storage.cleanup().await;
+}
+
 #[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let storage = Storage::create(Backend::Sqlite).await;
