@@ -140,6 +140,26 @@ async fn concurrent_updates_of_one_shipment_take_turns_on_mysql() {
 
 /// Parse each body as the sandbox carrier would and ingest them all as one batch (one
 /// transaction, a fixed number of statements), the way a processing worker does under load.
+/// The gateway's PostgreSQL on loopback is reached without TLS (`sslmode=prefer` allows it):
+/// TLS there stalled every write over 16 KiB for a delayed ACK (`Store::connect`).
+#[tokio::test]
+async fn postgres_on_loopback_goes_without_tls() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn(Backend::PostgresRabbit).await;
+    let conn = app.gateway().store.conn();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .expect("pg_stat_ssl has a row for every backend");
+    let ssl: bool = row.try_get("", "ssl").unwrap();
+    assert!(!ssl, "the store's connection to 127.0.0.1 uses TLS");
+    app.finish().await;
+}
+
 async fn ingest_as_one_batch(app: &TestApp, bodies: &[Vec<u8>]) -> Vec<IngestReport> {
     let gateway = app.gateway();
     let carrier = gateway.registry.get("sandbox").expect("sandbox instance");
