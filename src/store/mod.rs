@@ -252,21 +252,16 @@ mod tests {
         ] {
             assert!(matches!(mode(url), PgSslMode::Disable), "{url}");
         }
-        assert!(matches!(
-            mode("postgres://u@127.0.0.1/db?sslmode=require"),
-            PgSslMode::Require
-        ));
-        assert!(matches!(
-            mode("postgres://u@localhost/db?sslmode=verify-full"),
-            PgSslMode::VerifyFull
-        ));
-        assert!(matches!(
-            mode("postgres://u@db.example.com/db"),
-            PgSslMode::Prefer
-        ));
-        assert!(matches!(
-            mode("postgres://u@10.0.0.5/db"),
-            PgSslMode::Prefer
-        ));
+        for (url, kept) in [
+            ("postgres://u@127.0.0.1/db?sslmode=require", "Require"),
+            (
+                "postgres://u@localhost/db?sslmode=verify-full",
+                "VerifyFull",
+            ),
+            ("postgres://u@db.example.com/db", "Prefer"),
+            ("postgres://u@10.0.0.5/db", "Prefer"),
+        ] {
+            assert_eq!(format!("{:?}", mode(url)), kept, "{url}");
+        }
     }
 }

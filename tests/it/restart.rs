@@ -102,6 +102,61 @@ pub(crate) async fn wait_ready(http: &reqwest::Client, port: u16) {
     .await;
 }
 
+/// Register a sandbox shipment through the mall API; its id.
+async fn register(http: &reqwest::Client, base: &str, token: &str, number: &str) -> String {
+    let shipment: Value = http
+        .post(format!("{base}/v1/shipments"))
+        .bearer_auth(token)
+        .json(&json!({"carrier": "sandbox", "tracking_number": number}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    shipment["id"].as_str().unwrap().to_owned()
+}
+
+/// A store of the test's own on the gateway's database, to watch the rows.
+async fn store_on(storage: &Storage) -> Store {
+    Store::connect(&trackgate::config::DatabaseSettings {
+        url: storage.database_url.clone(),
+        max_connections: 2,
+        statement_cache: 32,
+        read_lanes: 0,
+        migrate_on_start: false,
+    })
+    .await
+    .unwrap()
+}
+
+/// From now on the mall accepts every push at once.
+async fn mall_accepts(mall: &MockServer) {
+    mall.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/push"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(mall)
+        .await;
+}
+
+/// The `webhook-id` of every push the mall received.
+async fn delivered_webhook_ids(mall: &MockServer) -> Vec<String> {
+    mall.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("webhook-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 async fn pushes_survive_kill_9(backend: Backend) {
     let storage = Storage::create(backend).await;
     let mall = MockServer::start().await;
@@ -127,16 +182,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let shipment: Value = http
-        .post(format!("{base}/v1/shipments"))
-        .bearer_auth(&token)
-        .json(&json!({"carrier": "sandbox", "tracking_number": "SBX-KILL"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shipment_id = register(&http, &base, &token, "SBX-KILL").await;
     let body = sandbox_event("SBX-KILL", "1", "2026-11-20T08:00:00Z", "PU");
     let response = http
         .post(format!("{base}/webhooks/sandbox"))
@@ -158,25 +204,11 @@ async fn pushes_survive_kill_9(backend: Backend) {
 
     child.kill().unwrap(); // SIGKILL: no graceful anything
     child.wait().unwrap();
-    mall.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&mall)
-        .await;
+    mall_accepts(&mall).await;
 
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
-    let store = Store::connect(&trackgate::config::DatabaseSettings {
-        url: storage.database_url.clone(),
-        max_connections: 2,
-        statement_cache: 32,
-        read_lanes: 0,
-        migrate_on_start: false,
-    })
-    .await
-    .unwrap();
-    let shipment_id = shipment["id"].as_str().unwrap().to_owned();
+    let store = store_on(&storage).await;
     wait_until(
         "the push waiting for its retry is delivered after the restart",
         Duration::from_secs(30),
@@ -192,20 +224,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
     .await;
     let outbox = store.outbox_of_shipment(&shipment_id).await.unwrap();
     assert_eq!(outbox.len(), 1);
-    let delivered_ids: Vec<String> = mall
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.headers
-                .get("webhook-id")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let delivered_ids = delivered_webhook_ids(&mall).await;
     assert!(
         delivered_ids.contains(&outbox[0].id),
         "the same webhook-id is delivered after the crash"
@@ -251,29 +270,10 @@ async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq(
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let store = Store::connect(&trackgate::config::DatabaseSettings {
-        url: storage.database_url.clone(),
-        max_connections: 2,
-        statement_cache: 32,
-        read_lanes: 0,
-        migrate_on_start: false,
-    })
-    .await
-    .unwrap();
+    let store = store_on(&storage).await;
     let mut shipment_ids = Vec::new();
     for n in 0..SHIPMENTS {
-        let number = format!("SBX-MARK-{n}");
-        let shipment: Value = http
-            .post(format!("{base}/v1/shipments"))
-            .bearer_auth(&token)
-            .json(&json!({"carrier": "sandbox", "tracking_number": number}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        shipment_ids.push(shipment["id"].as_str().unwrap().to_owned());
+        shipment_ids.push(register(&http, &base, &token, &format!("SBX-MARK-{n}")).await);
     }
     for n in 0..SHIPMENTS {
         let body = sandbox_event(&format!("SBX-MARK-{n}"), "1", "2026-11-20T08:00:00Z", "PU");
@@ -308,12 +308,7 @@ async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq(
         "the kill came before the pushes' enqueued marks: {at_kill:?}"
     );
 
-    mall.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&mall)
-        .await;
+    mall_accepts(&mall).await;
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
     wait_until(
@@ -327,20 +322,7 @@ async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq(
         },
     )
     .await;
-    let delivered_ids: Vec<String> = mall
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.headers
-                .get("webhook-id")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let delivered_ids = delivered_webhook_ids(&mall).await;
     for row in outbox().await {
         assert!(
             delivered_ids.contains(&row.id),
