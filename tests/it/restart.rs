@@ -430,15 +430,7 @@ async fn subscriptions_survive_kill_9(backend: Backend) {
 
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
-    let store = trackgate::store::Store::connect(&trackgate::config::DatabaseSettings {
-        url: storage.database_url.clone(),
-        max_connections: 2,
-        statement_cache: 32,
-        read_lanes: 0,
-        migrate_on_start: false,
-    })
-    .await
-    .unwrap();
+    let store = store_on(&storage).await;
     wait_until(
         "every subscription is active after the restart",
         Duration::from_secs(60),
