@@ -130,12 +130,12 @@ async fn store_on(storage: &Storage) -> Store {
     .unwrap()
 }
 
-/// From now on the mall accepts every push at once.
-async fn mall_accepts(mall: &MockServer) {
+/// From now on the mall answers every push with `response` (and forgets what it received).
+async fn mall_answers(mall: &MockServer, response: ResponseTemplate) {
     mall.reset().await;
     Mock::given(method("POST"))
         .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200))
+        .respond_with(response)
         .mount(mall)
         .await;
 }
@@ -160,11 +160,7 @@ async fn delivered_webhook_ids(mall: &MockServer) -> Vec<String> {
 async fn pushes_survive_kill_9(backend: Backend) {
     let storage = Storage::create(backend).await;
     let mall = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&mall)
-        .await;
+    mall_answers(&mall, ResponseTemplate::new(500)).await;
     let port = free_port();
     let gateway = Gateway::on(
         &storage,
@@ -204,7 +200,7 @@ async fn pushes_survive_kill_9(backend: Backend) {
 
     child.kill().unwrap(); // SIGKILL: no graceful anything
     child.wait().unwrap();
-    mall_accepts(&mall).await;
+    mall_answers(&mall, ResponseTemplate::new(200)).await;
 
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
@@ -253,11 +249,8 @@ async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq(
     let storage = Storage::create(Backend::PostgresRabbit).await;
     let mall = MockServer::start().await;
     // Slow enough that nothing is delivered, so nothing is settled, before the kill.
-    Mock::given(method("POST"))
-        .and(path("/push"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
-        .mount(&mall)
-        .await;
+    let slow = ResponseTemplate::new(200).set_delay(Duration::from_secs(5));
+    mall_answers(&mall, slow).await;
     let port = free_port();
     let gateway = Gateway::on(
         &storage,
@@ -308,7 +301,7 @@ async fn pushes_published_before_their_mark_survive_kill_9_on_postgres_rabbitmq(
         "the kill came before the pushes' enqueued marks: {at_kill:?}"
     );
 
-    mall_accepts(&mall).await;
+    mall_answers(&mall, ResponseTemplate::new(200)).await;
     let mut child = gateway.serve();
     wait_ready(&http, port).await;
     wait_until(
