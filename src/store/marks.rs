@@ -10,6 +10,12 @@
 //! statement a second, and no row written for a push already delivered. An attempt that leaves its row pending
 //! marks it itself (its retry is on the queue).
 //!
+//! "Untouched since the publish" compares the row's `updated_at` with the publish's start, both
+//! from the gateways' clocks: processes whose clocks disagree by more than the time between a
+//! publish and a worker taking its push off the queue could mark a waiting push as enqueued.
+//! Such a push is still sent when its predecessor is settled (which enqueues it); only the
+//! relay's second chance is lost for it.
+//!
 //! The relay leaves rows younger than its settle time (15 s) alone, so a mark that lands
 //! within that is never raced by a second publish. A mark that fails is tried again until
 //! [`MARK_GIVE_UP`] after its publish, then dropped: the relay publishes those rows again and

@@ -352,7 +352,10 @@ async fn pushes_that_missed_the_queue_are_relayed_in_order_on_postgres_rabbitmq(
         all_delivered(&app, std::slice::from_ref(&id))
     })
     .await;
-    // Now as if they had never reached the broker: pending, not enqueued, a minute old.
+    // Now as if they had never reached the broker: pending, not enqueued, a minute old. (The
+    // "enqueued" marks of the real publishes above land first: they would find the rows
+    // pending again and untouched since — the fiction's minute-old `updated_at` — and mark them.)
+    app.gateway().store.flush_enqueued_marks().await;
     app.execute(&format!(
         "UPDATE push_outbox SET state = 'pending', attempts = 0, enqueued = false, \
              updated_at = now() - interval '1 minute' WHERE shipment_id = '{id}'"
