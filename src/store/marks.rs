@@ -7,8 +7,8 @@
 //! the attempt record, a few milliseconds later. So the mark waits [`MARK_DELAY`] (1–2 s: the
 //! publishes of a second are marked together) and then touches only the rows still pending and
 //! untouched since their publish ([`Store::mark_still_pending_enqueued`]): at most one
-//! statement a second, and no row written for a push already delivered. An attempt that leaves its row pending
-//! marks it itself (its retry is on the queue).
+//! statement a second, and no row written for a push already delivered. An attempt that leaves
+//! its row pending marks it itself (its retry is on the queue).
 //!
 //! "Untouched since the publish" compares the row's `updated_at` with the publish's start, both
 //! from the gateways' clocks: processes whose clocks disagree by more than the time between a
@@ -87,13 +87,16 @@ impl Store {
             due: now + MARK_DELAY,
             give_up: now + MARK_GIVE_UP,
         };
-        let sent = match &self.marks.sender {
-            Some(sender) => sender.send(Command::Mark(published)),
-            None => Err(mpsc::error::SendError(Command::Mark(published))),
+        let published = match &self.marks.sender {
+            Some(sender) => match sender.send(Command::Mark(published)) {
+                Ok(()) => return,
+                // The marking task is gone (it panicked): mark them now instead.
+                Err(mpsc::error::SendError(command)) => command,
+            },
+            None => Command::Mark(published),
         };
-        if let Err(mpsc::error::SendError(Command::Mark(published))) = sent {
-            let mut waiting = VecDeque::from([published]);
-            mark(self, &mut waiting, Due::All).await;
+        if let Command::Mark(published) = published {
+            mark(self, &mut VecDeque::from([published]), Due::All).await;
         }
     }
 
@@ -179,7 +182,8 @@ async fn mark(store: &Store, waiting: &mut VecDeque<Published>, due: Due) {
                 ..p
             }));
             if due == Due::All {
-                // A stop or a flush: one try each, nothing waits for the store to come back.
+                // A stop or a flush does not wait for the store to come back: what is left
+                // stays waiting (a flush) or is dropped with the task (a stop).
                 break;
             }
         }

@@ -27,12 +27,11 @@ pub mod webhooks;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, IsolationLevel, Statement, TransactionTrait,
 };
-
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::config::DatabaseSettings;
 
