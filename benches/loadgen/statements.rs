@@ -62,6 +62,16 @@ pub async fn read(db: &DatabaseConnection) -> anyhow::Result<Vec<Calls>> {
         .collect()
 }
 
+/// The variants of one statement (a multi-row form per batch size) counted together.
+struct Shape {
+    text: String,
+    calls: i64,
+    exec_ms: f64,
+    plan_ms: f64,
+    wal_bytes: f64,
+    variants: usize,
+}
+
 /// A statement's text on one line, cut to `width` characters.
 fn one_line(query: &str, width: usize) -> String {
     let text: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -101,8 +111,9 @@ pub fn print(calls: &[Calls], webhooks: u64, changed: i64) {
         );
     }
     // Where PostgreSQL's time and WAL went: a statement's cost is not its call count (a
-    // multi-row INSERT is one call), so the heaviest are listed by execution time, the
-    // variants of one statement (a multi-row form per batch size) counted together.
+    // multi-row INSERT is one call), so the heaviest are listed by execution plus planning
+    // time, the variants of one statement (a multi-row form per batch size) counted together:
+    // every variant is parsed and planned anew on each connection.
     let exec_ms: f64 = calls.iter().map(|c| c.exec_ms).sum();
     let wal: f64 = calls.iter().map(|c| c.wal_bytes).sum();
     let plan_ms: f64 = calls.iter().map(|c| c.plan_ms).sum();
@@ -113,26 +124,38 @@ pub fn print(calls: &[Calls], webhooks: u64, changed: i64) {
         1000.0 * plan_ms / webhooks,
         wal / webhooks
     );
-    let mut shapes: Vec<(String, i64, f64, f64)> = Vec::new();
+    let mut shapes: Vec<Shape> = Vec::new();
     for c in calls {
-        let shape = one_line(&c.query, 90);
-        match shapes.iter_mut().find(|(s, ..)| *s == shape) {
-            Some((_, n, ms, bytes)) => {
-                *n += c.calls;
-                *ms += c.exec_ms;
-                *bytes += c.wal_bytes;
+        let text = one_line(&c.query, 90);
+        match shapes.iter_mut().find(|s| s.text == text) {
+            Some(shape) => {
+                shape.calls += c.calls;
+                shape.exec_ms += c.exec_ms;
+                shape.plan_ms += c.plan_ms;
+                shape.wal_bytes += c.wal_bytes;
+                shape.variants += 1;
             }
-            None => shapes.push((shape, c.calls, c.exec_ms, c.wal_bytes)),
+            None => shapes.push(Shape {
+                text,
+                calls: c.calls,
+                exec_ms: c.exec_ms,
+                plan_ms: c.plan_ms,
+                wal_bytes: c.wal_bytes,
+                variants: 1,
+            }),
         }
     }
-    shapes.sort_by(|a, b| b.2.total_cmp(&a.2));
-    for (shape, n, ms, bytes) in shapes.into_iter().take(8) {
+    shapes.sort_by(|a, b| (b.exec_ms + b.plan_ms).total_cmp(&(a.exec_ms + a.plan_ms)));
+    for shape in shapes.into_iter().take(8) {
         println!(
-            "- {:.0} µs, {:.0} B WAL, {:.1} ms a call ({:.0} % of the time) `{shape}`",
-            1000.0 * ms / webhooks,
-            bytes / webhooks,
-            ms / n.max(1) as f64,
-            100.0 * ms / exec_ms.max(f64::MIN_POSITIVE),
+            "- {:.0} µs (+ {:.0} µs planning), {:.0} B WAL, {:.1} ms a call ({:.0} % of the execution time), {} variant(s) `{}`",
+            1000.0 * shape.exec_ms / webhooks,
+            1000.0 * shape.plan_ms / webhooks,
+            shape.wal_bytes / webhooks,
+            shape.exec_ms / shape.calls.max(1) as f64,
+            100.0 * shape.exec_ms / exec_ms.max(f64::MIN_POSITIVE),
+            shape.variants,
+            shape.text,
         );
     }
 }

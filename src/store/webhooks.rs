@@ -1,15 +1,16 @@
 //! Raw inbound webhooks: stored exactly as received before they are acknowledged, with the
 //! outcome of processing, so a body we could not parse can be reprocessed after a fix.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 
+use super::batch::pg_array;
 use super::entities::inbound_webhook;
-use super::states::WebhookOutcome;
+use super::states::{WebhookOutcome, label};
 use super::{Store, StoreError};
 
 /// A verified webhook about to be stored: what [`Store::store_inbound_webhooks`] writes.
@@ -44,8 +45,13 @@ impl NewInbound {
         })
     }
 
+    /// A webhook that could not be parsed is stored already processed (`failed`).
+    fn processed_at(&self) -> Option<DateTime<Utc>> {
+        (self.outcome != WebhookOutcome::Received).then_some(self.received_at)
+    }
+
     fn into_active(self) -> inbound_webhook::ActiveModel {
-        let processed_at = (self.outcome != WebhookOutcome::Received).then_some(self.received_at);
+        let processed_at = self.processed_at();
         inbound_webhook::ActiveModel {
             carrier_id: Set(self.carrier_id),
             received_at: Set(self.received_at),
@@ -60,30 +66,38 @@ impl NewInbound {
     }
 }
 
-/// Largest multi-row `INSERT` we send, in bytes of row data. Over TLS, a message goes out as
-/// 16 KiB records, and sqlx sets no `TCP_NODELAY`: on a link whose segments hold a whole record
-/// (loopback), each record after the first waits for the server's delayed ACK (~40 ms on Linux):
-/// measured 44 ms for one 40 KB insert against 1 ms for a 2 KB one. Loopback now goes without TLS
-/// ([`super::Store::connect`]); statements under one record still never wait, whatever the link.
-const STATEMENT_BYTES: usize = 12 * 1024;
+/// Rows per multi-row `INSERT` on SQLite: eight parameters a row, under its 32,766.
+const SQLITE_ROWS: usize = 2048;
 
-/// Split rows into consecutive groups whose data stays under `budget` bytes (a row bigger than
-/// the budget goes alone).
-fn statements_under(rows: Vec<NewInbound>, budget: usize) -> Vec<Vec<NewInbound>> {
-    let mut statements: Vec<Vec<NewInbound>> = Vec::new();
-    let mut size = 0;
-    for row in rows {
-        let row_size = row.body.len() + row.headers.len() + row.carrier_id.len() + 64;
-        match statements.last_mut() {
-            Some(last) if size + row_size <= budget => last.push(row),
-            _ => {
-                statements.push(vec![row]);
-                size = 0;
-            }
-        }
-        size += row_size;
-    }
-    statements
+/// The group commit on PostgreSQL: every webhook of the batch in one `INSERT … SELECT` from
+/// `unnest`, one array per column, so the statement's text is the same for any batch and each
+/// connection prepares it once. Before, a multi-row `VALUES` had one text per batch size — each
+/// new one parsed and planned, and pushing older ones out of the statement cache — and batches
+/// were cut at 12 KiB for a TLS stall that loopback no longer has ([`super::Store::connect`]),
+/// so a busy second took a transaction of several statements.
+const STORE_ON_POSTGRES: &str = "\
+INSERT INTO inbound_webhooks (carrier_id, received_at, headers, body, outcome, error, processed_at, attempts) \
+SELECT carrier_id, received_at, headers, body, outcome, error, processed_at, 0 \
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[]) \
+AS v (carrier_id, received_at, headers, body, outcome, error, processed_at) \
+RETURNING id";
+
+/// The parameters of [`STORE_ON_POSTGRES`]: one array literal per column (bodies hex-encoded,
+/// as `bytea` reads them).
+fn postgres_columns(rows: &[NewInbound]) -> Vec<Value> {
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let column = |value: &dyn Fn(&NewInbound) -> Option<String>| {
+        Value::from(pg_array(rows.iter().map(value)))
+    };
+    vec![
+        column(&|r| Some(r.carrier_id.clone())),
+        column(&|r| Some(time(r.received_at))),
+        column(&|r| Some(r.headers.clone())),
+        column(&|r| Some(format!("\\x{}", hex::encode(&r.body)))),
+        column(&|r| Some(label(r.outcome))),
+        column(&|r| r.error.clone()),
+        column(&|r| r.processed_at().map(time)),
+    ]
 }
 
 /// One multi-row `INSERT … RETURNING id` (PostgreSQL, SQLite): the new rows' ids, in order.
@@ -107,14 +121,14 @@ async fn insert_returning_ids(
 
 impl Store {
     /// Store many webhooks with one durable commit for all of them (the group commit of the
-    /// webhook intake) and return their ids in order. PostgreSQL and SQLite write them with
-    /// multi-row `INSERT … RETURNING id`s of up to [`STATEMENT_BYTES`]; MySQL has no
+    /// webhook intake) and return their ids in order. PostgreSQL writes them with one statement
+    /// ([`STORE_ON_POSTGRES`]), SQLite with multi-row `INSERT … RETURNING id`s; MySQL has no
     /// `RETURNING`, so there it is one `INSERT` per row, under one transaction.
     ///
-    /// A batch that fits one statement is that statement alone, which commits by itself: no
-    /// `BEGIN` and `COMMIT` round trips, which on a busy box are each a wait for a PostgreSQL
-    /// backend to be scheduled, before the carriers get their answer. On PostgreSQL it runs on
-    /// a read lane ([`super::lanes`]) when one is free, so no ping follows it either.
+    /// A batch that is one statement commits by itself: no `BEGIN` and `COMMIT` round trips,
+    /// which on a busy box are each a wait for a PostgreSQL backend to be scheduled, before the
+    /// carriers get their answer. On PostgreSQL it runs on a read lane ([`super::lanes`]) when
+    /// one is free, so no ping follows it either.
     pub async fn store_inbound_webhooks(
         &self,
         rows: Vec<NewInbound>,
@@ -122,27 +136,57 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let backend = self.backend();
-        let mut statements = statements_under(rows, STATEMENT_BYTES);
-        if backend != DbBackend::MySql && statements.len() == 1 {
-            let statement = statements.pop().expect("one statement");
-            return match self.lane().await {
-                Some(lane) => insert_returning_ids(lane.conn(), statement).await,
-                None => insert_returning_ids(self.conn(), statement).await,
-            };
-        }
-        let txn = self.conn().begin().await?;
-        let mut ids = Vec::new();
-        for statement in statements {
-            if backend == DbBackend::MySql {
-                for row in statement {
+        match self.backend() {
+            DbBackend::Postgres => self.store_on_postgres(&rows).await,
+            DbBackend::MySql => {
+                let txn = self.conn().begin().await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in rows {
                     ids.push(row.into_active().insert(&txn).await?.id);
                 }
-            } else {
-                ids.extend(insert_returning_ids(&txn, statement).await?);
+                txn.commit().await?;
+                Ok(ids)
+            }
+            _ if rows.len() <= SQLITE_ROWS => insert_returning_ids(self.conn(), rows).await,
+            _ => {
+                let txn = self.conn().begin().await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    let chunk: Vec<NewInbound> = rows.by_ref().take(SQLITE_ROWS).collect();
+                    ids.extend(insert_returning_ids(&txn, chunk).await?);
+                }
+                txn.commit().await?;
+                Ok(ids)
             }
         }
-        txn.commit().await?;
+    }
+
+    /// [`STORE_ON_POSTGRES`] on a read lane when one is free. The ids come back ascending: a
+    /// sequence hands them out row by row in the order `unnest` yields the rows, which is the
+    /// order given.
+    async fn store_on_postgres(&self, rows: &[NewInbound]) -> Result<Vec<i64>, StoreError> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            STORE_ON_POSTGRES,
+            postgres_columns(rows),
+        );
+        let answered = match self.lane().await {
+            Some(lane) => lane.conn().query_all_raw(statement).await?,
+            None => self.conn().query_all_raw(statement).await?,
+        };
+        let mut ids = answered
+            .iter()
+            .map(|row| row.try_get::<i64>("", "id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        ids.sort_unstable();
+        if ids.len() != rows.len() {
+            return Err(StoreError::Corrupt(format!(
+                "stored {} webhooks but got {} ids back",
+                rows.len(),
+                ids.len()
+            )));
+        }
         Ok(ids)
     }
 
@@ -277,31 +321,4 @@ impl Store {
 /// Headers as stored, decoded.
 pub fn decode_headers(row: &inbound_webhook::Model) -> Vec<(String, String)> {
     serde_json::from_str(&row.headers).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(size: usize) -> NewInbound {
-        NewInbound::new("c", &[], vec![b'x'; size]).unwrap()
-    }
-
-    #[test]
-    fn statements_stay_under_the_budget_and_keep_the_order() {
-        let rows: Vec<NewInbound> = (0..10).map(|i| row(1000 + i)).collect();
-        let statements = statements_under(rows, 3000);
-        assert!(
-            statements.iter().all(|s| s.len() == 2),
-            "{:?}",
-            statements.iter().map(Vec::len).collect::<Vec<_>>()
-        );
-        let sizes: Vec<usize> = statements.iter().flatten().map(|r| r.body.len()).collect();
-        assert_eq!(sizes, (0..10).map(|i| 1000 + i).collect::<Vec<_>>());
-        let alone = statements_under(vec![row(10), row(50_000), row(10)], 3000);
-        assert_eq!(
-            alone.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![1, 1, 1]
-        );
-    }
 }
