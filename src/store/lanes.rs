@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::{PgArguments, PgRow};
 use sea_orm::sqlx::{self, PgPool, Postgres};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
@@ -131,6 +132,23 @@ impl OnLane {
     fn fail(&self, err: sqlx::Error) -> RuntimeErr {
         self.failed.store(true, Ordering::Relaxed);
         RuntimeErr::SqlxError(Arc::new(err))
+    }
+}
+
+impl OnLane {
+    /// Run a query built with sqlx's own binds, whose typed arrays go in PostgreSQL's binary
+    /// format (a `bytea[]` as raw bytes: no hex to encode and decode, no literal to parse),
+    /// where sea-orm's values would carry them as text.
+    pub async fn fetch_all<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    ) -> Result<Vec<PgRow>, DbErr> {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        query
+            .fetch_all(conn)
+            .await
+            .map_err(|err| DbErr::Query(self.fail(err)))
     }
 }
 

@@ -549,8 +549,8 @@ async fn the_previous_webhook_secret_is_accepted_during_its_grace_period_only() 
 /// NUL and bytes that are not UTF-8, which PostgreSQL's array literals and `bytea` must carry
 /// untouched — and answers the ids in the order given, for a batch larger than one SQLite
 /// statement takes.
-async fn a_group_commit_stores_every_body_as_sent_in_order(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+async fn a_group_commit_stores_every_body_as_sent_in_order(backend: Backend, read_lanes: u32) {
+    let app = TestApp::spawn_with(backend, &[("database.read_lanes", json!(read_lanes))]).await;
     let tricky: Vec<Vec<u8>> = vec![
         br#"{"quote":"\"","backslash":"\\","array":"{a,b}","null":"NULL"}"#.to_vec(),
         vec![0, 1, 2, 0xff, 0xfe, b'"', b'\\', b'{', b'}', b',', b' '],
@@ -602,15 +602,21 @@ async fn a_group_commit_stores_every_body_as_sent_in_order(backend: Backend) {
 
 #[tokio::test]
 async fn a_group_commit_stores_every_body_as_sent_in_order_on_sqlite() {
-    a_group_commit_stores_every_body_as_sent_in_order(Backend::Sqlite).await;
+    a_group_commit_stores_every_body_as_sent_in_order(Backend::Sqlite, 0).await;
 }
 
 #[tokio::test]
 async fn a_group_commit_stores_every_body_as_sent_in_order_on_postgres() {
-    a_group_commit_stores_every_body_as_sent_in_order(Backend::PostgresRabbit).await;
+    a_group_commit_stores_every_body_as_sent_in_order(Backend::PostgresRabbit, 8).await;
+}
+
+/// The same through the pool, as when every read lane is busy.
+#[tokio::test]
+async fn a_group_commit_stores_every_body_as_sent_in_order_on_postgres_without_lanes() {
+    a_group_commit_stores_every_body_as_sent_in_order(Backend::PostgresRabbit, 0).await;
 }
 
 #[tokio::test]
 async fn a_group_commit_stores_every_body_as_sent_in_order_on_mysql() {
-    a_group_commit_stores_every_body_as_sent_in_order(Backend::MySql).await;
+    a_group_commit_stores_every_body_as_sent_in_order(Backend::MySql, 0).await;
 }
