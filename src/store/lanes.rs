@@ -150,6 +150,14 @@ impl OnLane {
             .await
             .map_err(|err| DbErr::Query(self.fail(err)))
     }
+
+    /// Give back what the connection's buffers grew to beyond their usual size (sqlx keeps
+    /// them at the largest message they held, for the connection's life).
+    pub async fn shrink_buffers(&self) {
+        let mut conn = self.connection().await;
+        let conn: &mut sqlx::PgConnection = conn.as_mut().expect(HELD);
+        sqlx::Connection::shrink_buffers(conn);
+    }
 }
 
 /// The connection is only taken out of its lock when the lane is dropped.

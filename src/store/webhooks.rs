@@ -8,8 +8,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::postgres::{PgArguments, Postgres};
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RuntimeErr, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnAcquireErr, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, TransactionTrait,
 };
 
 use super::entities::inbound_webhook;
@@ -46,6 +46,11 @@ impl NewInbound {
             outcome: WebhookOutcome::Received,
             error: None,
         })
+    }
+
+    /// Bytes of row data, about.
+    fn size(&self) -> usize {
+        self.body.len() + self.headers.len() + self.carrier_id.len() + 64
     }
 
     /// A webhook that could not be parsed is stored already processed (`failed`).
@@ -86,6 +91,27 @@ SELECT carrier_id, received_at, headers, body, outcome, error, processed_at, 0 \
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[]) \
 AS v (carrier_id, received_at, headers, body, outcome, error, processed_at) \
 RETURNING id";
+
+/// A group commit whose rows carry more than this gives its connection's buffers back
+/// afterwards. sqlx keeps a connection's buffers at the largest message they held, for the
+/// connection's life, and a burst's batch (up to `intake.max_batch` bodies: a megabyte) would
+/// otherwise stay pinned on every lane and pooled connection that ever sent one. (Flat out the
+/// mean batch is about 40 KB, under this; the higher RSS of a faster intake is not these
+/// buffers: BENCHMARKS.md, sixth session.)
+const SHRINK_AFTER_BYTES: usize = 64 * 1024;
+
+/// A pool that handed out no connection, as sea-orm reports it (so an API answers 503).
+fn acquire_error(err: sqlx::Error) -> DbErr {
+    match err {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+fn query_error(err: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+}
 
 /// [`STORE_ON_POSTGRES`] with its seven arrays bound.
 fn postgres_insert(rows: &[NewInbound]) -> sqlx::query::Query<'static, Postgres, PgArguments> {
@@ -169,20 +195,35 @@ impl Store {
     /// [`STORE_ON_POSTGRES`] on a read lane when one is free. The ids come back ascending: a
     /// sequence hands them out row by row in the order `unnest` yields the rows, which is the
     /// order given.
+    ///
+    /// A statement of more than [`SHRINK_AFTER_BYTES`] leaves its connection's buffers as they
+    /// were before it.
     async fn store_on_postgres(&self, rows: &[NewInbound]) -> Result<Vec<i64>, StoreError> {
         let query = postgres_insert(rows);
+        let large = rows.iter().map(NewInbound::size).sum::<usize>() > SHRINK_AFTER_BYTES;
         let answered = match self.lane().await {
-            Some(lane) => lane.conn().fetch_all(query).await?,
-            None => query
-                .fetch_all(self.conn().get_postgres_connection_pool())
-                .await
-                .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))))?,
+            Some(lane) => {
+                let answered = lane.conn().fetch_all(query).await;
+                if large {
+                    lane.conn().shrink_buffers().await;
+                }
+                answered?
+            }
+            None => {
+                let pool = self.conn().get_postgres_connection_pool();
+                let mut conn = pool.acquire().await.map_err(acquire_error)?;
+                let answered = query.fetch_all(&mut *conn).await.map_err(query_error);
+                if large {
+                    sqlx::Connection::shrink_buffers(&mut *conn);
+                }
+                answered?
+            }
         };
         let mut ids = answered
             .iter()
             .map(|row| row.try_get::<i64, _>(0))
             .collect::<Result<Vec<i64>, _>>()
-            .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))))?;
+            .map_err(query_error)?;
         ids.sort_unstable();
         if ids.len() != rows.len() {
             return Err(StoreError::Corrupt(format!(
