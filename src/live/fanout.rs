@@ -232,7 +232,7 @@ async fn rabbit_session(
 ) -> Result<(), lapin::Error> {
     let properties = ConnectionProperties::default()
         .with_connection_name(format!("trackgate-live/{}/{process}", context.queue.prefix).into());
-    let connection = Connection::connect(&context.queue.amqp_url, properties).await?;
+    let connection = Connection::connect(&context.queue.amqp_connection_url(), properties).await?;
     let channel = connection.create_channel().await?;
     channel
         .exchange_declare(

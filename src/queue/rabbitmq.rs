@@ -76,7 +76,7 @@ impl RabbitQueue {
         let (sender, receiver) = mpsc::channel(settings.prefetch as usize);
         let queue = RabbitQueue {
             inner: Arc::new(Inner {
-                url: settings.amqp_url.clone(),
+                url: settings.amqp_connection_url(),
                 prefix: settings.prefix.clone(),
                 prefetch: settings.prefetch,
                 publisher: Mutex::new(None),
