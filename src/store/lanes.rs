@@ -133,9 +133,7 @@ impl OnLane {
         self.failed.store(true, Ordering::Relaxed);
         RuntimeErr::SqlxError(Arc::new(err))
     }
-}
 
-impl OnLane {
     /// Run a query built with sqlx's own binds, whose typed arrays go in PostgreSQL's binary
     /// format (a `bytea[]` as raw bytes: no hex to encode and decode, no literal to parse),
     /// where sea-orm's values would carry them as text.

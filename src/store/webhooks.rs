@@ -115,19 +115,17 @@ fn query_error(err: sqlx::Error) -> DbErr {
 
 /// [`STORE_ON_POSTGRES`] with its seven arrays bound.
 fn postgres_insert(rows: &[NewInbound]) -> sqlx::query::Query<'static, Postgres, PgArguments> {
-    let column = |value: &dyn Fn(&NewInbound) -> String| rows.iter().map(value).collect::<Vec<_>>();
+    fn column<T>(rows: &[NewInbound], value: impl Fn(&NewInbound) -> T) -> Vec<T> {
+        rows.iter().map(value).collect()
+    }
     sqlx::query(STORE_ON_POSTGRES)
-        .bind(column(&|r| r.carrier_id.clone()))
-        .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-        .bind(column(&|r| r.headers.clone()))
-        .bind(rows.iter().map(|r| r.body.clone()).collect::<Vec<_>>())
-        .bind(column(&|r| label(r.outcome)))
-        .bind(rows.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(NewInbound::processed_at)
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(rows, |r| r.carrier_id.clone()))
+        .bind(column(rows, |r| r.received_at))
+        .bind(column(rows, |r| r.headers.clone()))
+        .bind(column(rows, |r| r.body.clone()))
+        .bind(column(rows, |r| label(r.outcome)))
+        .bind(column(rows, |r| r.error.clone()))
+        .bind(column(rows, NewInbound::processed_at))
 }
 
 /// One multi-row `INSERT … RETURNING id` (PostgreSQL, SQLite): the new rows' ids, in order.
