@@ -21,7 +21,8 @@ use crate::live::Note;
 use crate::push::payload::{PushEvent, PushKind};
 use crate::store::StoreError;
 use crate::store::entities::{push_outbox, shipment, tracking_event};
-use crate::store::shipments::{facts, sort_timeline};
+use crate::store::known_events::KnownEvent;
+use crate::store::shipments::sort_timeline;
 use crate::store::states::EventSource;
 
 /// Where an update came from, stamped on every event it brings.
@@ -32,12 +33,13 @@ pub(super) struct Origin<'a> {
     pub inbound_webhook_id: Option<i64>,
 }
 
-/// A locked shipment as the batch changes it: its row, every event it has (stored and new),
-/// and whether a push of it is pending (then a new push waits for that one).
+/// A locked shipment as the batch changes it: its row, what the status rule needs of every
+/// event it has (stored and new), and whether a push of it is pending (then a new push waits
+/// for that one).
 #[derive(Debug)]
 pub(super) struct Working {
     pub row: shipment::Model,
-    pub events: Vec<tracking_event::Model>,
+    pub events: Vec<KnownEvent>,
     known: HashSet<String>,
     pub push_pending: bool,
     /// Whether the row must be written back.
@@ -47,7 +49,7 @@ pub(super) struct Working {
 impl Working {
     pub fn new(
         row: shipment::Model,
-        events: Vec<tracking_event::Model>,
+        events: Vec<KnownEvent>,
         push_pending: bool,
     ) -> Self {
         let known = events.iter().map(|e| e.dedupe_key.clone()).collect();
@@ -103,10 +105,11 @@ pub(super) fn apply_update(
     if !fresh.is_empty() {
         report.changed.push(update.tracking_number.clone());
     }
-    let inserted: HashSet<&str> = fresh.iter().map(|e| e.dedupe_key.as_str()).collect();
-    working.events.extend(fresh.iter().cloned());
-    sort_timeline(&mut working.events);
-    let derived = derive_status(working.events.iter().map(facts));
+    working.events.extend(fresh.iter().map(KnownEvent::from));
+    let derived = derive_status(working.events.iter().map(KnownEvent::facts));
+    // The push lists the new events in timeline order.
+    let mut pushed = fresh.clone();
+    sort_timeline(&mut pushed);
     let before = working.row.clone();
     let status_changed =
         derived.status != before.status.0 || derived.sub_status != before.sub_status;
@@ -124,12 +127,7 @@ pub(super) fn apply_update(
         previous: before.status.0,
         derived: &derived,
         estimated_delivery: update.estimated_delivery.or(before.estimated_delivery),
-        events: working
-            .events
-            .iter()
-            .filter(|e| inserted.contains(e.dedupe_key.as_str()))
-            .map(PushEvent::from_stored)
-            .collect(),
+        events: pushed.iter().map(PushEvent::from_stored).collect(),
     };
     let (outbox, note) = outbox_row(change, now)?;
     let row = &mut working.row;

@@ -1,7 +1,7 @@
 //! A batch of tracking updates applied in one transaction with a fixed number of statements.
 //!
 //! Read: lock the batch's shipments and learn which have a push pending (one statement), read
-//! all their events (one). Apply every update in memory ([`super::apply`]), in arrival order
+//! their events' keys and status facts (one). Apply every update in memory ([`super::apply`]), in arrival order
 //! per shipment. Write: the new events, the changed shipments (an upsert), the outbox rows
 //! and, with the embedded queue, their task rows — so a push is queued by the very commit that
 //! wrote it, with no "enqueued" mark afterwards — plus the caller's webhook outcomes: one
@@ -70,7 +70,7 @@ pub(super) async fn apply_batch(
     keys.dedup();
     let locked = Store::lock_shipments(txn, &keys).await?;
     let ids: Vec<String> = locked.iter().map(|l| l.row.id.clone()).collect();
-    let mut events = Store::events_of_shipments(txn, &ids).await?;
+    let mut events = Store::known_events_of_shipments(txn, &ids).await?;
     let mut working: HashMap<(String, String), Working> = locked
         .into_iter()
         .map(|l| {

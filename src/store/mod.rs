@@ -13,6 +13,7 @@ pub mod batch;
 pub mod console;
 pub mod entities;
 pub mod keys;
+pub mod known_events;
 pub mod lanes;
 pub mod marks;
 pub mod outbox;
