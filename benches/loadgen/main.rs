@@ -138,6 +138,14 @@ pub fn gateway_env(args: &Args, database_url: &str, prefix: &str) -> Vec<(String
             args.amqp_url.clone(),
         ),
         ("TRACKGATE__QUEUE__PREFIX".to_owned(), prefix.to_owned()),
+        // The pipeline's capacity, not the admission limit a production gateway keeps per
+        // carrier instance (5,000 webhooks/s by default): every callback here comes from one
+        // carrier instance, and flat out the gateway now goes past it (a refused callback is
+        // counted as not acknowledged). --gateway-env can set it back.
+        (
+            "TRACKGATE__SERVER__WEBHOOK_RATE_PER_SECOND".to_owned(),
+            "0".to_owned(),
+        ),
     ];
     for pair in &args.gateway_env {
         if let Some((key, value)) = pair.split_once('=') {

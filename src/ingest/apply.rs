@@ -47,11 +47,7 @@ pub(super) struct Working {
 }
 
 impl Working {
-    pub fn new(
-        row: shipment::Model,
-        events: Vec<KnownEvent>,
-        push_pending: bool,
-    ) -> Self {
+    pub fn new(row: shipment::Model, events: Vec<KnownEvent>, push_pending: bool) -> Self {
         let known = events.iter().map(|e| e.dedupe_key.clone()).collect();
         Working {
             row,

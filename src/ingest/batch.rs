@@ -1,11 +1,11 @@
 //! A batch of tracking updates applied in one transaction with a fixed number of statements.
 //!
 //! Read: lock the batch's shipments and learn which have a push pending (one statement), read
-//! their events' keys and status facts (one). Apply every update in memory ([`super::apply`]), in arrival order
-//! per shipment. Write: the new events, the changed shipments (an upsert), the outbox rows
-//! and, with the embedded queue, their task rows — so a push is queued by the very commit that
-//! wrote it, with no "enqueued" mark afterwards — plus the caller's webhook outcomes: one
-//! statement on PostgreSQL ([`Writes`]), one each elsewhere. The statements do not grow with
+//! their events' keys and status facts (one). Apply every update in memory ([`super::apply`]),
+//! in arrival order per shipment. Write: the new events, the changed shipments (an upsert),
+//! the outbox rows and, with the embedded queue, their task rows — so a push is queued by the
+//! very commit that wrote it, with no "enqueued" mark afterwards — plus the caller's webhook
+//! outcomes: one statement on PostgreSQL ([`Writes`]), one each elsewhere. The statements do not grow with
 //! the batch; a webhook's share of them falls as the load rises.
 
 use std::collections::{HashMap, HashSet};

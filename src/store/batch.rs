@@ -2,10 +2,11 @@
 //! a fixed number of statements, whatever the number of webhooks or shipments in it.
 //!
 //! Two reads: lock and read the batch's shipments (with whether a push of each is pending),
-//! read their events' keys and status facts ([`super::known_events`]). Then the writes, built as [`Writes`]: insert the new events, write the
-//! changed shipments back (a multi-row upsert on the primary key: `ON CONFLICT … DO UPDATE` on
-//! PostgreSQL and SQLite, `ON DUPLICATE KEY UPDATE` on MySQL), insert the outbox rows, insert
-//! the embedded queue's task rows, and set every webhook's outcome (`CASE` on the id). On
+//! read their events' keys and status facts ([`super::known_events`]). Then the writes, built
+//! as [`Writes`]: insert the new events, write the changed shipments back (a multi-row upsert
+//! on the primary key: `ON CONFLICT … DO UPDATE` on PostgreSQL and SQLite, `ON DUPLICATE KEY
+//! UPDATE` on MySQL), insert the outbox rows, insert the embedded queue's task rows, and set
+//! every webhook's outcome (`CASE` on the id). On
 //! PostgreSQL the writes go as one statement; on MySQL and SQLite as one statement each. Only
 //! a batch larger than a statement's parameter limit is cut into chunks ([`CHUNK_PARAMS`]).
 
@@ -164,8 +165,9 @@ fn chunk_rows(columns: usize) -> usize {
 /// Lock and read a batch's shipments on PostgreSQL: one statement text for any batch. Each key
 /// is looked up through the unique `(carrier_id, tracking_number)` index and its row locked
 /// there, in the order the keys are given (a `LATERAL` subquery with `FOR UPDATE` is not
-/// flattened, so the plan is a nested loop over the keys whatever the statistics say).
-const LOCK_SHIPMENTS_ON_POSTGRES: &str = "\
+/// flattened, so the plan is a nested loop over the keys whatever the statistics say). `$1` and
+/// `$2` are text arrays (carrier instances, tracking numbers), `$3` the pending outbox state.
+pub const LOCK_SHIPMENTS_ON_POSTGRES: &str = "\
 SELECT s.*, EXISTS (SELECT 1 FROM push_outbox AS p WHERE p.shipment_id = s.id AND p.state = $3) \
 AS push_pending \
 FROM unnest($1::text[], $2::text[]) AS k (carrier_id, tracking_number) \
@@ -197,17 +199,19 @@ impl Store {
             sorted.dedup();
             let carriers = pg_text_array(sorted.iter().map(|(carrier, _)| carrier));
             let numbers = pg_text_array(sorted.iter().map(|(_, number)| number));
-            return Ok(LockedShipment::find_by_statement(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                LOCK_SHIPMENTS_ON_POSTGRES,
-                [
-                    Value::from(carriers),
-                    Value::from(numbers),
-                    Value::from(OutboxState::Pending),
-                ],
-            ))
-            .all(conn)
-            .await?);
+            return Ok(
+                LockedShipment::find_by_statement(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    LOCK_SHIPMENTS_ON_POSTGRES,
+                    [
+                        Value::from(carriers),
+                        Value::from(numbers),
+                        Value::from(OutboxState::Pending),
+                    ],
+                ))
+                .all(conn)
+                .await?,
+            );
         }
         let pending = Alias::new("pending");
         let pending_push = Query::select()

@@ -26,8 +26,9 @@ use super::states::StoredStatus;
 use super::{Store, StoreError};
 use crate::domain::status::EventFacts;
 
-/// One statement text for any number of shipments (prepared once per connection).
-const KNOWN_EVENTS_ON_POSTGRES: &str = "\
+/// One statement text for any number of shipments (prepared once per connection); `$1` is a
+/// text array of shipment ids.
+pub const KNOWN_EVENTS_ON_POSTGRES: &str = "\
 SELECT e.shipment_id, e.dedupe_key, e.occurred_at, e.status, e.sub_status, e.raw_code \
 FROM unnest($1::text[]) AS v (id) \
 CROSS JOIN LATERAL (SELECT t.shipment_id, t.dedupe_key, t.occurred_at, t.status, t.sub_status, \
