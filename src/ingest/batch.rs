@@ -5,8 +5,8 @@
 //! in arrival order per shipment. Write: the new events, the changed shipments (an upsert),
 //! the outbox rows and, with the embedded queue, their task rows — so a push is queued by the
 //! very commit that wrote it, with no "enqueued" mark afterwards — plus the caller's webhook
-//! outcomes: one statement on PostgreSQL ([`Writes`]), one each elsewhere. The statements do not grow with
-//! the batch; a webhook's share of them falls as the load rises.
+//! outcomes: one statement on PostgreSQL ([`Writes`]), one each elsewhere. The statements do
+//! not grow with the batch; a webhook's share of them falls as the load rises.
 
 use std::collections::{HashMap, HashSet};
 

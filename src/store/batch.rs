@@ -6,9 +6,9 @@
 //! as [`Writes`]: insert the new events, write the changed shipments back (a multi-row upsert
 //! on the primary key: `ON CONFLICT … DO UPDATE` on PostgreSQL and SQLite, `ON DUPLICATE KEY
 //! UPDATE` on MySQL), insert the outbox rows, insert the embedded queue's task rows, and set
-//! every webhook's outcome (`CASE` on the id). On
-//! PostgreSQL the writes go as one statement; on MySQL and SQLite as one statement each. Only
-//! a batch larger than a statement's parameter limit is cut into chunks ([`CHUNK_PARAMS`]).
+//! every webhook's outcome (`CASE` on the id). On PostgreSQL the writes go as one statement;
+//! on MySQL and SQLite as one statement each. Only a batch larger than a statement's parameter
+//! limit is cut into chunks ([`CHUNK_PARAMS`]).
 
 use std::collections::HashSet;
 
