@@ -93,6 +93,20 @@ impl Browser {
             .unwrap()
     }
 
+    /// The text of `css` once the page shows it: after a form posted from a page back to
+    /// the same page, the address is the same before and after, so only the element tells.
+    async fn text_once_shown(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no `{css}` on the page within 10 s: {err}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn js(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap()
     }
@@ -321,7 +335,8 @@ async fn the_support_console_in_chromium() {
     // Refresh now.
     browser.click("#refresh").await;
     browser.until_at(&format!("/support/shipments/{id}")).await;
-    assert!(browser.text(".notice").await.contains("Refresh queued"));
+    let notice = browser.text_once_shown(".notice").await;
+    assert!(notice.contains("Refresh queued"), "{notice}");
 
     // The dashboard, after a little traffic sampled (the gateway samples every 10 s; here
     // faster, so the chart has a shape).
@@ -359,7 +374,8 @@ async fn the_support_console_in_chromium() {
         .unwrap();
     browser.click("button.replay").await;
     browser.until_at(&format!("/support/shipments/{id}")).await;
-    assert!(browser.text(".notice").await.contains("replayed"));
+    let notice = browser.text_once_shown(".notice").await;
+    assert!(notice.contains("replayed"), "{notice}");
     wait_until(
         "the replayed push is delivered",
         Duration::from_secs(20),
