@@ -338,14 +338,16 @@ async fn plan_of(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Strin
 }
 
 /// The write path's two reads on PostgreSQL — lock a batch's shipments, read their known
-/// events — go through the indexes on tables that have never been analyzed, as in a new
-/// deployment or with autovacuum off: for a batch of 50 shipments among 4,000 with 40,000
-/// events, neither plan scans a table. (The events read's earlier form, `shipment_id IN (…)`,
-/// was estimated at 0.5 % of the table per listed id there, and planned as a sequential scan.)
+/// events — and the enqueued marks of published pushes go through the indexes on tables that
+/// have never been analyzed, as in a new deployment or with autovacuum off: for a batch of 50
+/// shipments among 4,000 with 40,000 events, and 500 marks among 30,000 pending pushes, no
+/// plan scans a table. (The events read's earlier form, `shipment_id IN (…)`, was estimated at
+/// 0.5 % of the table per listed id there, and planned as a sequential scan.)
 #[tokio::test]
-async fn the_write_paths_reads_use_the_indexes_before_any_analyze_on_postgres() {
+async fn the_write_paths_lookups_use_the_indexes_before_any_analyze_on_postgres() {
     use trackgate::store::batch::LOCK_SHIPMENTS_ON_POSTGRES;
     use trackgate::store::known_events::KNOWN_EVENTS_ON_POSTGRES;
+    use trackgate::store::outbox::MARK_STILL_PENDING_ON_POSTGRES;
     let app = TestApp::spawn(Backend::PostgresRabbit).await;
     for table in ["shipments", "tracking_events", "push_outbox"] {
         app.execute(&format!(
@@ -413,6 +415,36 @@ async fn the_write_paths_reads_use_the_indexes_before_any_analyze_on_postgres() 
     assert!(
         lock.contains("ux_shipments_carrier_number"),
         "shipment lock:\n{lock}"
+    );
+
+    // The enqueued marks, with 30,000 pushes pending and unmarked (a backlog behind their
+    // shipments' heads): each id through the primary key, not the backlog through the state
+    // index (the form before read every pending, unmarked row there).
+    app.execute(
+        "INSERT INTO push_outbox (id, shipment_id, seq, payload, state, attempts, enqueued, \
+         created_at, updated_at) SELECT 'push_plan_' || g, 'shp_plan_' || (g % 4000 + 1), g, \
+         repeat('x', 1500), 'pending', 0, false, now(), now() FROM generate_series(1, 30000) g",
+    )
+    .await;
+    let pushes: Vec<String> = (1..=500).map(|i| format!("push_plan_{}", i * 60)).collect();
+    let published = format!(
+        "{{{}}}",
+        vec!["2030-01-01T00:00:00Z"; pushes.len()].join(",")
+    );
+    let marks = plan_of(
+        &app,
+        MARK_STILL_PENDING_ON_POSTGRES,
+        vec![format!("{{{}}}", pushes.join(",")).into(), published.into()],
+    )
+    .await;
+    assert!(!marks.contains("Seq Scan"), "enqueued marks:\n{marks}");
+    assert!(
+        !marks.contains("ix_push_outbox_state"),
+        "enqueued marks:\n{marks}"
+    );
+    assert!(
+        marks.contains("push_outbox_pkey"),
+        "enqueued marks:\n{marks}"
     );
     app.finish().await;
 }
