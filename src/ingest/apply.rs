@@ -104,7 +104,7 @@ pub(super) fn apply_update(
     working.events.extend(fresh.iter().map(KnownEvent::from));
     let derived = derive_status(working.events.iter().map(KnownEvent::facts));
     // The push lists the new events in timeline order.
-    let mut pushed = fresh.clone();
+    let mut pushed: Vec<&tracking_event::Model> = fresh.iter().collect();
     sort_timeline(&mut pushed);
     let before = working.row.clone();
     let status_changed =
@@ -123,7 +123,7 @@ pub(super) fn apply_update(
         previous: before.status.0,
         derived: &derived,
         estimated_delivery: update.estimated_delivery.or(before.estimated_delivery),
-        events: pushed.iter().map(PushEvent::from_stored).collect(),
+        events: pushed.into_iter().map(PushEvent::from_stored).collect(),
     };
     let (outbox, note) = outbox_row(change, now)?;
     let row = &mut working.row;

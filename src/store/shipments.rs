@@ -313,9 +313,12 @@ impl Store {
     }
 }
 
-/// Sort events into timeline order: the same total order the status rule uses.
-pub fn sort_timeline(events: &mut [tracking_event::Model]) {
-    events.sort_by(|a, b| crate::domain::status::timeline_cmp(&facts(a), &facts(b)));
+/// Sort events (or references to them) into timeline order: the same total order the status
+/// rule uses.
+pub fn sort_timeline<E: std::borrow::Borrow<tracking_event::Model>>(events: &mut [E]) {
+    events.sort_by(|a, b| {
+        crate::domain::status::timeline_cmp(&facts(a.borrow()), &facts(b.borrow()))
+    });
 }
 
 /// The status rule's view of a stored event.

@@ -83,19 +83,10 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// The text of `css` once the page shows it (up to 10 s): after a form posted from a page
+    /// back to the same page, the address is the same before and after, so only the element
+    /// tells that the new page is there.
     async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|err| panic!("no `{css}` on the page: {err}"))
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// The text of `css` once the page shows it: after a form posted from a page back to
-    /// the same page, the address is the same before and after, so only the element tells.
-    async fn text_once_shown(&self, css: &str) -> String {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
@@ -335,7 +326,7 @@ async fn the_support_console_in_chromium() {
     // Refresh now.
     browser.click("#refresh").await;
     browser.until_at(&format!("/support/shipments/{id}")).await;
-    let notice = browser.text_once_shown(".notice").await;
+    let notice = browser.text(".notice").await;
     assert!(notice.contains("Refresh queued"), "{notice}");
 
     // The dashboard, after a little traffic sampled (the gateway samples every 10 s; here
@@ -374,7 +365,7 @@ async fn the_support_console_in_chromium() {
         .unwrap();
     browser.click("button.replay").await;
     browser.until_at(&format!("/support/shipments/{id}")).await;
-    let notice = browser.text_once_shown(".notice").await;
+    let notice = browser.text(".notice").await;
     assert!(notice.contains("replayed"), "{notice}");
     wait_until(
         "the replayed push is delivered",
