@@ -428,7 +428,11 @@ async fn the_write_paths_lookups_use_the_indexes_before_any_analyze_on_postgres(
     let lock = plan_of(
         &app,
         LOCK_SHIPMENTS_ON_POSTGRES,
-        vec![carriers.clone().into(), list("PLAN").into(), "pending".into()],
+        vec![
+            carriers.clone().into(),
+            list("PLAN").into(),
+            "pending".into(),
+        ],
     )
     .await;
     assert_lock_plan(&lock);
