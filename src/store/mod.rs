@@ -23,6 +23,7 @@ pub mod shipments;
 pub mod states;
 pub mod stream;
 pub mod subscriptions;
+pub mod timelines;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 use trackgate_carriers::Status;
 
@@ -51,7 +52,7 @@ pub enum ShipmentLookup<'a> {
 }
 
 /// What a support lookup shows of one shipment: its timeline and its carrier subscription.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
     pub shipment: shipment::Model,
     /// In timeline order (the status rule's order).
@@ -195,7 +196,22 @@ impl Store {
     /// subscription, oldest shipment first: the support lookups' read. One query (the shipment
     /// joined to both), so one round trip: on a busy box each round trip is a context switch
     /// to PostgreSQL and back, which the lookup's profile showed as its largest cost.
+    ///
+    /// On PostgreSQL the read is a fixed statement decoded by position
+    /// ([`super::timelines`]); elsewhere [`Store::timelines_by_select`].
     pub async fn timelines(&self, lookup: ShipmentLookup<'_>) -> Result<Vec<Timeline>, StoreError> {
+        if self.conn().get_database_backend() == DbBackend::Postgres {
+            return self.timelines_on_postgres(lookup).await;
+        }
+        self.timelines_by_select(lookup).await
+    }
+
+    /// [`Store::timelines`] as sea-orm's joined select, on any backend: MySQL's and SQLite's
+    /// read, and what a test compares PostgreSQL's positional read with.
+    pub async fn timelines_by_select(
+        &self,
+        lookup: ShipmentLookup<'_>,
+    ) -> Result<Vec<Timeline>, StoreError> {
         let filter = match lookup {
             ShipmentLookup::TrackingNumbers(numbers) => {
                 shipment::Column::TrackingNumber.is_in(numbers.iter().cloned())

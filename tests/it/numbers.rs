@@ -193,3 +193,85 @@ async fn the_upgrade_canonicalizes_without_merging_on_postgres() {
 async fn the_upgrade_canonicalizes_without_merging_on_mysql() {
     the_upgrade_canonicalizes_without_merging(Backend::MySql).await;
 }
+
+/// The support lookup's read on PostgreSQL (a fixed statement decoded by position) gives what
+/// sea-orm's joined select gives on the same rows: every column of a shipment, of its
+/// subscription and of each event, NULLs and values alike, for lookups by number and by order
+/// — so a column added to an entity and not to the positional read fails here.
+#[tokio::test]
+async fn the_lookups_read_on_postgres_equals_the_orms_read() {
+    use trackgate::store::shipments::ShipmentLookup;
+    let app = TestApp::spawn(Backend::PostgresRabbit).await;
+    // Every nullable column set on the first shipment, none on the second; the third shares
+    // the first's number under another carrier instance, and the first two one order.
+    app.execute(
+        "INSERT INTO shipments (id, carrier_id, carrier_kind, tracking_number, order_id, status, \
+         sub_status, status_raw_code, last_event_at, delivered_at, estimated_delivery, metadata, \
+         tracking, push_seq, next_poll_at, carrier_code, phone_last4, poll_priority, \
+         unchanged_polls, grace_polled, lease_until, lease_owner, last_webhook_at, created_at, \
+         updated_at, tracking_number_as_sent) VALUES \
+         ('shp_cmp_1', 'sandbox', 'sandbox', 'CMP1', 'ORD-CMP', 'delivered', 'delivered_to_neighbour', \
+          'DL', now() - interval '1 hour', now() - interval '1 hour', now() + interval '1 day', \
+          '{\"gift\":true}', false, 3, now() + interval '5 minutes', 'zto', '1234', 2, 4, true, \
+          now() + interval '30 seconds', 'worker-1', now() - interval '2 hours', \
+          now() - interval '3 days', now() - interval '1 hour', 'cmp-1'), \
+         ('shp_cmp_2', 'sandbox', 'sandbox', 'CMP2', 'ORD-CMP', 'pending', NULL, NULL, NULL, NULL, \
+          NULL, NULL, true, 0, NULL, NULL, NULL, 0, 0, false, NULL, NULL, NULL, \
+          now() - interval '2 days', now() - interval '2 days', NULL), \
+         ('shp_cmp_3', 'sandbox-eu', 'sandbox', 'CMP1', NULL, 'in_transit', NULL, 'IT', NULL, NULL, \
+          NULL, NULL, true, 1, NULL, NULL, NULL, 0, 0, false, NULL, NULL, NULL, \
+          now() - interval '1 day', now() - interval '1 day', 'CMP1')",
+    )
+    .await;
+    app.execute(
+        "INSERT INTO subscriptions (shipment_id, carrier_id, state, attempts, last_error, enqueued, \
+         created_at, updated_at) VALUES ('shp_cmp_1', 'sandbox', 'failed', 3, 'refused', false, \
+         now() - interval '3 days', now() - interval '2 days')",
+    )
+    .await;
+    app.execute(
+        "INSERT INTO tracking_events (shipment_id, dedupe_key, occurred_at, utc_offset_seconds, \
+         offset_inferred, status, sub_status, raw_code, description, location, source, \
+         inbound_webhook_id, received_at) VALUES \
+         ('shp_cmp_1', 'k1', now() - interval '2 days', 28800, true, 'picked_up', NULL, 'PU', \
+          'Picked up', 'Shenzhen, CN', 'webhook', NULL, now() - interval '2 days'), \
+         ('shp_cmp_1', 'k2', now() - interval '1 hour', NULL, false, 'delivered', \
+          'delivered_to_neighbour', 'DL', 'Delivered', NULL, 'poll', NULL, now()), \
+         ('shp_cmp_3', 'k1', now() - interval '1 day', -18000, false, 'in_transit', NULL, 'IT', \
+          'In transit', 'Memphis, US', 'poll', NULL, now())",
+    )
+    .await;
+    let store = &app.gateway().store;
+    let repeated = ["CMP1".to_owned(), "CMP1".to_owned()];
+    let one_unknown = ["CMP2".to_owned(), "CMP9".to_owned()];
+    let unknown = ["NOPE".to_owned()];
+    let lookups = [
+        ShipmentLookup::TrackingNumbers(&repeated),
+        ShipmentLookup::TrackingNumbers(&one_unknown),
+        ShipmentLookup::TrackingNumbers(&unknown),
+        ShipmentLookup::Order("ORD-CMP"),
+        ShipmentLookup::Order("ORD-NONE"),
+    ];
+    let mut found = 0;
+    for lookup in lookups {
+        let positional = store.timelines(lookup).await.unwrap();
+        let orm = store.timelines_by_select(lookup).await.unwrap();
+        assert_eq!(positional, orm, "{lookup:?}");
+        found += positional.len();
+    }
+    assert_eq!(
+        found, 5,
+        "CMP1 twice (two carriers), CMP2, and the order's two"
+    );
+    let cmp1 = store
+        .timelines(ShipmentLookup::TrackingNumbers(&repeated[..1]))
+        .await
+        .unwrap();
+    let first = &cmp1[0];
+    assert_eq!(first.shipment.id, "shp_cmp_1", "oldest first");
+    assert_eq!(first.events.len(), 2);
+    assert_eq!(first.events[0].dedupe_key, "k1", "timeline order");
+    assert!(first.subscription.is_some());
+    assert!(cmp1[1].subscription.is_none());
+    app.finish().await;
+}
