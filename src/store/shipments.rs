@@ -229,22 +229,16 @@ impl Store {
             Some(lane) => select.all(lane.conn()).await?,
             None => select.all(self.conn()).await?,
         };
-        let mut timelines: Vec<Timeline> = found
+        let timelines = found
             .into_iter()
-            .map(|(shipment, subscriptions, mut events)| {
-                sort_timeline(&mut events);
-                Timeline {
-                    shipment,
-                    events,
-                    // At most one: the subscription's primary key is the shipment's id.
-                    subscription: subscriptions.into_iter().next(),
-                }
+            .map(|(shipment, subscriptions, events)| Timeline {
+                shipment,
+                events,
+                // At most one: the subscription's primary key is the shipment's id.
+                subscription: subscriptions.into_iter().next(),
             })
             .collect();
-        timelines.sort_by(|a, b| {
-            (a.shipment.created_at, &a.shipment.id).cmp(&(b.shipment.created_at, &b.shipment.id))
-        });
-        Ok(timelines)
+        Ok(in_lookup_order(timelines))
     }
 
     /// Shipments whose number is not in their kind's canonical spelling: those migration 6
@@ -327,6 +321,17 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A lookup's answer in its order: oldest shipment first, each one's events in timeline order.
+pub(super) fn in_lookup_order(mut timelines: Vec<Timeline>) -> Vec<Timeline> {
+    for timeline in &mut timelines {
+        sort_timeline(&mut timeline.events);
+    }
+    timelines.sort_by(|a, b| {
+        (a.shipment.created_at, &a.shipment.id).cmp(&(b.shipment.created_at, &b.shipment.id))
+    });
+    timelines
 }
 
 /// Sort events (or references to them) into timeline order: the same total order the status

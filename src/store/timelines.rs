@@ -20,7 +20,7 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, TryGetable, Value};
 
 use super::entities::{shipment, subscription, tracking_event};
-use super::shipments::{ShipmentLookup, Timeline, sort_timeline};
+use super::shipments::{ShipmentLookup, Timeline, in_lookup_order};
 use super::{Store, StoreError};
 
 /// The select list: shipment, subscription, event columns, each in its entity's field order.
@@ -146,8 +146,10 @@ fn shipment_of(c: &mut Columns<'_>) -> Result<shipment::Model, DbErr> {
 /// `None` when the shipment has no subscription (its key column is NULL); the columns are
 /// consumed either way.
 fn subscription_of(c: &mut Columns<'_>) -> Result<Option<subscription::Model>, DbErr> {
+    /// The subscription's columns in the select list (its key and seven more).
+    const COLUMNS: usize = 8;
     let Some(shipment_id) = c.next::<Option<String>>()? else {
-        c.at += 7;
+        c.at += COLUMNS - 1;
         return Ok(None);
     };
     Ok(Some(subscription::Model {
@@ -246,12 +248,6 @@ impl Store {
                 timelines[at].events.push(event);
             }
         }
-        for timeline in &mut timelines {
-            sort_timeline(&mut timeline.events);
-        }
-        timelines.sort_by(|a, b| {
-            (a.shipment.created_at, &a.shipment.id).cmp(&(b.shipment.created_at, &b.shipment.id))
-        });
-        Ok(timelines)
+        Ok(in_lookup_order(timelines))
     }
 }
